@@ -1,0 +1,144 @@
+"""create_app(settings): the web app and everything its lifespan owns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from lens import __version__
+from lens.db import migrate
+from lens.db.engine import create_engine, create_sessionmaker
+from lens.integrations.sentry import init_sentry
+from lens.jobs.periodic import PeriodicTriggers
+from lens.jobs.registry import load_task_modules
+from lens.jobs.runner import JobRunner
+from lens.logging import configure_logging, get_logger
+from lens.settings import Settings
+from lens.web import health, pages
+from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
+from lens.web.middleware import RequestContextMiddleware
+from lens.web.templating import STATIC_DIR
+
+log = get_logger("lens.app")
+
+
+@dataclass
+class Lens:
+    """What the lifespan builds and request handlers share (app.state.lens)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    runner: JobRunner | None = None
+    triggers: PeriodicTriggers | None = None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    """Build the app. Nothing connects until the lifespan starts.
+
+    Tests pass `sessionmaker` (bound to a rolled-back connection) and `http_transport`
+    (an httpx.MockTransport), and keep their own logging set-up.
+    """
+    settings = settings or Settings()
+    settings.check_production()
+    if configure_logs:
+        json_logs = settings.log_format == "json" or (
+            settings.log_format == "auto" and settings.is_production
+        )
+        configure_logging(level=settings.log_level, json=json_logs)
+    init_sentry(settings)
+    load_task_modules()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.sqlalchemy_url)
+        if not settings.is_production and sessionmaker is None:
+            # Development applies migrations itself; production runs `lens db upgrade`
+            # as a release step, so two web processes never race to migrate.
+            await migrate.upgrade(engine)
+        http = httpx.AsyncClient(
+            transport=http_transport,
+            timeout=httpx.Timeout(20.0, connect=5.0),
+            headers={"User-Agent": f"Lens/{__version__}"},
+            follow_redirects=False,
+        )
+        maker = sessionmaker or create_sessionmaker(engine)
+        lens = Lens(settings=settings, engine=engine, sessionmaker=maker, http=http)
+        if settings.run_worker:
+            lens.runner = JobRunner(maker, settings=settings, http=http)
+            lens.triggers = PeriodicTriggers(maker)
+            await lens.runner.start()
+            lens.triggers.start()
+        app.state.lens = lens
+        log.info(
+            "app.started",
+            environment=settings.environment,
+            database="sqlite" if settings.uses_sqlite else "postgresql",
+            worker=settings.run_worker,
+        )
+        try:
+            yield
+        finally:
+            if lens.triggers is not None:
+                lens.triggers.stop()
+            if lens.runner is not None:
+                await lens.runner.stop()
+            await http.aclose()
+            await engine.dispose()
+            log.info("app.stopped")
+
+    app = FastAPI(
+        title="Lens",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Added innermost first: the request id must exist before an error page is drawn.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    return app
+
+
+def get_lens(request: Request) -> Lens:
+    lens: Lens = request.app.state.lens
+    return lens
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed before the response goes out."""
+    async with get_lens(request).sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` (used by `lens serve --reload`)."""
+    return create_app()

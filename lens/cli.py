@@ -1,0 +1,233 @@
+"""The `lens` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from lens.settings import ConfigError, Settings, integration_status
+
+app = typer.Typer(help="Lens: cohort-based courses with an AI tutor.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(user_app, name="user")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"lens: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings(*, production_check: bool = True) -> Settings:
+    try:
+        settings = Settings()
+        if production_check:
+            settings.check_production()
+    except ConfigError as exc:
+        raise _fail(f"configuration error: {exc}") from None
+    except Exception as exc:  # pydantic validation of a malformed value
+        raise _fail(f"configuration error: {exc}") from None
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run jobs here.")] = False,
+    no_bot: Annotated[bool, typer.Option("--no-bot", help="Do not run the Discord bot.")] = False,
+    reload: Annotated[bool, typer.Option("--reload", help="Restart on code changes.")] = False,
+) -> None:
+    """Serve the web app (with the job runner and bot unless told otherwise)."""
+    import uvicorn
+
+    # Passed through the environment so `--reload`'s fresh process sees them too.
+    if no_worker:
+        os.environ["LENS_RUN_WORKER"] = "false"
+    if no_bot:
+        os.environ["LENS_RUN_BOT"] = "false"
+    settings = _settings()
+    if reload:
+        if settings.is_production:
+            raise _fail("--reload is a development tool; it is refused in production")
+        uvicorn.run(
+            "lens.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            reload=True,
+            reload_dirs=["lens"],
+            log_config=None,
+        )
+        return
+    from lens.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips="*" if settings.is_production else None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run jobs and periodic triggers only (no web)."""
+    settings = _settings()
+    from lens.logging import configure_logging
+
+    configure_logging(
+        level=settings.log_level,
+        json=settings.log_format == "json"
+        or (settings.log_format == "auto" and settings.is_production),
+    )
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    import httpx
+
+    from lens import __version__
+    from lens.db import migrate
+    from lens.db.engine import create_engine, create_sessionmaker
+    from lens.integrations.sentry import init_sentry
+    from lens.jobs.periodic import PeriodicTriggers
+    from lens.jobs.registry import load_task_modules
+    from lens.jobs.runner import JobRunner
+
+    init_sentry(settings)
+    load_task_modules()
+    engine = create_engine(settings.sqlalchemy_url)
+    if not settings.is_production:
+        await migrate.upgrade(engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with httpx.AsyncClient(headers={"User-Agent": f"Lens/{__version__}"}) as http:
+        maker = create_sessionmaker(engine)
+        runner = JobRunner(maker, settings=settings, http=http)
+        triggers = PeriodicTriggers(maker)
+        await runner.start()
+        triggers.start()
+        await stop.wait()
+        triggers.stop()
+        await runner.stop()
+    await engine.dispose()
+
+
+# -- db --------------------------------------------------------------------------
+
+
+def _run_db(coro_factory: str, revision: str | None = None) -> None:
+    settings = _settings(production_check=False)
+    from lens.db import migrate
+    from lens.db.engine import create_engine
+
+    async def run() -> None:
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            if coro_factory == "upgrade":
+                await migrate.upgrade(engine, revision or "head")
+            elif coro_factory == "downgrade":
+                await migrate.downgrade(engine, revision or "-1")
+            current = await migrate.current_revisions(engine)
+            heads = migrate.head_revisions()
+            state = "current" if current == heads else f"head is {', '.join(sorted(heads))}"
+            typer.echo(f"database at {', '.join(sorted(current)) or '(empty)'} ({state})")
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except (OSError, ConnectionError) as exc:
+        raise _fail(f"cannot reach the database: {exc}", 1) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    _run_db("upgrade", revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
+    """Undo migrations down to REVISION (default: one step)."""
+    if revision == "base" and sys.stdin.isatty():
+        typer.confirm("This drops every Lens table and its data. Continue?", abort=True)
+    _run_db("downgrade", revision)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration revision."""
+    _run_db("current")
+
+
+# -- config ----------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Show which integrations are active and what is missing (secrets masked)."""
+    settings = _settings(production_check=False)
+    typer.echo(f"environment: {settings.environment}")
+    typer.echo(f"public URL:  {settings.public_url}")
+    width = max(len(s.name) for s in integration_status(settings))
+    for status in integration_status(settings):
+        mark = "on " if status.active else "off"
+        line = f"  [{mark}] {status.name.ljust(width)}  {status.detail}"
+        if status.missing:
+            line += f"  (missing: {', '.join(status.missing)})"
+        typer.echo(line)
+    try:
+        settings.check_production()
+    except ConfigError as exc:
+        raise _fail(f"not ready for production: {exc}", 1) from None
+    typer.echo("configuration ok")
+
+
+# -- user ------------------------------------------------------------------------
+
+
+@user_app.command("make-admin")
+def user_make_admin(
+    identifier: Annotated[str, typer.Argument(help="E-mail address or Discord user id.")],
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the account if it does not exist.")
+    ] = False,
+) -> None:
+    """Give a user admin rights."""
+    settings = _settings(production_check=False)
+    from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+    from lens.errors import LensError
+    from lens.users.service import make_admin
+
+    async def run() -> str:
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                user = await make_admin(session, identifier=identifier, create=create)
+                return f"user {user.id} ({user.display_name}) is now an admin"
+        finally:
+            await engine.dispose()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except LensError as exc:
+        raise _fail(exc.message, 1) from None
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,9 @@
+"""Imports every feature's tables so Alembic and the tests see one complete metadata."""
+
+from lens.db.base import Base
+from lens.jobs.models import Job
+from lens.users.models import User
+
+metadata = Base.metadata
+
+__all__ = ["Job", "User", "metadata"]

@@ -1,0 +1,317 @@
+"""The one Settings object.
+
+Variable names are kept from the original deployment (ARCHITECTURE.md, Configuration), so
+an existing `.env` works unchanged. Values come from the environment, then `.env.local`,
+then `.env`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_LLM_PROVIDER = "anthropic/claude-sonnet-4-20250514"
+DEFAULT_FROM_EMAIL = "team@lensacademy.org"
+DEFAULT_FRONTEND_URL = "http://localhost:8000"
+
+# Values people leave in a copied `.env.example`; treated as "not set" in production.
+_PLACEHOLDERS = {
+    "",
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret",
+    "your-secret",
+    "your_secret",
+    "your-secret-here",
+    "jwt-secret",
+    "placeholder",
+    "xxx",
+    "todo",
+    "dev",
+    "development",
+    "test",
+}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting that makes start-up impossible; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=(".env", ".env.local"),  # later files win
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    environment: str = Field("development", alias="ENVIRONMENT")
+    frontend_url: str | None = Field(None, alias="FRONTEND_URL")
+
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    jwt_secret: str | None = Field(None, alias="JWT_SECRET")
+
+    discord_bot_token: str | None = Field(None, alias="DISCORD_BOT_TOKEN")
+    discord_client_id: str | None = Field(None, alias="DISCORD_CLIENT_ID")
+    discord_client_secret: str | None = Field(None, alias="DISCORD_CLIENT_SECRET")
+    discord_server_id: str | None = Field(None, alias="DISCORD_SERVER_ID")
+
+    content_dir: str | None = Field(None, alias="CONTENT_DIR")
+    content_repo: str | None = Field(None, alias="CONTENT_REPO")
+    educational_content_branch: str = Field("main", alias="EDUCATIONAL_CONTENT_BRANCH")
+    github_token: str | None = Field(None, alias="GITHUB_TOKEN")
+    github_webhook_secret: str | None = Field(None, alias="GITHUB_WEBHOOK_SECRET")
+
+    llm_provider: str = Field(DEFAULT_LLM_PROVIDER, alias="LLM_PROVIDER")
+    anthropic_api_key: str | None = Field(None, alias="ANTHROPIC_API_KEY")
+    gemini_api_key: str | None = Field(None, alias="GEMINI_API_KEY")
+    openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
+
+    google_calendar_credentials_file: str | None = Field(
+        None, alias="GOOGLE_CALENDAR_CREDENTIALS_FILE"
+    )
+    google_calendar_email: str | None = Field(None, alias="GOOGLE_CALENDAR_EMAIL")
+
+    sendgrid_api_key: str | None = Field(None, alias="SENDGRID_API_KEY")
+    from_email: str = Field(DEFAULT_FROM_EMAIL, alias="FROM_EMAIL")
+
+    sentry_dsn: str | None = Field(None, alias="SENTRY_DSN")
+    vite_sentry_dsn: str | None = Field(None, alias="VITE_SENTRY_DSN")
+    vite_posthog_key: str | None = Field(None, alias="VITE_POSTHOG_KEY")
+    vite_posthog_host: str | None = Field(None, alias="VITE_POSTHOG_HOST")
+
+    # Lens's own knobs (not from the original deployment).
+    var_dir: Path = Field(Path("var"), alias="LENS_VAR_DIR")
+    log_level: str = Field("INFO", alias="LENS_LOG_LEVEL")
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="LENS_LOG_FORMAT")
+    run_worker: bool = Field(
+        True, validation_alias=AliasChoices("LENS_RUN_WORKER", "run_worker")
+    )
+    run_bot: bool = Field(True, validation_alias=AliasChoices("LENS_RUN_BOT", "run_bot"))
+    job_poll_seconds: float = Field(1.0, alias="LENS_JOB_POLL_SECONDS")
+    job_concurrency: int = Field(4, alias="LENS_JOB_CONCURRENCY")
+    job_lease_seconds: float = Field(60.0, alias="LENS_JOB_LEASE_SECONDS")
+    shutdown_grace_seconds: float = Field(25.0, alias="LENS_SHUTDOWN_GRACE_SECONDS")
+
+    @field_validator(
+        "frontend_url",
+        "database_url",
+        "jwt_secret",
+        "discord_bot_token",
+        "discord_client_id",
+        "discord_client_secret",
+        "discord_server_id",
+        "content_dir",
+        "content_repo",
+        "github_token",
+        "github_webhook_secret",
+        "anthropic_api_key",
+        "gemini_api_key",
+        "openai_api_key",
+        "google_calendar_credentials_file",
+        "google_calendar_email",
+        "sendgrid_api_key",
+        "sentry_dsn",
+        "vite_sentry_dsn",
+        "vite_posthog_key",
+        "vite_posthog_host",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `FOO=` in a .env file means "not set", not "set to the empty string".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    # -- derived values -------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment.lower() == "production"
+
+    @property
+    def public_url(self) -> str:
+        return (self.frontend_url or DEFAULT_FRONTEND_URL).rstrip("/")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.var_dir / "lens.db"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with its async driver (asyncpg or aiosqlite)."""
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.sqlite_path}"
+        return normalize_database_url(self.database_url)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    def check_production(self) -> None:
+        """Refuse a production start-up that would be insecure or lose data."""
+        if not self.is_production:
+            return
+        if not self.jwt_secret or is_placeholder(self.jwt_secret):
+            raise ConfigError(
+                "JWT_SECRET is missing or a placeholder; production needs a random value "
+                f"of at least {MIN_SECRET_LENGTH} characters "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if self.uses_sqlite:
+            raise ConfigError(
+                "DATABASE_URL must point to PostgreSQL in production (SQLite is for "
+                "development only)"
+            )
+        if not self.frontend_url:
+            raise ConfigError(
+                "FRONTEND_URL is missing; production needs the public base URL, "
+                "e.g. https://lens.example.org"
+            )
+
+    def resolved_jwt_secret(self) -> str:
+        """The secret that signs session cookies.
+
+        In development a missing secret is generated once and kept under `var/`, so
+        sessions survive restarts; in production `check_production` has already
+        refused to start without one.
+        """
+        if self.jwt_secret:
+            return self.jwt_secret
+        if self.is_production:
+            raise ConfigError("JWT_SECRET is required in production")
+        path = self.var_dir / "jwt_secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+        return value
+
+
+def is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return (
+        lowered in _PLACEHOLDERS
+        or lowered.startswith(("changeme", "change-me", "your-", "your_", "<"))
+        or len(lowered) < MIN_SECRET_LENGTH
+    )
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the URL spellings hosting providers hand out to SQLAlchemy's async drivers."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def mask(value: str | None) -> str:
+    """Show that a secret is set without showing it."""
+    if not value:
+        return "(not set)"
+    if len(value) <= 8:
+        return "****"
+    return f"{value[:3]}…{value[-2:]} ({len(value)} chars)"
+
+
+@dataclass(frozen=True)
+class IntegrationStatus:
+    name: str
+    active: bool
+    detail: str
+    missing: tuple[str, ...] = ()
+
+
+def integration_status(settings: Settings) -> list[IntegrationStatus]:
+    """What `lens config check` reports: which integrations are on and what is missing."""
+    s = settings
+    out: list[IntegrationStatus] = []
+
+    def group(name: str, values: dict[str, str | None], detail_on: str, detail_off: str) -> None:
+        missing = tuple(k for k, v in values.items() if not v)
+        detail = detail_off if missing else detail_on
+        out.append(IntegrationStatus(name, not missing, detail, missing))
+
+    db = "PostgreSQL" if not s.uses_sqlite else f"SQLite at {s.sqlite_path}"
+    out.append(IntegrationStatus("database", True, db))
+    group(
+        "discord bot",
+        {"DISCORD_BOT_TOKEN": s.discord_bot_token, "DISCORD_SERVER_ID": s.discord_server_id},
+        f"token {mask(s.discord_bot_token)}, server {s.discord_server_id}",
+        "off (no bot)",
+    )
+    group(
+        "discord sign-in",
+        {
+            "DISCORD_CLIENT_ID": s.discord_client_id,
+            "DISCORD_CLIENT_SECRET": s.discord_client_secret,
+        },
+        f"client {s.discord_client_id}, secret {mask(s.discord_client_secret)}",
+        "off (Discord login hidden)",
+    )
+    if s.content_dir:
+        out.append(IntegrationStatus("content", True, f"local folder {s.content_dir}"))
+    elif s.content_repo:
+        token = mask(s.github_token) if s.github_token else "no token (public repo, low limit)"
+        webhook = "webhook on" if s.github_webhook_secret else "webhook off"
+        out.append(
+            IntegrationStatus(
+                "content",
+                True,
+                f"GitHub {s.content_repo}@{s.educational_content_branch}, {token}, {webhook}",
+                () if s.github_webhook_secret else ("GITHUB_WEBHOOK_SECRET",),
+            )
+        )
+    else:
+        out.append(IntegrationStatus("content", True, "bundled example course"))
+    provider = s.llm_provider.split("/", 1)[0].lower()
+    key_var = {
+        "anthropic": ("ANTHROPIC_API_KEY", s.anthropic_api_key),
+        "gemini": ("GEMINI_API_KEY", s.gemini_api_key),
+        "openai": ("OPENAI_API_KEY", s.openai_api_key),
+    }.get(provider)
+    if key_var is None:
+        # A local OpenAI-compatible server or Ollama needs no key.
+        out.append(IntegrationStatus("tutor model", True, f"{s.llm_provider} (no key needed)"))
+    else:
+        group(
+            "tutor model",
+            {key_var[0]: key_var[1]},
+            f"{s.llm_provider}, key {mask(key_var[1])}",
+            f"{s.llm_provider}: not configured (tutor says so)",
+        )
+    group(
+        "google calendar",
+        {
+            "GOOGLE_CALENDAR_CREDENTIALS_FILE": s.google_calendar_credentials_file,
+            "GOOGLE_CALENDAR_EMAIL": s.google_calendar_email,
+        },
+        f"as {s.google_calendar_email}",
+        "off (iCal attachments and feeds only)",
+    )
+    group(
+        "e-mail (SendGrid)",
+        {"SENDGRID_API_KEY": s.sendgrid_api_key},
+        f"key {mask(s.sendgrid_api_key)}, from {s.from_email}",
+        "off (console and development outbox)",
+    )
+    group("sentry", {"SENTRY_DSN": s.sentry_dsn}, "on", "off")
+    group(
+        "analytics (browser)",
+        {"VITE_POSTHOG_KEY": s.vite_posthog_key, "VITE_POSTHOG_HOST": s.vite_posthog_host},
+        f"PostHog at {s.vite_posthog_host}",
+        "off",
+    )
+    return out

@@ -1,0 +1,253 @@
+"""Shared fixtures: databases per dialect, rollback per test, the network guard.
+
+Every test that asks for `db` (or anything built on it) runs once on SQLite and once on
+PostgreSQL. PostgreSQL is used when reachable at LENS_TEST_POSTGRES_URL (default: the
+local server); with CI=true an unreachable PostgreSQL or a missing Chromium is an error,
+not a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from lens.db import migrate
+from lens.db.engine import create_engine
+from lens.db.models import metadata
+from lens.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "LENS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+DIALECTS = ["sqlite", "postgresql"]
+
+# The developer's own configuration must not leak into tests.
+for _field in Settings.model_fields.values():
+    if _field.alias:
+        os.environ.pop(_field.alias, None)
+os.environ.pop("LENS_RUN_WORKER", None)
+os.environ.pop("LENS_RUN_BOT", None)
+
+
+# -- the network guard ---------------------------------------------------------------
+
+
+class OutboundNetworkBlocked(RuntimeError):
+    pass
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+_LOCAL_NAMES = {None, "localhost", "localhost.localdomain", ""}
+
+
+def _is_local_host(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_address(sock: socket.socket, address: Any) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local_host(address[0]):
+        raise OutboundNetworkBlocked(
+            f"test tried to reach {address!r}; mock the vendor at the HTTP layer instead"
+        )
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_address(self, address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_address(self, address)
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _is_local_host(host):
+        raise OutboundNetworkBlocked(f"test tried to resolve {host!r}; no test may use the internet")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _guarded_getaddrinfo
+
+
+# -- reporting -------------------------------------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            if "[postgresql" in report.nodeid or "-postgresql" in report.nodeid:
+                counts[outcome] = counts.get(outcome, 0) + 1
+    terminalreporter.write_line(
+        "PostgreSQL: "
+        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("passed", "failed", "skipped"))
+    )
+
+
+# -- databases -------------------------------------------------------------------------
+
+
+async def _postgres_reachable() -> str | None:
+    engine = create_engine(POSTGRES_ADMIN_URL)
+    try:
+        async with asyncio.timeout(5):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def fresh_database(dialect: str, tmp_dir: Path) -> AsyncIterator[str]:
+    """A brand-new empty database; dropped afterwards."""
+    if dialect == "sqlite":
+        path = tmp_dir / f"lens-{uuid.uuid4().hex[:8]}.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    problem = await _postgres_reachable()
+    if problem:
+        message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem})"
+        if IN_CI:
+            pytest.fail(message + "; CI requires it")
+        pytest.skip(message + "; set LENS_TEST_POSTGRES_URL or start PostgreSQL")
+    name = f"lens_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session", params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+async def database_url(
+    dialect: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """One migrated database per dialect for the whole run."""
+    async with fresh_database(dialect, tmp_path_factory.mktemp(dialect)) as url:
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        try:
+            yield conn
+        finally:
+            if outer.is_active:
+                await outer.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    # Commits inside the code under test release a savepoint; the outer transaction
+    # still rolls everything back.
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+async def db(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def committing_sessionmaker(
+    engine: AsyncEngine,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """For tests of real concurrency (several runners): data is committed, then wiped."""
+    yield async_sessionmaker(bind=engine, expire_on_commit=False)
+    async with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(table.delete())
+
+
+# -- settings and app ----------------------------------------------------------------
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def build(**values: Any) -> Settings:
+        values.setdefault("LENS_VAR_DIR", str(tmp_path / "var"))
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return build
+
+
+@pytest.fixture
+async def app_client(
+    database_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the test database, its requests inside the test's transaction."""
+    from lens.app import create_app
+
+    app = create_app(
+        make_settings(DATABASE_URL=database_url, LENS_RUN_WORKER="false"),
+        sessionmaker=sessionmaker,
+        configure_logs=False,
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
