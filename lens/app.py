@@ -37,6 +37,7 @@ class Lens:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
+    jwt_secret: str
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
 
@@ -77,7 +78,13 @@ def create_app(
             follow_redirects=False,
         )
         maker = sessionmaker or create_sessionmaker(engine)
-        lens = Lens(settings=settings, engine=engine, sessionmaker=maker, http=http)
+        lens = Lens(
+            settings=settings,
+            engine=engine,
+            sessionmaker=maker,
+            http=http,
+            jwt_secret=settings.resolved_jwt_secret(),
+        )
         if settings.run_worker:
             lens.runner = JobRunner(maker, settings=settings, http=http)
             lens.triggers = PeriodicTriggers(maker)

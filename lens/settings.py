@@ -91,9 +91,7 @@ class Settings(BaseSettings):
     var_dir: Path = Field(Path("var"), alias="LENS_VAR_DIR")
     log_level: str = Field("INFO", alias="LENS_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LENS_LOG_FORMAT")
-    run_worker: bool = Field(
-        True, validation_alias=AliasChoices("LENS_RUN_WORKER", "run_worker")
-    )
+    run_worker: bool = Field(True, validation_alias=AliasChoices("LENS_RUN_WORKER", "run_worker"))
     run_bot: bool = Field(True, validation_alias=AliasChoices("LENS_RUN_BOT", "run_bot"))
     job_poll_seconds: float = Field(1.0, alias="LENS_JOB_POLL_SECONDS")
     job_concurrency: int = Field(4, alias="LENS_JOB_CONCURRENCY")

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from lens.db import migrate
 from lens.db.engine import create_engine
 from lens.db.models import metadata
+from lens.logging import configure_logging
 from lens.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -86,11 +87,14 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
 
 def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
     if not _is_local_host(host):
-        raise OutboundNetworkBlocked(f"test tried to resolve {host!r}; no test may use the internet")
+        raise OutboundNetworkBlocked(
+            f"test tried to resolve {host!r}; no test may use the internet"
+        )
     return _real_getaddrinfo(host, *args, **kwargs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    configure_logging(level="INFO", json=False)
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = _guarded_getaddrinfo
@@ -99,19 +103,24 @@ def pytest_configure(config: pytest.Config) -> None:
 # -- reporting -------------------------------------------------------------------------
 
 
+_POSTGRES_TESTS: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("dialect") == "postgresql":
+            _POSTGRES_TESTS.add(item.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    counts: dict[str, int] = {}
-    for outcome in ("passed", "failed", "skipped", "error"):
+    counts = dict.fromkeys(("passed", "failed", "skipped"), 0)
+    for outcome in counts:
         for report in terminalreporter.stats.get(outcome, []):
-            if getattr(report, "when", "call") not in ("call", "setup"):
-                continue
-            if outcome == "passed" and report.when != "call":
-                continue
-            if "[postgresql" in report.nodeid or "-postgresql" in report.nodeid:
-                counts[outcome] = counts.get(outcome, 0) + 1
+            if report.nodeid in _POSTGRES_TESTS and (report.when == "call" or outcome != "passed"):
+                counts[outcome] += 1
     terminalreporter.write_line(
-        "PostgreSQL: "
-        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("passed", "failed", "skipped"))
+        "PostgreSQL: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
     )
 
 
@@ -149,9 +158,7 @@ async def fresh_database(dialect: str, tmp_dir: Path) -> AsyncIterator[str]:
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
-            hide_password=False
-        )
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

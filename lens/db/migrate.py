@@ -43,9 +43,7 @@ async def downgrade(engine: AsyncEngine, revision: str = "-1") -> None:
 
 async def current_revisions(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
-        heads = await conn.run_sync(
-            lambda c: MigrationContext.configure(c).get_current_heads()
-        )
+        heads = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())
     return set(heads)
 
 

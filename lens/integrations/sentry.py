@@ -33,7 +33,13 @@ def init_sentry(settings: Settings) -> bool:
         environment=settings.environment,
         release=f"lens@{__version__}",
         traces_sample_rate=0.1,
-        send_default_pii=False,
+        # No personal data: no user info, no request bodies, and no stack-frame
+        # variables (a request's scope holds its cookies). _scrub drops what is left.
+        data_collection={
+            "user_info": False,
+            "http_bodies": [],
+            "stack_frame_variables": False,
+        },
         before_send=_scrub,
         before_send_transaction=_scrub,
     )

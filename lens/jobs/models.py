@@ -22,15 +22,18 @@ class Job(TimestampMixin, Base):
 
     __tablename__ = "jobs"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     run_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[JobStatus] = mapped_column(
-        Enum(JobStatus, name="job_status", native_enum=False, length=16,
-             values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            JobStatus,
+            name="job_status",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         default=JobStatus.QUEUED,
     )
     attempts: Mapped[int] = mapped_column(default=0)

@@ -6,6 +6,8 @@ See lens/jobs/README.md for the protocol (claiming, leases, retries, shutdown).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
 import socket
 import time
@@ -141,28 +143,22 @@ class JobRunner:
             for item in claimed:
                 task = asyncio.create_task(self._run(item), name=f"lens-job-{item.id}")
                 self._inflight[item.id] = task
-                task.add_done_callback(lambda _t, job_id=item.id: self._done(job_id))
+                task.add_done_callback(functools.partial(self._done, item.id))
             if claimed and len(claimed) == free:
                 continue  # there may be more due work; go round at once
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
 
-    def _done(self, job_id: int) -> None:
+    def _done(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
         self._wake.set()
 
-    async def run_until_idle(self, *, timeout: float = 30.0) -> None:
+    async def run_until_idle(self, *, limit_seconds: float = 30.0) -> None:
         """Claim and run due jobs until none is left (for tests and one-off commands)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            claimed = await self.claim(self.concurrency)
-            if not claimed:
-                return
-            await asyncio.gather(*(self._run(item) for item in claimed))
-        raise TimeoutError("jobs still due after the timeout")
+        async with asyncio.timeout(limit_seconds):
+            while claimed := await self.claim(self.concurrency):
+                await asyncio.gather(*(self._run(item) for item in claimed))
 
     # -- claiming -----------------------------------------------------------------
 

@@ -25,9 +25,7 @@ class User(TimestampMixin, Base):
     email_verified_at: Mapped[datetime | None]
     timezone: Mapped[str | None] = mapped_column(String(64))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    email_notifications: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default=true()
-    )
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     dm_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     terms_accepted_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
@@ -42,4 +40,3 @@ class User(TimestampMixin, Base):
             or self.discord_username
             or (self.email.split("@", 1)[0] if self.email else f"user {self.id}")
         )
-

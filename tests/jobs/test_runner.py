@@ -235,7 +235,7 @@ async def test_two_runners_run_each_of_1000_jobs_exactly_once(
         for e, r in zip(engines, registries, strict=True)
     ]
     try:
-        await asyncio.gather(*(r.run_until_idle(timeout=300) for r in runners))
+        await asyncio.gather(*(r.run_until_idle(limit_seconds=300) for r in runners))
     finally:
         for e in engines:
             await e.dispose()

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from lens.logging import configure_logging
+
+
+async def test_json_logs_carry_the_request_id_and_no_secrets(app_client: httpx.AsyncClient, capsys):
+    configure_logging(level="INFO", json=True)
+    try:
+        response = await app_client.get("/privacy", headers={"X-Request-ID": "req-test-123456"})
+        from lens.logging import get_logger
+
+        get_logger("lens.test").info("auth.sent", api_key="sk-live-123", user_id=7)
+    finally:
+        configure_logging(level="INFO", json=False)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    request_line = next(line for line in lines if line["event"] == "http.request")
+    assert request_line["request_id"] == "req-test-123456" == response.headers["x-request-id"]
+    assert request_line["path"] == "/privacy" and request_line["status"] == 200
+    secret_line = next(line for line in lines if line["event"] == "auth.sent")
+    assert secret_line["api_key"] == "[redacted]" and secret_line["user_id"] == 7
