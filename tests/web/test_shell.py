@@ -3,8 +3,12 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import APIRouter
+from sqlalchemy import select
 
+from lens.app import DbSession
 from lens.errors import Conflict, NotFound
+from lens.users.models import User
+from lens.users.service import create_user
 
 
 async def test_home_page_has_the_layout(app_client: httpx.AsyncClient) -> None:
@@ -144,3 +148,25 @@ async def test_openapi_schema_is_served(app_client: httpx.AsyncClient) -> None:
     response = await app_client.get("/api/openapi.json")
     assert response.status_code == 200
     assert "/readyz" in response.json()["paths"]
+
+
+async def test_a_request_is_one_unit_of_work(app_client: httpx.AsyncClient, db) -> None:
+    router = APIRouter()
+
+    @router.post("/api/test-users")
+    async def add(session: DbSession, email: str, fail: bool = False) -> dict[str, int]:
+        user = await create_user(session, email=email)
+        if fail:
+            raise Conflict("changed my mind")
+        return {"id": user.id}
+
+    app_client.app.include_router(router)  # type: ignore[attr-defined]
+    ok = await app_client.post("/api/test-users", params={"email": "kept@example.org"})
+    assert ok.status_code == 200
+    failed = await app_client.post(
+        "/api/test-users", params={"email": "gone@example.org", "fail": "true"}
+    )
+    assert failed.status_code == 409
+    emails = set(await db.scalars(select(User.email)))
+    assert "kept@example.org" in emails
+    assert "gone@example.org" not in emails  # the failed request left nothing behind
