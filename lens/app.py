@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -66,47 +66,48 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.sqlalchemy_url)
-        if not settings.is_production and sessionmaker is None:
-            # Development applies migrations itself; production runs `lens db upgrade`
-            # as a release step, so two web processes never race to migrate.
-            await migrate.upgrade(engine)
-        http = httpx.AsyncClient(
-            transport=http_transport,
-            timeout=httpx.Timeout(20.0, connect=5.0),
-            headers={"User-Agent": f"Lens/{__version__}"},
-            follow_redirects=False,
-        )
-        maker = sessionmaker or create_sessionmaker(engine)
-        lens = Lens(
-            settings=settings,
-            engine=engine,
-            sessionmaker=maker,
-            http=http,
-            jwt_secret=settings.resolved_jwt_secret(),
-        )
-        if settings.run_worker:
-            lens.runner = JobRunner(maker, settings=settings, http=http)
-            lens.triggers = PeriodicTriggers(maker)
-            await lens.runner.start()
-            lens.triggers.start()
-        app.state.lens = lens
-        log.info(
-            "app.started",
-            environment=settings.environment,
-            database="sqlite" if settings.uses_sqlite else "postgresql",
-            worker=settings.run_worker,
-        )
-        try:
+        # Everything started is stopped again, in reverse order, also when a later
+        # start-up step fails.
+        async with AsyncExitStack() as stack:
+            engine = create_engine(settings.sqlalchemy_url)
+            stack.push_async_callback(engine.dispose)
+            if not settings.is_production and sessionmaker is None:
+                # Development applies migrations itself; production runs `lens db
+                # upgrade` as a release step, so two processes never race to migrate.
+                await migrate.upgrade(engine)
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=http_transport,
+                    timeout=httpx.Timeout(20.0, connect=5.0),
+                    headers={"User-Agent": f"Lens/{__version__}"},
+                    follow_redirects=False,
+                )
+            )
+            maker = sessionmaker or create_sessionmaker(engine)
+            lens = Lens(
+                settings=settings,
+                engine=engine,
+                sessionmaker=maker,
+                http=http,
+                jwt_secret=settings.resolved_jwt_secret(),
+            )
+            if settings.run_worker:
+                runner = JobRunner(maker, settings=settings, http=http)
+                await runner.start()
+                stack.push_async_callback(runner.stop)
+                triggers = PeriodicTriggers(maker)
+                triggers.start()
+                stack.callback(triggers.stop)
+                lens.runner, lens.triggers = runner, triggers
+            app.state.lens = lens
+            log.info(
+                "app.started",
+                environment=settings.environment,
+                database="sqlite" if settings.uses_sqlite else "postgresql",
+                worker=settings.run_worker,
+            )
             yield
-        finally:
-            if lens.triggers is not None:
-                lens.triggers.stop()
-            if lens.runner is not None:
-                await lens.runner.stop()
-            await http.aclose()
-            await engine.dispose()
-            log.info("app.stopped")
+        log.info("app.stopped")
 
     app = FastAPI(
         title="Lens",

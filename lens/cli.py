@@ -6,9 +6,11 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from lens.settings import ConfigError, Settings, integration_status
 
@@ -24,6 +26,11 @@ app.add_typer(user_app, name="user")
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"lens: {message}", err=True)
     return typer.Exit(code)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _settings(*, production_check: bool = True) -> Settings:
@@ -64,7 +71,7 @@ def serve(
             host=host,
             port=port,
             reload=True,
-            reload_dirs=["lens"],
+            reload_dirs=[str(Path(__file__).parent)],
             log_config=None,
         )
         return
@@ -151,8 +158,8 @@ def _run_db(coro_factory: str, revision: str | None = None) -> None:
 
     try:
         asyncio.run(run())
-    except (OSError, ConnectionError) as exc:
-        raise _fail(f"cannot reach the database: {exc}", 1) from None
+    except (OSError, SQLAlchemyError) as exc:
+        raise _fail(f"database error: {_one_line(exc)}", 1) from None
 
 
 @db_app.command("upgrade")
@@ -227,6 +234,8 @@ def user_make_admin(
         typer.echo(asyncio.run(run()))
     except LensError as exc:
         raise _fail(exc.message, 1) from None
+    except (OSError, SQLAlchemyError) as exc:
+        raise _fail(f"database error: {_one_line(exc)}", 1) from None
 
 
 def main() -> None:

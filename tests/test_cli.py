@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import fresh_database
 
@@ -224,3 +225,38 @@ def test_worker_runs_periodic_jobs_and_stops_gracefully(tmp_path: Path) -> None:
     assert status == "succeeded", output
     assert proc.returncode == 0, output
     assert "jobs.runner.stopped" in output
+
+
+def test_db_command_on_a_missing_database_says_so_in_one_line(tmp_path: Path) -> None:
+    result = lens(
+        "db",
+        "current",
+        env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/lens_no_such_database"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("lens: database error:")
+    assert "lens_no_such_database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_postgres_urls_with_sslmode_reach_the_driver(tmp_path: Path) -> None:
+    # The local test server has SSL off: `require` must then fail, `disable` connect.
+    from sqlalchemy import text
+
+    from lens.db.engine import create_engine
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(f"{url}?sslmode=disable")
+        try:
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT 1")) == 1
+        finally:
+            await engine.dispose()
+        engine = create_engine(f"{url}?sslmode=require")
+        try:
+            with pytest.raises(Exception, match=r"rejected SSL upgrade"):
+                async with engine.connect():
+                    pass
+        finally:
+            await engine.dispose()

@@ -11,6 +11,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+# Execution options for a connection that only reads: on SQLite it does not queue for
+# the write lock (ignored elsewhere).
+READ_ONLY = {"sqlite_begin": "DEFERRED"}
+
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for `sqlite+aiosqlite` or `postgresql+asyncpg` URLs."""
@@ -18,8 +22,14 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
     if parsed.get_backend_name() == "postgresql":
+        ssl: dict[str, Any] = {}
+        if "sslmode" in parsed.query:
+            # Hosting providers hand out libpq URLs with ?sslmode=...; asyncpg takes
+            # the same modes as its `ssl` argument instead.
+            ssl["ssl"] = parsed.query["sslmode"]
+            parsed = parsed.difference_update_query(["sslmode"])
         return _create_async_engine(
-            url,
+            parsed,
             echo=echo,
             pool_size=5,
             max_overflow=10,
@@ -34,6 +44,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 "statement_cache_size": 0,
                 "prepared_statement_cache_size": 0,
                 "prepared_statement_name_func": lambda: f"__lens_{uuid4().hex}__",
+                **ssl,
             },
         )
     raise ValueError(f"unsupported database URL {parsed.render_as_string()!r}")
@@ -60,7 +71,14 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        # IMMEDIATE takes the write lock up front (waiting up to busy_timeout). With a
+        # plain BEGIN, a transaction that reads and then writes fails at once with
+        # "database is locked" when another connection committed in between (WAL
+        # snapshot conflict), which the busy timeout cannot help. SQLite runs one
+        # writer at a time either way; this makes transactions queue instead of fail.
+        # Read-only work (health checks) opts out with READ_ONLY.
+        conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lens.db.engine import READ_ONLY
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -43,6 +45,7 @@ async def downgrade(engine: AsyncEngine, revision: str = "-1") -> None:
 
 async def current_revisions(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
+        await conn.execution_options(**READ_ONLY)
         heads = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())
     return set(heads)
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
-from lens.db.base import utcnow
+from lens.db.base import UTCDateTime, utcnow
 from lens.jobs.models import Job, JobStatus
 from lens.jobs.registry import JobContext, JobRegistry
 from lens.jobs.registry import registry as default_registry
@@ -28,6 +29,8 @@ from lens.jobs.service import backoff
 from lens.logging import get_logger
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import httpx
 
     from lens.settings import Settings
@@ -35,10 +38,11 @@ if TYPE_CHECKING:
 log = get_logger("lens.jobs")
 
 _MAX_ERROR_CHARS = 4000
+_STOP_CLAIM_SECONDS = 5.0
 
 
 class LeaseLost(Exception):
-    """Another runner took this job over (our lease expired); our work is rolled back."""
+    """Another claim took this job over (our lease expired); our work is rolled back."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+    token: str  # `locked_by` of this claim; every later update of the row checks it
 
 
 class JobRunner:
@@ -75,7 +80,12 @@ class JobRunner:
         )
         self.backoff_base_seconds = backoff_base_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._inflight: dict[int, asyncio.Task[None]] = {}
+        bind = sessionmaker.kw.get("bind")
+        # PostgreSQL: leases and due times use the database's clock, so workers on hosts
+        # whose clocks disagree still agree on when a lease has run out. SQLite is one
+        # file on one host; its clock is the process's.
+        self._db_clock = bind is not None and bind.dialect.name == "postgresql"
+        self._inflight: dict[int, tuple[str, asyncio.Task[None]]] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -102,9 +112,12 @@ class JobRunner:
         self._stopping.set()
         self._wake.set()
         if self._loop_task is not None:
-            await self._loop_task
+            # A claim stuck on an unreachable database must not hold up shutdown;
+            # whatever it claimed is released below (or its lease runs out).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._loop_task, timeout=_STOP_CLAIM_SECONDS)
             self._loop_task = None
-        pending = list(self._inflight.values())
+        pending = [task for _, task in self._inflight.values()]
         if pending:
             _, still_running = await asyncio.wait(pending, timeout=grace)
             for task in still_running:
@@ -141,43 +154,67 @@ class JobRunner:
                 except Exception as exc:  # database down: keep trying, do not die
                     log.warning("jobs.claim.failed", error=f"{type(exc).__name__}: {exc}")
             for item in claimed:
-                task = asyncio.create_task(self._run(item), name=f"lens-job-{item.id}")
-                self._inflight[item.id] = task
-                task.add_done_callback(functools.partial(self._done, item.id))
+                self._spawn(item)
             if claimed and len(claimed) == free:
                 continue  # there may be more due work; go round at once
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
-    def _done(self, job_id: int, _task: asyncio.Task[None]) -> None:
-        self._inflight.pop(job_id, None)
+    def _spawn(self, item: ClaimedJob) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._run(item), name=f"lens-job-{item.id}")
+        self._inflight[item.id] = (item.token, task)
+        task.add_done_callback(functools.partial(self._done, item.id))
+        return task
+
+    def _done(self, job_id: int, task: asyncio.Task[None]) -> None:
+        entry = self._inflight.get(job_id)
+        if entry is not None and entry[1] is task:
+            del self._inflight[job_id]
         self._wake.set()
 
     async def run_until_idle(self, *, limit_seconds: float = 30.0) -> None:
-        """Claim and run due jobs until none is left (for tests and one-off commands)."""
+        """Claim and run due jobs until none is left (for tests and one-off commands).
+
+        Leases are renewed only while the runner is started; use `start()` for work
+        that may outlast a lease.
+        """
         async with asyncio.timeout(limit_seconds):
             while claimed := await self.claim(self.concurrency):
-                await asyncio.gather(*(self._run(item) for item in claimed))
+                await asyncio.gather(*(self._spawn(item) for item in claimed))
 
     # -- claiming -----------------------------------------------------------------
 
+    def _now(self, plus: timedelta = timedelta(0)) -> ColumnElement[datetime]:
+        if self._db_clock:
+            # statement_timestamp(), not now(): now() stands still for a whole
+            # transaction.
+            now = func.statement_timestamp()
+            return now + plus if plus else now
+        return literal(utcnow() + plus, UTCDateTime())
+
     async def claim(self, limit: int) -> list[ClaimedJob]:
-        now = utcnow()
+        now = self._now()
+        # Each claim has its own token, so a runner that takes back one of its own
+        # expired jobs cannot confuse the old attempt with the new one.
+        token = f"{self.worker_id}/{uuid.uuid4().hex[:12]}"
+        conditions = [
+            or_(
+                and_(Job.status == JobStatus.QUEUED, Job.run_at <= now),
+                # Its runner died mid-job: the lease ran out without renewal.
+                and_(Job.status == JobStatus.RUNNING, Job.locked_until < now),
+            )
+        ]
+        if self._inflight:
+            conditions.append(Job.id.not_in(list(self._inflight)))
         # PostgreSQL: rows another runner is claiming right now are skipped, not
         # waited for, so concurrent runners never take the same job. SQLite has a
-        # single writer, which gives the same guarantee; the clause is dropped there.
+        # single writer (BEGIN IMMEDIATE), which gives the same guarantee.
         # A CTE (materialised) rather than `IN (subquery)`, which the planner may
         # re-run and so claim more rows than the limit.
         due = (
             select(Job.id)
-            .where(
-                or_(
-                    and_(Job.status == JobStatus.QUEUED, Job.run_at <= now),
-                    # Its runner died mid-job: the lease ran out without renewal.
-                    and_(Job.status == JobStatus.RUNNING, Job.locked_until < now),
-                )
-            )
+            .where(*conditions)
             .order_by(Job.run_at, Job.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -188,8 +225,8 @@ class JobRunner:
             .where(Job.id == due.c.id)
             .values(
                 status=JobStatus.RUNNING,
-                locked_by=self.worker_id,
-                locked_until=now + self.lease,
+                locked_by=token,
+                locked_until=self._now(self.lease),
                 attempts=Job.attempts + 1,
                 updated_at=now,
             )
@@ -198,7 +235,10 @@ class JobRunner:
         )
         async with self.sessionmaker() as session, session.begin():
             rows = (await session.execute(stmt)).all()
-        return [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts) for r in rows]
+        return [
+            ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, token)
+            for r in rows
+        ]
 
     # -- running ------------------------------------------------------------------
 
@@ -227,7 +267,7 @@ class JobRunner:
                     update(Job)
                     .where(
                         Job.id == item.id,
-                        Job.locked_by == self.worker_id,
+                        Job.locked_by == item.token,
                         Job.status == JobStatus.RUNNING,
                     )
                     .values(
@@ -241,7 +281,7 @@ class JobRunner:
                     .execution_options(synchronize_session=False)
                 )
                 if done.rowcount != 1:  # type: ignore[attr-defined]
-                    raise LeaseLost(f"job {item.id} was taken over by another runner")
+                    raise LeaseLost(f"job {item.id} was taken over by another claim")
         except asyncio.CancelledError:
             raise  # shutdown: stop() releases the job
         except LeaseLost:
@@ -254,23 +294,22 @@ class JobRunner:
     async def _record_failure(self, item: ClaimedJob, exc: BaseException) -> None:
         text = _error_text(exc)
         final = item.attempts >= item.max_attempts
-        now = utcnow()
         values: dict[str, Any] = {
             "last_error": text,
             "locked_by": None,
             "locked_until": None,
-            "updated_at": now,
+            "updated_at": utcnow(),
         }
         if final:
-            values |= {"status": JobStatus.FAILED, "finished_at": now}
+            values |= {"status": JobStatus.FAILED, "finished_at": utcnow()}
         else:
             delay = backoff(item.attempts, base=self.backoff_base_seconds)
-            values |= {"status": JobStatus.QUEUED, "run_at": now + delay}
+            values |= {"status": JobStatus.QUEUED, "run_at": self._now(delay)}
         try:
             async with self.sessionmaker() as session, session.begin():
                 await session.execute(
                     update(Job)
-                    .where(Job.id == item.id, Job.locked_by == self.worker_id)
+                    .where(Job.id == item.id, Job.locked_by == item.token)
                     .values(**values)
                     .execution_options(synchronize_session=False)
                 )
@@ -292,17 +331,33 @@ class JobRunner:
         interval = max(0.05, self.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(interval)
-            ids = list(self._inflight)
-            if not ids:
+            by_token: dict[str, list[int]] = {}
+            for job_id, (token, _) in list(self._inflight.items()):
+                by_token.setdefault(token, []).append(job_id)
+            if not by_token:
                 continue
             try:
                 async with self.sessionmaker() as session, session.begin():
-                    await session.execute(
-                        update(Job)
-                        .where(Job.id.in_(ids), Job.locked_by == self.worker_id)
-                        .values(locked_until=utcnow() + self.lease)
-                        .execution_options(synchronize_session=False)
-                    )
+                    for token, ids in by_token.items():
+                        renewed = await session.scalars(
+                            update(Job)
+                            .where(
+                                Job.id.in_(ids),
+                                Job.locked_by == token,
+                                Job.status == JobStatus.RUNNING,
+                            )
+                            .values(locked_until=self._now(self.lease))
+                            .returning(Job.id)
+                            .execution_options(synchronize_session=False)
+                        )
+                        lost = set(ids) - set(renewed)
+                        for job_id in lost:
+                            # Someone else holds it now: stop our copy rather than
+                            # run it twice.
+                            entry = self._inflight.get(job_id)
+                            if entry is not None and entry[0] == token:
+                                log.warning("jobs.lease.lost", job_id=job_id)
+                                entry[1].cancel()
             except Exception as exc:
                 log.warning("jobs.lease.renew_failed", error=repr(exc))
 
@@ -311,11 +366,14 @@ class JobRunner:
             async with self.sessionmaker() as session, session.begin():
                 result = await session.execute(
                     update(Job)
-                    .where(Job.locked_by == self.worker_id, Job.status == JobStatus.RUNNING)
+                    .where(
+                        Job.locked_by.startswith(f"{self.worker_id}/", autoescape=True),
+                        Job.status == JobStatus.RUNNING,
+                    )
                     .values(
                         status=JobStatus.QUEUED,
                         attempts=Job.attempts - 1,
-                        run_at=utcnow(),
+                        run_at=self._now(),
                         locked_by=None,
                         locked_until=None,
                         updated_at=utcnow(),

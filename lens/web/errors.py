@@ -42,13 +42,20 @@ def error_response(
         return HTMLResponse(
             f'<p class="error" role="alert">{_escape(message)}</p>', status_code=status
         )
-    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    title = _phrase(status)
     return render(
         request,
         "error.html",
         {"status": status, "title": title, "message": message, "request_id": request_id},
         status_code=status,
     )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a non-standard code such as 499
+        return "Error"
 
 
 def _escape(text: str) -> str:
@@ -70,10 +77,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        phrase = _phrase(exc.status_code)
         message = (
             exc.detail
-            if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase
-            else _HTTP_MESSAGES.get(exc.status_code, HTTPStatus(exc.status_code).phrase)
+            if isinstance(exc.detail, str) and exc.detail != phrase
+            else _HTTP_MESSAGES.get(exc.status_code, phrase)
         )
         response = error_response(request, status=exc.status_code, message=message)
         for name, value in (exc.headers or {}).items():

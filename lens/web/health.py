@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from lens.db import migrate
+from lens.db.engine import READ_ONLY
 
 router = APIRouter(tags=["health"])
 
@@ -27,6 +28,7 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         async with asyncio.timeout(5):
             async with lens.engine.connect() as conn:
+                await conn.execution_options(**READ_ONLY)
                 await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:

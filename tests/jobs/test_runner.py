@@ -196,18 +196,14 @@ async def test_unknown_kind_fails_visibly(sessionmaker, db, make_settings):
 async def test_two_runners_run_each_of_1000_jobs_exactly_once(
     database_url, committing_sessionmaker, make_settings
 ):
-    runs: list[tuple[int, str]] = []
-    registries = []
-    for _ in range(2):
-        registry = JobRegistry()
+    runs: list[int] = []
+    registry = JobRegistry()
 
-        async def handler(ctx: JobContext, payload: dict[str, Any]) -> None:
-            runs.append((payload["n"], ctx.session.info.get("runner", "?")))
-            await asyncio.sleep(0)  # let the other runner interleave
+    async def handler(ctx: JobContext, payload: dict[str, Any]) -> None:
+        runs.append(payload["n"])
+        await asyncio.sleep(0)  # let the other runner interleave
 
-        registry.register("demo.count", handler)
-        registries.append(registry)
-
+    registry.register("demo.count", handler)
     now = utcnow()
     async with committing_sessionmaker() as s:
         await s.execute(
@@ -228,20 +224,27 @@ async def test_two_runners_run_each_of_1000_jobs_exactly_once(
         )
         await s.commit()
 
-    # Two runners with their own engines (own connection pools), as two processes have.
+    # Two started runners (their real loops, leases and bookkeeping), each with its own
+    # engine and so its own connection pool, as two processes have.
     engines = [create_engine(database_url) for _ in range(2)]
     runners = [
-        make_runner(create_sessionmaker(e), r, make_settings(), concurrency=8)
-        for e, r in zip(engines, registries, strict=True)
+        make_runner(create_sessionmaker(e), registry, make_settings(), concurrency=4)
+        for e in engines
     ]
     try:
-        await asyncio.gather(*(r.run_until_idle(limit_seconds=300) for r in runners))
+        for runner in runners:
+            await runner.start()
+        deadline = time.monotonic() + 300
+        while len(runs) < 1000 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # would any job run a second time?
     finally:
+        for runner in runners:
+            await runner.stop(grace_seconds=10)
         for e in engines:
             await e.dispose()
 
-    numbers = sorted(n for n, _ in runs)
-    assert numbers == list(range(1000)), f"{len(runs)} runs for 1000 jobs"
+    assert sorted(runs) == list(range(1000)), f"{len(runs)} runs for 1000 jobs"
     async with committing_sessionmaker() as s:
         statuses = dict(
             (await s.execute(select(Job.status, func.count()).group_by(Job.status))).all()
@@ -249,6 +252,101 @@ async def test_two_runners_run_each_of_1000_jobs_exactly_once(
         max_attempts = await s.scalar(select(func.max(Job.attempts)))
     assert statuses == {JobStatus.SUCCEEDED: 1000}
     assert max_attempts == 1
+
+
+async def test_handlers_that_read_then_write_run_side_by_side(
+    committing_sessionmaker, make_settings
+):
+    # On SQLite a read-then-write transaction used to fail with "database is locked"
+    # when another one committed in between.
+    from lens.users.models import User
+    from tests.fixtures.users import make_user
+
+    registry = JobRegistry()
+
+    async def handler(ctx: JobContext, payload: dict[str, Any]) -> None:
+        await ctx.session.scalar(select(func.count()).select_from(User))
+        await asyncio.sleep(0.05)
+        await make_user(ctx.session, nickname=f"job {payload['n']}")
+
+    registry.register("demo.read_write", handler)
+    async with committing_sessionmaker() as s:
+        ids = [await enqueue(s, kind="demo.read_write", payload={"n": n}) for n in range(12)]
+        await s.commit()
+    runner = make_runner(committing_sessionmaker, registry, make_settings(), concurrency=4)
+    await runner.start()
+    try:
+        for job_id in ids:
+            await _wait_for_status(committing_sessionmaker, job_id, JobStatus.SUCCEEDED)
+    finally:
+        await runner.stop(grace_seconds=5)
+    async with committing_sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(User)) == 12
+
+
+async def test_a_renewed_lease_keeps_a_long_job_from_a_second_runner(
+    committing_sessionmaker, make_settings
+):
+    registry = JobRegistry()
+    calls: list[int] = []
+
+    async def handler(ctx: JobContext, payload: dict[str, Any]) -> None:
+        calls.append(ctx.attempt)
+        await asyncio.sleep(1.2)  # four leases long
+
+    registry.register("demo.long_leased", handler)
+    async with committing_sessionmaker() as s:
+        job_id = await enqueue(s, kind="demo.long_leased")
+        await s.commit()
+    runners = [
+        make_runner(committing_sessionmaker, registry, make_settings(), lease_seconds=0.3)
+        for _ in range(2)
+    ]
+    for runner in runners:
+        await runner.start()
+    try:
+        await _wait_for_status(committing_sessionmaker, job_id, JobStatus.SUCCEEDED)
+    finally:
+        for runner in runners:
+            await runner.stop(grace_seconds=5)
+    assert calls == [1]
+
+
+async def test_work_of_an_attempt_whose_lease_was_taken_over_is_rolled_back(
+    committing_sessionmaker, make_settings
+):
+    from lens.users.models import User
+    from tests.fixtures.users import make_user
+
+    registry = JobRegistry()
+
+    async def handler(ctx: JobContext, payload: dict[str, Any]) -> None:
+        if ctx.attempt == 1:
+            await asyncio.sleep(1.0)  # a stall: the lease runs out meanwhile
+        await make_user(ctx.session, nickname=f"attempt {ctx.attempt}")
+
+    registry.register("demo.stalled", handler)
+    async with committing_sessionmaker() as s:
+        job_id = await enqueue(s, kind="demo.stalled")
+        await s.commit()
+    stalled = make_runner(committing_sessionmaker, registry, make_settings(), lease_seconds=0.3)
+
+    async def no_renewal() -> None:  # as if every renewal failed (database trouble)
+        await asyncio.sleep(3600)
+
+    stalled._renew_leases = no_renewal  # type: ignore[method-assign]
+    await stalled.start()
+    await _wait_for_status(committing_sessionmaker, job_id, JobStatus.RUNNING)
+    await asyncio.sleep(0.4)  # the lease has run out
+    rescuer = make_runner(committing_sessionmaker, registry, make_settings())
+    await rescuer.run_until_idle()
+    await asyncio.sleep(1.0)  # the stalled attempt wakes up and tries to finish
+    await stalled.stop(grace_seconds=5)
+    async with committing_sessionmaker() as s:
+        names = list(await s.scalars(select(User.nickname)))
+    job = await get_job(committing_sessionmaker, job_id)
+    assert names == ["attempt 2"]
+    assert job.status is JobStatus.SUCCEEDED and job.attempts == 2
 
 
 async def test_shutdown_lets_a_running_job_finish(committing_sessionmaker, make_settings):
