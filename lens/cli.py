@@ -18,9 +18,11 @@ app = typer.Typer(help="Lens: cohort-based courses with an AI tutor.", no_args_i
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+content_app = typer.Typer(help="Course content.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(user_app, name="user")
+app.add_typer(content_app, name="content")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -236,6 +238,63 @@ def user_make_admin(
         raise _fail(exc.message, 1) from None
     except (OSError, SQLAlchemyError) as exc:
         raise _fail(f"database error: {_one_line(exc)}", 1) from None
+
+
+# -- content ---------------------------------------------------------------------
+
+
+@content_app.command("validate")
+def content_validate(
+    paths: Annotated[list[Path], typer.Argument(help="A content repository, or files inside one.")],
+) -> None:
+    """Check content against the Lens format; exit 1 when anything is invalid.
+
+    Prints `path:line: context: message` per problem, then a summary. Meant for a
+    content repository's own CI as well as for authors.
+    """
+    from lens.content.files import find_root, read_folder
+    from lens.content.parser import load_content
+
+    problems_out: list[str] = []
+    checked = invalid = 0
+    roots: dict[Path, list[str] | None] = {}
+    for given in paths:
+        if not given.exists():
+            raise _fail(f"{given}: no such file or folder", 2)
+        root = find_root(given)
+        if root is None:
+            raise _fail(
+                f"{given}: not inside a content repository (no courses/, modules/, "
+                "Lenses/, Learning Outcomes/, articles/ or video_transcripts/ folder found)",
+                2,
+            )
+        if given.resolve() == root:
+            roots[root] = None  # everything
+        elif roots.get(root, []) is not None:
+            selected = roots.setdefault(root, [])
+            assert selected is not None
+            if given.is_dir():
+                selected.extend(
+                    p.relative_to(root).as_posix() for p in given.resolve().rglob("*.md")
+                )
+            else:
+                selected.append(given.resolve().relative_to(root).as_posix())
+    for root, selected in roots.items():
+        # Single files are checked in their repository, so links can be followed.
+        content = load_content(read_folder(root))
+        prefix = "" if root == Path.cwd().resolve() else f"{os.path.relpath(root)}/"
+        for path in sorted(content.problems):
+            if selected is not None and path not in selected:
+                continue
+            checked += 1
+            if content.problems[path]:
+                invalid += 1
+                problems_out.extend(prefix + str(p) for p in content.problems[path])
+    for line in problems_out:
+        typer.echo(line)
+    typer.echo(f"Validated {checked} files: {checked - invalid} valid, {invalid} invalid")
+    if invalid:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Course content: the Lens format (see CONTENT-FORMAT.md), its parser and validator."""
