@@ -13,8 +13,13 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from lens import __version__
+from lens.content import api as content_api
+from lens.content.service import sync_content
+from lens.content.sources import GitHubSource, source_from_settings
+from lens.content.store import ContentStore
+from lens.content.tasks import request_sync
 from lens.db import migrate
-from lens.db.engine import create_engine, create_sessionmaker
+from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
 from lens.integrations.sentry import init_sentry
 from lens.jobs.periodic import PeriodicTriggers
 from lens.jobs.registry import load_task_modules
@@ -40,6 +45,7 @@ class Lens:
     jwt_secret: str
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
+    content: ContentStore | None = None
 
 
 def create_app(
@@ -99,6 +105,7 @@ def create_app(
                 triggers.start()
                 stack.callback(triggers.stop)
                 lens.runner, lens.triggers = runner, triggers
+            lens.content = await _start_content(lens, stack)
             app.state.lens = lens
             log.info(
                 "app.started",
@@ -125,7 +132,33 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(content_api.router)
     return app
+
+
+async def _start_content(lens: Lens, stack: AsyncExitStack) -> ContentStore:
+    """Serve the stored snapshot at once; bring it up to date without blocking on GitHub.
+
+    A local source is read in place (fast, and picks up edits); GitHub is synced by the
+    job runner, so start-up never needs the network when a snapshot exists.
+    """
+    source = source_from_settings(lens.settings, lens.http)
+    try:
+        async with unit_of_work(lens.sessionmaker) as session:
+            if isinstance(source, GitHubSource):
+                await request_sync(session)
+            else:
+                await sync_content(session, source=source)
+    except Exception as exc:
+        log.error("content.startup_sync.failed", error=f"{type(exc).__name__}: {exc}")
+    store = ContentStore(lens.sessionmaker)
+    try:
+        await store.refresh()
+    except Exception as exc:  # e.g. migrations not applied yet: serve, and keep trying
+        log.error("content.store.load_failed", error=f"{type(exc).__name__}: {exc}")
+    store.start()
+    stack.push_async_callback(store.stop)
+    return store
 
 
 def get_lens(request: Request) -> Lens:

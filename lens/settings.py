@@ -65,6 +65,8 @@ class Settings(BaseSettings):
 
     content_dir: str | None = Field(None, alias="CONTENT_DIR")
     content_repo: str | None = Field(None, alias="CONTENT_REPO")
+    # Read CONTENT_DIR as a git checkout at this ref instead of its files on disk.
+    content_ref: str | None = Field(None, alias="LENS_CONTENT_REF")
     educational_content_branch: str = Field("main", alias="EDUCATIONAL_CONTENT_BRANCH")
     github_token: str | None = Field(None, alias="GITHUB_TOKEN")
     github_webhook_secret: str | None = Field(None, alias="GITHUB_WEBHOOK_SECRET")
@@ -108,6 +110,7 @@ class Settings(BaseSettings):
         "discord_server_id",
         "content_dir",
         "content_repo",
+        "content_ref",
         "github_token",
         "github_webhook_secret",
         "anthropic_api_key",

@@ -1,145 +1,52 @@
-"""Parsed content: what the reader, the tutor and progress need, nothing about syntax."""
+"""Content snapshots: the raw files of one synced commit, and which one is current."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from datetime import datetime
 
-from lens.content.problems import Problem
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-@dataclass(frozen=True)
-class TextSegment:
-    content: str
-    optional: bool = False
-    kind: Literal["text"] = "text"
+from lens.db.base import Base, utcnow
 
 
-@dataclass(frozen=True)
-class ChatSegment:
-    instructions: str
-    hide_previous_from_user: bool = False
-    hide_previous_from_tutor: bool = False
-    optional: bool = False
-    kind: Literal["chat"] = "chat"
+class ContentSnapshot(Base):
+    __tablename__ = "content_snapshots"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(300))  # "github:owner/repo@branch", "folder:..."
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    file_count: Mapped[int] = mapped_column(default=0)
+    invalid_count: Mapped[int] = mapped_column(default=0)
+    sync_seconds: Mapped[float] = mapped_column(default=0.0)
+    full_sync: Mapped[bool] = mapped_column(default=True)
 
 
-@dataclass(frozen=True)
-class ArticleExcerpt:
-    text: str
-    start: int  # character offsets in the article body
-    end: int
-    omitted_before: str = ""  # article text skipped since the previous excerpt
-    optional: bool = False
-    kind: Literal["article-excerpt"] = "article-excerpt"
+class ContentFile(Base):
+    __tablename__ = "content_files"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("content_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
 
 
-@dataclass(frozen=True)
-class VideoExcerpt:
-    start_seconds: float
-    end_seconds: float | None  # None: to the end of the video
-    transcript: str
-    optional: bool = False
-    kind: Literal["video-excerpt"] = "video-excerpt"
+class ContentState(Base):
+    """One row: the current snapshot, and how the last sync went.
 
+    `version` goes up whenever `snapshot_id` changes; every process compares it with
+    the version it has parsed in memory and reloads when it differs.
+    """
 
-Segment = TextSegment | ChatSegment | ArticleExcerpt | VideoExcerpt
+    __tablename__ = "content_state"
 
-
-@dataclass(frozen=True)
-class Article:
-    path: str
-    title: str
-    author: str
-    source_url: str
-    date: str | None
-    body: str
-
-
-@dataclass(frozen=True)
-class Timing:
-    start: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Transcript:
-    path: str
-    url: str
-    video_id: str
-    title: str
-    channel: str
-    body: str
-    timings: tuple[Timing, ...]
-
-
-@dataclass(frozen=True)
-class Section:
-    kind: Literal["page", "article", "video", "text", "chat"]
-    title: str
-    content_id: str  # page id or lens id: what progress is keyed by
-    outcome_id: str | None
-    optional: bool
-    segments: tuple[Segment, ...]
-    article: Article | None = None
-    video: Transcript | None = None
-
-
-@dataclass(frozen=True)
-class Module:
-    path: str
-    id: str | None
-    slug: str
-    title: str
-    dialect: Literal[1, 2]
-    sections: tuple[Section, ...]
-    discussion: str | None = None
-
-
-@dataclass(frozen=True)
-class CourseModule:
-    path: str  # the module file
-    optional: bool
-
-
-@dataclass(frozen=True)
-class Unit:
-    number: int
-    meeting: int | None  # the meeting that follows this unit; None after the last
-    modules: tuple[CourseModule, ...]
-
-
-@dataclass(frozen=True)
-class Course:
-    path: str
-    id: str | None
-    slug: str
-    title: str
-    units: tuple[Unit, ...]
-
-
-@dataclass
-class ContentSet:
-    """Everything loaded from one snapshot of a content repository."""
-
-    courses: dict[str, Course] = field(default_factory=dict)  # by slug
-    modules: dict[str, Module] = field(default_factory=dict)  # by path
-    problems: dict[str, list[Problem]] = field(default_factory=dict)  # by path
-    checked: int = 0  # files checked (drafts and notes excluded)
-
-    @property
-    def invalid(self) -> int:
-        return sum(1 for p in self.problems.values() if p)
-
-    @property
-    def valid(self) -> int:
-        return self.checked - self.invalid
-
-    def all_problems(self) -> list[Problem]:
-        return sorted(p for ps in self.problems.values() for p in ps)
-
-    def module_by_slug(self, slug: str) -> Module | None:
-        for module in self.modules.values():
-            if module.slug == slug:
-                return module
-        return None
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("content_snapshots.id", ondelete="SET NULL")
+    )
+    version: Mapped[int] = mapped_column(default=0)
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

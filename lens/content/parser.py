@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lens.content.models import (
+from lens.content.parsed import (
     Article,
     ArticleExcerpt,
     ChatSegment,

@@ -1,9 +1,10 @@
 """Imports every feature's tables so Alembic and the tests see one complete metadata."""
 
+from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.db.base import Base
 from lens.jobs.models import Job
 from lens.users.models import User
 
 metadata = Base.metadata
 
-__all__ = ["Job", "User", "metadata"]
+__all__ = ["ContentFile", "ContentSnapshot", "ContentState", "Job", "User", "metadata"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,7 +25,7 @@ from lens.db.base import UTCDateTime, utcnow
 from lens.jobs.models import Job, JobStatus
 from lens.jobs.registry import JobContext, JobRegistry
 from lens.jobs.registry import registry as default_registry
-from lens.jobs.service import backoff
+from lens.jobs.service import COALESCE_PREFIX, backoff
 from lens.logging import get_logger
 
 if TYPE_CHECKING:
@@ -229,6 +229,11 @@ class JobRunner:
                 locked_until=self._now(self.lease),
                 attempts=Job.attempts + 1,
                 updated_at=now,
+                # A coalescing key only holds while the job waits: once it runs, the
+                # next enqueue (say, another push) must queue a fresh job.
+                dedupe_key=case(
+                    (Job.dedupe_key.startswith(COALESCE_PREFIX), None), else_=Job.dedupe_key
+                ),
             )
             .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
             .execution_options(synchronize_session=False)

@@ -12,6 +12,18 @@ from lens.db.base import utcnow
 from lens.jobs.models import Job, JobStatus
 from lens.jobs.registry import registry
 
+# Keys starting with this are released when the job starts running (see `coalesce`).
+COALESCE_PREFIX = "coalesce:"
+
+
+def coalesce(name: str) -> str:
+    """A dedupe key that merges enqueues only while a job is waiting.
+
+    Ten pushes in a row while a sync job is queued add nothing; a push that arrives
+    while the sync runs queues exactly one more.
+    """
+    return COALESCE_PREFIX + name
+
 
 async def enqueue(
     session: AsyncSession,

@@ -10,7 +10,10 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 async def home(request: Request) -> Response:
-    return render(request, "home.html")
+    store = request.app.state.lens.content
+    content = store.content if store is not None else None
+    courses = list(content.courses.values()) if content else []
+    return render(request, "home.html", {"courses": courses, "content": content})
 
 
 @router.get("/privacy")

@@ -1,0 +1,61 @@
+"""GitHub push webhook: verify, filter, queue a sync, answer at once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from lens.content.tasks import request_sync
+from lens.db.engine import unit_of_work
+from lens.errors import Unauthorized
+from lens.logging import get_logger
+
+log = get_logger("lens.content")
+router = APIRouter(prefix="/api/content", tags=["content"])
+
+
+def check_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """GitHub's X-Hub-Signature-256: `sha256=` + HMAC-SHA256 of the raw body."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+@router.post("/webhook", status_code=202)
+async def github_webhook(request: Request) -> JSONResponse:
+    """Receives GitHub push events for the content repository."""
+    lens = request.app.state.lens
+    settings = lens.settings
+    if not settings.github_webhook_secret:
+        raise Unauthorized("Webhook is not configured: set GITHUB_WEBHOOK_SECRET.")
+    body = await request.body()
+    if not check_signature(
+        settings.github_webhook_secret, body, request.headers.get("x-hub-signature-256")
+    ):
+        raise Unauthorized("Bad or missing X-Hub-Signature-256.")
+    event = request.headers.get("x-github-event", "")
+    if event == "ping":
+        return JSONResponse({"status": "pong"}, status_code=200)
+    if event != "push":
+        return JSONResponse({"status": "ignored", "reason": f"event {event!r}"})
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return JSONResponse({"status": "ignored", "reason": "body is not JSON"}, status_code=400)
+    branch = settings.educational_content_branch
+    repo = (payload.get("repository") or {}).get("full_name", "")
+    if payload.get("ref") != f"refs/heads/{branch}":
+        return JSONResponse({"status": "ignored", "reason": f"not branch {branch}"})
+    if settings.content_repo and repo.lower() != settings.content_repo.lower():
+        return JSONResponse({"status": "ignored", "reason": f"not repository {repo}"})
+    async with unit_of_work(lens.sessionmaker) as session:
+        job_id = await request_sync(session)
+    if lens.runner is not None:
+        lens.runner.wake()
+    log.info("content.webhook.push", commit=str(payload.get("after", ""))[:12], queued=job_id)
+    return JSONResponse({"status": "queued" if job_id else "already queued"})
