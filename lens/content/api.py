@@ -42,7 +42,7 @@ async def github_webhook(request: Request) -> JSONResponse:
     if event == "ping":
         return JSONResponse({"status": "pong"}, status_code=200)
     if event != "push":
-        return JSONResponse({"status": "ignored", "reason": f"event {event!r}"})
+        return JSONResponse({"status": "ignored", "reason": f"event {event!r}"}, 202)
     try:
         payload = json.loads(body)
     except ValueError:
@@ -50,12 +50,12 @@ async def github_webhook(request: Request) -> JSONResponse:
     branch = settings.educational_content_branch
     repo = (payload.get("repository") or {}).get("full_name", "")
     if payload.get("ref") != f"refs/heads/{branch}":
-        return JSONResponse({"status": "ignored", "reason": f"not branch {branch}"})
+        return JSONResponse({"status": "ignored", "reason": f"not branch {branch}"}, 202)
     if settings.content_repo and repo.lower() != settings.content_repo.lower():
-        return JSONResponse({"status": "ignored", "reason": f"not repository {repo}"})
+        return JSONResponse({"status": "ignored", "reason": f"not repository {repo}"}, 202)
     async with unit_of_work(lens.sessionmaker) as session:
         job_id = await request_sync(session)
     if lens.runner is not None:
         lens.runner.wake()
     log.info("content.webhook.push", commit=str(payload.get("after", ""))[:12], queued=job_id)
-    return JSONResponse({"status": "queued" if job_id else "already queued"})
+    return JSONResponse({"status": "queued" if job_id else "already queued"}, 202)

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from lens.app import create_app
+from lens.content.models import ContentSnapshot
+from lens.content.service import get_snapshot_files, get_state
+from lens.jobs.models import Job
+from lens.jobs.runner import JobRunner
+from tests.content.fake_github import OWNER_REPO, FakeGitHub
+from tests.content.test_sync import build_history
+
+SECRET = "webhook-secret-for-tests"
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+async def site(tmp_path: Path, database_url, sessionmaker, make_settings):
+    fake = FakeGitHub(build_history(tmp_path / "repo"))
+    fake.head = fake.history.commits[0]
+    settings = make_settings(
+        DATABASE_URL=database_url,
+        LENS_RUN_WORKER="false",
+        CONTENT_REPO=OWNER_REPO,
+        GITHUB_TOKEN=fake.token,
+        GITHUB_WEBHOOK_SECRET=SECRET,
+    )
+    app = create_app(
+        settings, sessionmaker=sessionmaker, http_transport=fake.transport(), configure_logs=False
+    )
+    async with app.router.lifespan_context(app):
+        lens = app.state.lens
+        runner = JobRunner(lens.sessionmaker, settings=settings, http=lens.http, poll_seconds=0.05)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as client:
+            yield client, fake, runner, lens
+
+
+async def push(client: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.Response:
+    return await client.post(
+        "/api/content/webhook",
+        content=body,
+        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(body), **headers},
+    )
+
+
+async def test_start_up_queues_a_sync_without_calling_github(site) -> None:
+    client, fake, runner, lens = site
+    assert fake.requests == []  # start-up never waits on GitHub
+    await runner.run_until_idle()
+    assert await lens.content.refresh()  # what every process's poller does within 2 s
+    assert (await client.get("/")).text.count("Before meeting") == 2
+
+
+async def test_valid_push_syncs(site, db) -> None:
+    client, fake, runner, _ = site
+    fake.head = fake.history.commits[1]
+    response = await push(client, fake.push_event(fake.head))
+    assert response.status_code == 202
+    assert response.json()["status"] in ("queued", "already queued")
+    await runner.run_until_idle()
+    state = await get_state(db)
+    snapshot = await db.get(ContentSnapshot, state.snapshot_id)
+    assert snapshot.commit_sha == fake.head
+
+
+@pytest.mark.parametrize(
+    "headers,status",
+    [
+        ({"X-Hub-Signature-256": "sha256=" + "0" * 64}, 401),
+        ({"X-Hub-Signature-256": ""}, 401),
+        ({"X-Hub-Signature-256": "sha1=abc"}, 401),
+    ],
+)
+async def test_bad_or_missing_signature_syncs_nothing(site, db, headers, status) -> None:
+    client, fake, runner, _ = site
+    await runner.run_until_idle()  # the start-up sync
+    fake.head = fake.history.commits[1]
+    response = await push(client, fake.push_event(fake.head), **headers)
+    assert response.status_code == status
+    assert response.json()["error"]["message"] == "Bad or missing X-Hub-Signature-256."
+    await runner.run_until_idle()
+    snapshot = await db.get(ContentSnapshot, (await get_state(db)).snapshot_id)
+    assert snapshot.commit_sha == fake.history.commits[0]
+
+
+async def test_other_branch_and_other_events_are_ignored(site, db) -> None:
+    client, fake, runner, _ = site
+    await runner.run_until_idle()
+    fake.head = fake.history.commits[1]
+    other_branch = await push(client, fake.push_event(fake.head, branch="drafts"))
+    assert other_branch.json()["status"] == "ignored"
+    body = b'{"action": "opened"}'
+    issue = await client.post(
+        "/api/content/webhook",
+        content=body,
+        headers={"X-GitHub-Event": "issues", "X-Hub-Signature-256": sign(body)},
+    )
+    assert issue.status_code == 202 and issue.json()["status"] == "ignored"
+    ping = await client.post(
+        "/api/content/webhook",
+        content=b"{}",
+        headers={"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(b"{}")},
+    )
+    assert ping.status_code == 200
+    await runner.run_until_idle()
+    snapshot = await db.get(ContentSnapshot, (await get_state(db)).snapshot_id)
+    assert snapshot.commit_sha == fake.history.commits[0]
+
+
+async def test_without_a_secret_the_webhook_refuses(
+    tmp_path, database_url, sessionmaker, make_settings
+) -> None:
+    app = create_app(
+        make_settings(DATABASE_URL=database_url, LENS_RUN_WORKER="false"),
+        sessionmaker=sessionmaker,
+        configure_logs=False,
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            body = b"{}"
+            response = await client.post(
+                "/api/content/webhook",
+                content=body,
+                headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(body)},
+            )
+    assert response.status_code == 401
+    assert "GITHUB_WEBHOOK_SECRET" in response.json()["error"]["message"]
+
+
+async def test_a_burst_of_20_pushes_ends_in_one_consistent_snapshot(site, db) -> None:
+    client, fake, runner, lens = site
+    commits = fake.history.commits
+    for n in range(20):
+        fake.head = commits[min(n, len(commits) - 1)]
+        response = await push(client, fake.push_event(fake.head))
+        assert response.status_code == 202
+    queued = list(await db.scalars(select(Job).where(Job.kind == "content.sync")))
+    assert len(queued) == 1  # coalesced while waiting
+    await runner.run_until_idle()
+    state = await get_state(db)
+    snapshot = await db.get(ContentSnapshot, state.snapshot_id)
+    assert snapshot.commit_sha == commits[-1]
+    stored = await get_snapshot_files(db, snapshot_id=snapshot.id)
+    from lens.content.sources import GitHubSource
+    from lens.integrations.github import GitHubClient
+
+    full = await GitHubSource(
+        GitHubClient(lens.http, token=fake.token), OWNER_REPO, "main"
+    ).fetch_all(commits[-1])
+    assert stored == full
