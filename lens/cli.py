@@ -297,5 +297,105 @@ def content_validate(
         raise typer.Exit(1)
 
 
+@content_app.command("sync")
+def content_sync(
+    full: Annotated[bool, typer.Option("--full", help="Read every file again.")] = False,
+) -> None:
+    """Sync content from its source now (CONTENT_DIR, CONTENT_REPO or the example)."""
+    settings = _settings(production_check=False)
+    from rich.console import Console
+
+    console = Console(stderr=True, log_path=False)
+
+    async def run() -> str:
+        import httpx
+
+        from lens import __version__
+        from lens.content.service import sync_content
+        from lens.content.sources import source_from_settings
+        from lens.db import migrate
+        from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            if not settings.is_production:
+                await migrate.upgrade(engine)
+            async with httpx.AsyncClient(
+                headers={"User-Agent": f"Lens/{__version__}"}, timeout=60
+            ) as http:
+                source = source_from_settings(settings, http)
+                with console.status("starting") as status:
+
+                    def progress(message: str) -> None:
+                        console.log(message)
+                        status.update(message)
+
+                    async with unit_of_work(create_sessionmaker(engine)) as session:
+                        result = await sync_content(
+                            session, source=source, force_full=full, progress=progress
+                        )
+        finally:
+            await engine.dispose()
+        if not result.changed:
+            return f"already at {result.commit[:12]}; nothing to do"
+        kind = "full" if result.full else "incremental"
+        return (
+            f"synced {result.commit[:12]} ({kind}): {result.files} files, "
+            f"{result.invalid} invalid, {result.seconds:.2f} s"
+        )
+
+    from lens.errors import IntegrationRejected, IntegrationUnavailable
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except (IntegrationUnavailable, IntegrationRejected) as exc:
+        raise _fail(f"sync failed, the current content stays: {exc}", 1) from None
+    except (OSError, SQLAlchemyError) as exc:
+        raise _fail(f"database error: {_one_line(exc)}", 1) from None
+
+
+@content_app.command("status")
+def content_status() -> None:
+    """Where content comes from, the last sync, and every invalid file."""
+    settings = _settings(production_check=False)
+
+    async def run() -> None:
+        import httpx
+
+        from lens.content.service import get_status
+        from lens.content.sources import source_from_settings
+        from lens.db.engine import create_engine, create_sessionmaker
+
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            async with httpx.AsyncClient() as http, create_sessionmaker(engine)() as session:
+                name = source_from_settings(settings, http).name
+                status = await get_status(session, source_name=name)
+        finally:
+            await engine.dispose()
+        typer.echo(f"source:  {status.source}")
+        typer.echo(f"commit:  {status.commit or '(never synced)'}")
+        if status.synced_at:
+            kind = "full" if status.full_sync else "incremental"
+            typer.echo(
+                f"synced:  {status.synced_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"({kind}, {status.sync_seconds:.2f} s)"
+            )
+        typer.echo(
+            f"content: {status.files} files, {status.courses} courses, "
+            f"{status.modules} modules served, {len(status.invalid)} invalid files"
+        )
+        if status.last_error:
+            typer.echo(f"last sync failed: {status.last_error}")
+        for lines in status.invalid.values():
+            for line in lines:
+                typer.echo(f"  {line}")
+
+    try:
+        asyncio.run(run())
+    except (OSError, SQLAlchemyError) as exc:
+        raise _fail(f"database error: {_one_line(exc)}", 1) from None
+
+
 def main() -> None:
     app()

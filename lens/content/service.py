@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,8 +57,19 @@ async def get_snapshot_files(session: AsyncSession, *, snapshot_id: int) -> dict
     return {path: text for path, text in rows.all()}
 
 
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
 async def sync_content(
-    session: AsyncSession, *, source: ContentSource, force_full: bool = False
+    session: AsyncSession,
+    *,
+    source: ContentSource,
+    force_full: bool = False,
+    progress: Progress = _quiet,
 ) -> SyncResult:
     """Bring the stored snapshot up to the source's head.
 
@@ -65,8 +78,10 @@ async def sync_content(
     records that and the current snapshot stays.
     """
     started = time.perf_counter()
+    progress("waiting for any other sync to finish")
     state = await get_state(session, lock=True)
     current = await session.get(ContentSnapshot, state.snapshot_id) if state.snapshot_id else None
+    progress(f"reading the head of {source.name}")
     head = await source.head()
     same_source = current is not None and current.source == source.name
     if same_source and current is not None and current.commit_sha == head and not force_full:
@@ -77,6 +92,7 @@ async def sync_content(
 
     files: dict[str, str] | None = None
     if same_source and current is not None and not force_full:
+        progress(f"fetching changes {current.commit_sha[:12]}..{head[:12]}")
         changes = await source.changes(current.commit_sha, head)
         if changes is not None:
             files = await get_snapshot_files(session, snapshot_id=current.id)
@@ -87,7 +103,9 @@ async def sync_content(
                     files[change.path] = change.text
     full = files is None
     if files is None:
+        progress(f"fetching every file at {head[:12]}")
         files = await source.fetch_all(head)
+    progress(f"parsing and validating {len(files)} files")
     content = await asyncio.to_thread(load_content, files)
     seconds = time.perf_counter() - started
     snapshot = ContentSnapshot(
@@ -98,6 +116,7 @@ async def sync_content(
         sync_seconds=round(seconds, 3),
         full_sync=full,
     )
+    progress(f"storing the snapshot ({content.invalid} invalid files)")
     session.add(snapshot)
     await session.flush()
     rows = [{"snapshot_id": snapshot.id, "path": p, "text": t} for p, t in files.items()]
@@ -155,3 +174,41 @@ async def load_current(session: AsyncSession) -> tuple[int, ContentSnapshot | No
 async def current_version(session: AsyncSession) -> int:
     version = await session.scalar(select(ContentState.version).where(ContentState.id == 1))
     return int(version or 0)
+
+
+@dataclass(frozen=True)
+class ContentStatus:
+    source: str
+    commit: str | None
+    synced_at: datetime | None
+    sync_seconds: float | None
+    full_sync: bool | None
+    files: int
+    courses: int
+    modules: int
+    invalid: dict[str, list[str]]  # path -> problem lines
+    last_attempt_at: datetime | None
+    last_error: str | None
+
+
+async def get_status(
+    session: AsyncSession, *, source_name: str, content: ContentSet | None = None
+) -> ContentStatus:
+    """What operators see: where content comes from, how the last sync went, what is wrong."""
+    state = await get_state(session)
+    snapshot = await session.get(ContentSnapshot, state.snapshot_id) if state.snapshot_id else None
+    if content is None:
+        _, _, content = await load_current(session)
+    return ContentStatus(
+        source=snapshot.source if snapshot else source_name,
+        commit=snapshot.commit_sha if snapshot else None,
+        synced_at=snapshot.created_at if snapshot else None,
+        sync_seconds=snapshot.sync_seconds if snapshot else None,
+        full_sync=snapshot.full_sync if snapshot else None,
+        files=snapshot.file_count if snapshot else 0,
+        courses=len(content.courses),
+        modules=len(content.modules),
+        invalid={p: [str(x) for x in ps] for p, ps in sorted(content.problems.items()) if ps},
+        last_attempt_at=state.last_attempt_at,
+        last_error=state.last_error,
+    )
