@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens import __version__
+from lens.app_state import Lens, get_lens
+from lens.auth import pages as auth_pages
+from lens.auth.csrf import CSRFMiddleware
+from lens.auth.sessions import SessionMiddleware
 from lens.content import api as content_api
 from lens.content.service import sync_content
 from lens.content.sources import GitHubSource, source_from_settings
@@ -20,6 +23,7 @@ from lens.content.store import ContentStore
 from lens.content.tasks import request_sync
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+from lens.integrations.email.client import DevOutboxSender, EmailSender, SendGridSender
 from lens.integrations.sentry import init_sentry
 from lens.jobs.periodic import PeriodicTriggers
 from lens.jobs.registry import load_task_modules
@@ -32,20 +36,6 @@ from lens.web.middleware import RequestContextMiddleware
 from lens.web.templating import STATIC_DIR
 
 log = get_logger("lens.app")
-
-
-@dataclass
-class Lens:
-    """What the lifespan builds and request handlers share (app.state.lens)."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    http: httpx.AsyncClient
-    jwt_secret: str
-    runner: JobRunner | None = None
-    triggers: PeriodicTriggers | None = None
-    content: ContentStore | None = None
 
 
 def create_app(
@@ -69,6 +59,7 @@ def create_app(
         configure_logging(level=settings.log_level, json=json_logs)
     init_sentry(settings)
     load_task_modules()
+    jwt_secret = settings.resolved_jwt_secret()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,7 +86,9 @@ def create_app(
                 engine=engine,
                 sessionmaker=maker,
                 http=http,
-                jwt_secret=settings.resolved_jwt_secret(),
+                jwt_secret=jwt_secret,
+                email=_email_sender(settings, http),
+                http_transport=http_transport,
             )
             if settings.run_worker:
                 runner = JobRunner(maker, settings=settings, http=http)
@@ -128,11 +121,19 @@ def create_app(
     install_error_handlers(app)
     # Added innermost first: the request id must exist before an error page is drawn.
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(
+        SessionMiddleware,
+        secret=lambda: jwt_secret,
+        secure=settings.is_production,
+        domain=settings.cookie_domain,
+    )
+    app.add_middleware(CSRFMiddleware, allowed_origins={settings.public_url})
     app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(content_api.router)
+    app.include_router(auth_pages.router)
     return app
 
 
@@ -161,9 +162,12 @@ async def _start_content(lens: Lens, stack: AsyncExitStack) -> ContentStore:
     return store
 
 
-def get_lens(request: Request) -> Lens:
-    lens: Lens = request.app.state.lens
-    return lens
+def _email_sender(settings: Settings, http: httpx.AsyncClient) -> EmailSender:
+    if settings.sendgrid_api_key:
+        return SendGridSender(
+            http, api_key=settings.sendgrid_api_key, from_email=settings.from_email
+        )
+    return DevOutboxSender()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

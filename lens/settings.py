@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     vite_posthog_host: str | None = Field(None, alias="VITE_POSTHOG_HOST")
 
     # Lens's own knobs (not from the original deployment).
+    cookie_domain: str | None = Field(None, alias="LENS_COOKIE_DOMAIN")
     var_dir: Path = Field(Path("var"), alias="LENS_VAR_DIR")
     log_level: str = Field("INFO", alias="LENS_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LENS_LOG_FORMAT")
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
         "content_dir",
         "content_repo",
         "content_ref",
+        "cookie_domain",
         "github_token",
         "github_webhook_secret",
         "anthropic_api_key",
@@ -141,6 +143,15 @@ class Settings(BaseSettings):
     @property
     def public_url(self) -> str:
         return (self.frontend_url or DEFAULT_FRONTEND_URL).rstrip("/")
+
+    @property
+    def discord_login_enabled(self) -> bool:
+        return bool(self.discord_client_id and self.discord_client_secret)
+
+    @property
+    def dev_outbox_enabled(self) -> bool:
+        """E-mail goes to the development outbox page (never in production)."""
+        return not self.sendgrid_api_key and not self.is_production
 
     @property
     def sqlite_path(self) -> Path:

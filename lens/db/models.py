@@ -1,10 +1,22 @@
 """Imports every feature's tables so Alembic and the tests see one complete metadata."""
 
+from lens.auth.models import OAuthState, SignInToken
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.db.base import Base
+from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
 from lens.users.models import User
 
 metadata = Base.metadata
 
-__all__ = ["ContentFile", "ContentSnapshot", "ContentState", "Job", "User", "metadata"]
+__all__ = [
+    "ContentFile",
+    "ContentSnapshot",
+    "ContentState",
+    "Job",
+    "OAuthState",
+    "OutboxEmail",
+    "SignInToken",
+    "User",
+    "metadata",
+]

@@ -28,6 +28,9 @@ class User(TimestampMixin, Base):
     email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     dm_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     terms_accepted_at: Mapped[datetime | None]
+    # Raised by "sign out everywhere": session cookies carry the version they were
+    # issued under, and an older one no longer counts.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     deleted_at: Mapped[datetime | None]
 
     __table_args__ = (Index("uq_users_email", "email", unique=True),)

@@ -1,0 +1,61 @@
+"""Who is asking, and may they: the one place routes get the user and check roles.
+
+Every protected route declares its rule with one of these dependencies:
+
+    CurrentUser      signed in (401 otherwise)
+    AdminUser        signed in and an admin (403 otherwise)
+    OptionalUser     anyone; the user or None
+
+Facilitator rights (of specific groups) are checked with `require_facilitator_of`
+once groups exist (cohorts issue).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from lens.app_state import get_lens
+from lens.auth.sessions import SessionClaims
+from lens.errors import Forbidden, Unauthorized
+from lens.users.models import User
+
+
+async def load_user(request: Request) -> User | None:
+    """The signed-in user, or None. A revoked or stale session is cleared."""
+    if "user" in request.state._state:
+        user: User | None = request.state.user
+        return user
+    claims: SessionClaims | None = getattr(request.state, "session", None)
+    user = None
+    if claims is not None:
+        async with get_lens(request).sessionmaker() as session:
+            found = await session.get(User, claims.user_id)
+        if (
+            found is not None
+            and found.deleted_at is None
+            and found.session_version == claims.version
+        ):
+            user = found
+        else:
+            request.state.set_session = ""  # revoked: forget the cookie
+    request.state.user = user
+    return user
+
+
+async def require_user(user: Annotated[User | None, Depends(load_user)]) -> User:
+    if user is None:
+        raise Unauthorized("Please sign in to continue.")
+    return user
+
+
+async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
+    if not user.is_admin:
+        raise Forbidden("This is for course administrators only.")
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(load_user)]
+CurrentUser = Annotated[User, Depends(require_user)]
+AdminUser = Annotated[User, Depends(require_admin)]

@@ -1,0 +1,232 @@
+"""Sign-in and sign-out pages: Discord, bot codes, e-mail links, the development outbox."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from starlette.responses import Response
+
+from lens.app_state import get_lens
+from lens.auth.deps import CurrentUser, load_user
+from lens.auth.service import (
+    SignInProblem,
+    consume_bot_code,
+    consume_email_link,
+    consume_state,
+    safe_next,
+    send_email_link,
+    sign_out_everywhere,
+    start_discord_sign_in,
+    upsert_discord_user,
+)
+from lens.auth.sessions import issue_token
+from lens.db.engine import unit_of_work
+from lens.errors import IntegrationRejected, IntegrationUnavailable, LensError, NotFound
+from lens.integrations.discord.oauth import DiscordOAuth
+from lens.integrations.email.models import OutboxEmail
+from lens.logging import get_logger
+from lens.users.models import User
+from lens.web.templating import render
+
+log = get_logger("lens.auth")
+router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
+
+
+def _sign_in(request: Request, user: User, next_path: str) -> RedirectResponse:
+    request.state.set_session = issue_token(
+        get_lens(request).jwt_secret, user_id=user.id, version=user.session_version
+    )
+    request.state.user = user
+    log.info("auth.signed_in", user_id=user.id)
+    return RedirectResponse(safe_next(next_path), status_code=303)
+
+
+def _problem(request: Request, problem: SignInProblem, next_path: str = "/") -> Response:
+    return render(
+        request,
+        "auth/problem.html",
+        {"title": problem.title, "message": problem.message, "next": safe_next(next_path)},
+        status_code=problem.status_code,
+    )
+
+
+def _discord(request: Request) -> DiscordOAuth:
+    lens = get_lens(request)
+    settings = lens.settings
+    if not settings.discord_login_enabled:
+        raise NotFound("Signing in with Discord is not set up on this site.")
+    assert settings.discord_client_id and settings.discord_client_secret
+    return DiscordOAuth(
+        client_id=settings.discord_client_id,
+        client_secret=settings.discord_client_secret,
+        redirect_uri=f"{settings.public_url}/auth/discord/callback",
+        transport=lens.http_transport,
+    )
+
+
+@router.get("/auth/signin")
+async def sign_in_page(request: Request, next: str = "/") -> Response:
+    settings = get_lens(request).settings
+    return render(
+        request,
+        "auth/signin.html",
+        {"next": safe_next(next), "discord": settings.discord_login_enabled},
+    )
+
+
+@router.get("/auth/discord")
+async def discord_start(request: Request, next: str = "/") -> Response:
+    oauth = _discord(request)
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        state, verifier = await start_discord_sign_in(session, next_path=next)
+    return RedirectResponse(oauth.authorize_url(state=state, code_verifier=verifier), 302)
+
+
+@router.get("/auth/discord/callback")
+async def discord_callback(
+    request: Request,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    error_description: str | None = None,
+) -> Response:
+    oauth = _discord(request)
+    lens = get_lens(request)
+    try:
+        async with unit_of_work(lens.sessionmaker) as session:
+            # The state is spent whatever happens next, so it can never be replayed.
+            stored = await consume_state(session, state=state)
+        if error:
+            if error == "access_denied":
+                raise SignInProblem(
+                    "You chose not to let Lens see your Discord account, so you are not "
+                    "signed in. You can try again, or use an e-mail link instead.",
+                    title="Sign-in cancelled",
+                )
+            raise SignInProblem(f"Discord said: {error_description or error}.")
+        if not code:
+            raise SignInProblem("Discord did not send back a sign-in code. Please try again.")
+        try:
+            discord_user = await oauth.fetch_user(code=code, code_verifier=stored.code_verifier)
+        except IntegrationUnavailable as exc:
+            log.warning("auth.discord.unavailable", error=str(exc))
+            raise SignInProblem(
+                "Discord is not answering right now. Please try again in a minute.",
+                title="Discord is unavailable",
+            ) from exc
+        except IntegrationRejected as exc:
+            log.warning("auth.discord.rejected", error=str(exc))
+            raise SignInProblem(
+                "Discord did not accept this sign-in (it may have expired). Please try again.",
+                title="Discord refused the sign-in",
+            ) from exc
+        async with unit_of_work(lens.sessionmaker) as session:
+            user = await upsert_discord_user(session, discord=discord_user)
+        return _sign_in(request, user, stored.next_path)
+    except SignInProblem as problem:
+        return _problem(request, problem)
+
+
+@router.get("/auth/code")
+async def bot_code(request: Request, code: str | None = None, next: str = "/") -> Response:
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            user = await consume_bot_code(session, code=code)
+    except SignInProblem as problem:
+        return _problem(request, problem, next)
+    return _sign_in(request, user, next)
+
+
+@router.post("/auth/email")
+async def email_link_request(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    lens = get_lens(request)
+    context = {
+        "email": email,
+        "next": safe_next(next),
+        "discord": lens.settings.discord_login_enabled,
+    }
+    try:
+        async with unit_of_work(lens.sessionmaker) as session:
+            await send_email_link(
+                session,
+                email=email,
+                ip=request.client.host if request.client else None,
+                next_path=next,
+                sender=lens.email,
+                base_url=lens.settings.public_url,
+            )
+    except LensError as exc:
+        return render(
+            request,
+            "auth/signin.html",
+            {**context, "error": exc.message},
+            status_code=exc.status_code,
+        )
+    except (IntegrationUnavailable, IntegrationRejected) as exc:
+        log.error("auth.email.send_failed", error=str(exc))
+        return render(
+            request,
+            "auth/signin.html",
+            {**context, "error": "We could not send the e-mail just now. Please try again."},
+            status_code=503,
+        )
+    return render(
+        request,
+        "auth/email_sent.html",
+        {"email": email.strip().lower(), "outbox": lens.settings.dev_outbox_enabled},
+    )
+
+
+@router.get("/auth/email/verify")
+async def email_link_confirm(request: Request, token: str = "") -> Response:
+    # A page with a button rather than signing in on GET: mail scanners that open
+    # links must not use up the single-use link.
+    return render(request, "auth/email_confirm.html", {"token": token})
+
+
+@router.post("/auth/email/verify")
+async def email_link_use(request: Request, token: Annotated[str, Form()] = "") -> Response:
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            user, next_path = await consume_email_link(session, token=token)
+    except SignInProblem as problem:
+        return _problem(request, problem)
+    return _sign_in(request, user, next_path)
+
+
+@router.post("/auth/signout")
+async def sign_out(request: Request) -> Response:
+    request.state.set_session = ""
+    request.state.user = None
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/auth/signout-everywhere")
+async def sign_out_all(request: Request, user: CurrentUser) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        fresh = await session.get(User, user.id)
+        assert fresh is not None
+        await sign_out_everywhere(session, user=fresh)
+    request.state.set_session = ""
+    request.state.user = None
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/dev/outbox")
+async def dev_outbox(request: Request, to: Annotated[str | None, Query()] = None) -> Response:
+    lens = get_lens(request)
+    if not lens.settings.dev_outbox_enabled:
+        raise NotFound("There is no development outbox on this site.")
+    async with lens.sessionmaker() as session:
+        query = select(OutboxEmail).order_by(OutboxEmail.id.desc()).limit(50)
+        if to:
+            query = query.where(OutboxEmail.to == to.strip().lower())
+        emails = list(await session.scalars(query))
+    return render(request, "auth/outbox.html", {"emails": emails})

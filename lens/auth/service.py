@@ -1,0 +1,281 @@
+"""Signing in and out: OAuth states, single-use codes and links, session versions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lens.auth.models import OAuthState, SignInToken
+from lens.db.base import utcnow
+from lens.errors import Invalid, RateLimited
+from lens.integrations.discord.oauth import DiscordUser
+from lens.integrations.email.client import EmailMessage, EmailSender
+from lens.users.models import User
+from lens.users.service import normalize_email
+
+STATE_LIFETIME = timedelta(minutes=10)
+BOT_CODE_LIFETIME = timedelta(minutes=10)
+EMAIL_LINK_LIFETIME = timedelta(minutes=15)
+# At most this many sign-in e-mails per address, and per IP address, per window.
+EMAIL_LIMIT_PER_ADDRESS = 3
+EMAIL_LIMIT_PER_IP = 10
+EMAIL_LIMIT_WINDOW = timedelta(hours=1)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def safe_next(value: str | None) -> str:
+    """A path on this site to go to after sign-in; anything else becomes `/`.
+
+    Refuses absolute URLs, scheme-relative `//host`, backslash tricks (`/\\host`, which
+    browsers treat as `//host`) and their percent-encoded forms.
+    """
+    if not value:
+        return "/"
+    candidate = value.strip()
+    for _ in range(3):  # look through up to three layers of percent-encoding
+        decoded = unquote(candidate)
+        if decoded == candidate:
+            break
+        candidate = decoded
+    if (
+        not candidate.startswith("/")
+        or candidate.startswith(("//", "/\\"))
+        or "\\" in candidate
+        or any(ord(c) < 32 or ord(c) == 127 for c in candidate)
+    ):
+        return "/"
+    parts = urlsplit(candidate)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value.strip() if value.strip().startswith("/") else "/"
+
+
+class SignInProblem(Invalid):
+    """A sign-in that cannot go on; the message says why, the page offers a retry."""
+
+    def __init__(self, message: str, *, title: str = "Sign-in did not work") -> None:
+        super().__init__(message, status_code=400)
+        self.title = title
+
+
+# -- Discord OAuth state --------------------------------------------------------------
+
+
+async def start_discord_sign_in(session: AsyncSession, *, next_path: str) -> tuple[str, str]:
+    """A new single-use state and PKCE verifier for one trip to Discord."""
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)
+    now = utcnow()
+    await session.execute(delete(OAuthState).where(OAuthState.expires_at < now))
+    session.add(
+        OAuthState(
+            state_hash=_hash(state),
+            next_path=safe_next(next_path),
+            code_verifier=verifier,
+            created_at=now,
+            expires_at=now + STATE_LIFETIME,
+        )
+    )
+    await session.flush()
+    return state, verifier
+
+
+async def consume_state(session: AsyncSession, *, state: str | None) -> OAuthState:
+    """Take the state back exactly once (any process may serve the callback)."""
+    if not state:
+        raise SignInProblem("The answer from Discord did not say which sign-in it belongs to.")
+    row: OAuthState | None = await session.scalar(
+        delete(OAuthState).where(OAuthState.state_hash == _hash(state)).returning(OAuthState)
+    )
+    if row is None:
+        raise SignInProblem(
+            "This sign-in was already used or is unknown. Please start again.",
+            title="Sign-in link already used",
+        )
+    if row.expires_at < utcnow():
+        raise SignInProblem(
+            "This sign-in took longer than 10 minutes and expired. Please start again.",
+            title="Sign-in expired",
+        )
+    return row
+
+
+async def upsert_discord_user(session: AsyncSession, *, discord: DiscordUser) -> User:
+    user = await session.scalar(select(User).where(User.discord_id == discord.id))
+    email = normalize_email(discord.email) if discord.email else None
+    if user is None and email and discord.verified:
+        # Someone who first came by e-mail link now signs in with Discord: one account.
+        user = await session.scalar(
+            select(User).where(User.email == email, User.discord_id.is_(None))
+        )
+    if user is None:
+        user = User(discord_id=discord.id)
+        session.add(user)
+    user.discord_id = discord.id
+    user.discord_username = discord.username
+    user.discord_global_name = discord.global_name
+    user.avatar = discord.avatar
+    if email and (user.email is None or user.email == email):
+        taken = await session.scalar(select(User.id).where(User.email == email, User.id != user.id))
+        if taken is None:
+            user.email = email
+            if discord.verified and user.email_verified_at is None:
+                user.email_verified_at = utcnow()
+    await session.flush()
+    return user
+
+
+# -- single-use codes and links ------------------------------------------------------------
+
+
+async def create_bot_code(
+    session: AsyncSession, *, discord_id: str, username: str | None = None, next_path: str = "/"
+) -> str:
+    """For the Discord bot: a code that signs this Discord user in for the next 10 minutes."""
+    user = await session.scalar(select(User).where(User.discord_id == discord_id))
+    if user is None:
+        user = User(discord_id=discord_id, discord_username=username)
+        session.add(user)
+        await session.flush()
+    code = secrets.token_urlsafe(24)
+    now = utcnow()
+    session.add(
+        SignInToken(
+            kind="bot",
+            token_hash=_hash(code),
+            user_id=user.id,
+            next_path=safe_next(next_path),
+            created_at=now,
+            expires_at=now + BOT_CODE_LIFETIME,
+        )
+    )
+    await session.flush()
+    return code
+
+
+async def _consume(
+    session: AsyncSession, *, kind: str, secret: str | None, what: str
+) -> SignInToken:
+    if not secret:
+        raise SignInProblem(f"This {what} is incomplete. Please ask for a new one.")
+    row = await session.scalar(
+        select(SignInToken)
+        .where(SignInToken.token_hash == _hash(secret), SignInToken.kind == kind)
+        .with_for_update()
+    )
+    if row is None:
+        raise SignInProblem(
+            f"This {what} is unknown. Check that you copied all of it, or ask for a new one.",
+            title=f"Unknown {what}",
+        )
+    if row.used_at is not None:
+        raise SignInProblem(
+            f"This {what} was already used. Each one works once; ask for a new one.",
+            title=f"{what.capitalize()} already used",
+        )
+    if row.expires_at < utcnow():
+        raise SignInProblem(
+            f"This {what} has expired. Ask for a new one.", title=f"{what.capitalize()} expired"
+        )
+    row.used_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def consume_bot_code(session: AsyncSession, *, code: str | None) -> User:
+    row = await _consume(session, kind="bot", secret=code, what="sign-in code")
+    user = await session.get(User, row.user_id)
+    if user is None or user.deleted_at is not None:
+        raise SignInProblem("The account this code was made for no longer exists.")
+    return user
+
+
+async def send_email_link(
+    session: AsyncSession,
+    *,
+    email: str,
+    ip: str | None,
+    next_path: str,
+    sender: EmailSender,
+    base_url: str,
+) -> None:
+    address = normalize_email(email)
+    since = utcnow() - EMAIL_LIMIT_WINDOW
+    per_address = await session.scalar(
+        select(func.count())
+        .select_from(SignInToken)
+        .where(SignInToken.email == address, SignInToken.created_at > since)
+    )
+    if (per_address or 0) >= EMAIL_LIMIT_PER_ADDRESS:
+        raise RateLimited(
+            "We already sent several sign-in links to this address in the last hour. "
+            "Please use the newest one, or try again later."
+        )
+    if ip:
+        per_ip = await session.scalar(
+            select(func.count())
+            .select_from(SignInToken)
+            .where(SignInToken.ip == ip, SignInToken.created_at > since)
+        )
+        if (per_ip or 0) >= EMAIL_LIMIT_PER_IP:
+            raise RateLimited("Too many sign-in links were asked for from here. Try again later.")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        SignInToken(
+            kind="email",
+            token_hash=_hash(token),
+            email=address,
+            ip=ip,
+            next_path=safe_next(next_path),
+            created_at=now,
+            expires_at=now + EMAIL_LINK_LIFETIME,
+        )
+    )
+    await session.flush()
+    link = f"{base_url}/auth/email/verify?token={token}"
+    await sender.send(
+        session,
+        EmailMessage(
+            to=address,
+            subject="Your sign-in link for Lens",
+            text=(
+                "Hello,\n\nuse this link to sign in to Lens. It works once, "
+                f"for 15 minutes:\n\n{link}\n\n"
+                "If you did not ask for it, you can ignore this e-mail.\n"
+            ),
+            html=(
+                "<p>Hello,</p><p>use this link to sign in to Lens. It works once, for 15 "
+                f'minutes:</p><p><a href="{link}">Sign in to Lens</a></p>'
+                "<p>If you did not ask for it, you can ignore this e-mail.</p>"
+            ),
+        ),
+    )
+
+
+async def consume_email_link(session: AsyncSession, *, token: str | None) -> tuple[User, str]:
+    row = await _consume(session, kind="email", secret=token, what="sign-in link")
+    assert row.email is not None
+    user = await session.scalar(select(User).where(User.email == row.email))
+    if user is None:
+        user = User(email=row.email)
+        session.add(user)
+    elif user.deleted_at is not None:
+        raise SignInProblem("This account was deleted.")
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    await session.flush()
+    return user, row.next_path
+
+
+async def sign_out_everywhere(session: AsyncSession, *, user: User) -> None:
+    user.session_version += 1
+    await session.flush()

@@ -1,0 +1,126 @@
+"""The session cookie: a signed JWT (HS256) naming the user and their session version.
+
+The middleware reads the cookie on every request (no database), renews it when more
+than half of its 24 hours have passed, and clears it when a handler found it revoked.
+Whether the user still exists and the version still matches is checked by
+`lens.auth.deps.current_user`, which needs the database.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+import jwt
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+COOKIE = "session"
+LIFETIME_SECONDS = 24 * 3600
+RENEW_AFTER_SECONDS = LIFETIME_SECONDS // 2
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    user_id: int
+    version: int
+    issued_at: int
+
+
+def issue_token(secret: str, *, user_id: int, version: int, now: float | None = None) -> str:
+    issued = int(now if now is not None else time.time())
+    payload = {"sub": str(user_id), "sv": version, "iat": issued, "exp": issued + LIFETIME_SECONDS}
+    return jwt.encode(payload, secret, algorithm=_ALGORITHM)
+
+
+def read_token(secret: str, token: str, *, now: float | None = None) -> SessionClaims | None:
+    """The claims of a valid token; None for a tampered, expired or malformed one."""
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            options={"require": ["sub", "exp", "iat"]},
+            leeway=0,
+        )
+        if now is not None and payload["exp"] <= now:
+            return None
+        return SessionClaims(int(payload["sub"]), int(payload.get("sv", 0)), int(payload["iat"]))
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+        return None
+
+
+def cookie_header(
+    value: str, *, secure: bool, domain: str | None, max_age: int = LIFETIME_SECONDS
+) -> str:
+    parts = [f"{COOKIE}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", "SameSite=Lax"]
+    if secure:
+        parts.append("Secure")
+    if domain:
+        parts.append(f"Domain={domain}")
+    return "; ".join(parts)
+
+
+class SessionMiddleware:
+    """Puts `session` (SessionClaims or None) in request.state; renews or clears the cookie.
+
+    A handler that signs someone in or out sets `request.state.set_session` to a new
+    token or to "" (clear); the middleware writes the cookie on the way out.
+    """
+
+    def __init__(self, app: ASGIApp, *, secret: Any, secure: bool, domain: str | None) -> None:
+        self.app = app
+        self.secret = secret  # a callable: the secret is only known once the app starts
+        self.secure = secure
+        self.domain = domain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        secret: str = self.secret()
+        state = scope.setdefault("state", {})
+        claims = None
+        raw = _cookie(scope)
+        if raw:
+            claims = read_token(secret, raw)
+        state["session"] = claims
+        state["session_cookie_present"] = bool(raw)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                new = state.get("set_session")
+                if new is not None:
+                    if new == "":
+                        headers.append("set-cookie", self._header("", max_age=0))
+                    else:
+                        headers.append("set-cookie", self._header(new))
+                elif raw and claims is None:
+                    headers.append("set-cookie", self._header("", max_age=0))
+                elif claims and time.time() - claims.issued_at > RENEW_AFTER_SECONDS:
+                    token = issue_token(secret, user_id=claims.user_id, version=claims.version)
+                    headers.append("set-cookie", self._header(token))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    def _header(self, value: str, max_age: int = LIFETIME_SECONDS) -> str:
+        return cookie_header(value, secure=self.secure, domain=self.domain, max_age=max_age)
+
+
+def _cookie(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:
+                return None
+            morsel = jar.get(COOKIE)
+            if morsel is not None:
+                return morsel.value
+    return None

@@ -1,0 +1,77 @@
+"""E-mail: the interface, the SendGrid client, and the development outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.email.models import OutboxEmail
+from lens.logging import get_logger
+
+log = get_logger("lens.email")
+
+SENDGRID_URL = "https://api.sendgrid.com/v3/mail/send"
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class EmailSender(Protocol):
+    async def send(self, session: AsyncSession, message: EmailMessage) -> None: ...
+
+
+class SendGridSender:
+    """SendGrid's v3 mail/send API (202 Accepted on success)."""
+
+    def __init__(self, http: httpx.AsyncClient, *, api_key: str, from_email: str) -> None:
+        self.http = http
+        self.api_key = api_key
+        self.from_email = from_email
+
+    async def send(self, session: AsyncSession, message: EmailMessage) -> None:
+        content = [{"type": "text/plain", "value": message.text}]
+        if message.html:
+            content.append({"type": "text/html", "value": message.html})
+        body = {
+            "personalizations": [{"to": [{"email": message.to}]}],
+            "from": {"email": self.from_email, "name": "Lens"},
+            "subject": message.subject,
+            "content": content,
+            # Sign-in links must not be rewritten by click tracking.
+            "tracking_settings": {"click_tracking": {"enable": False, "enable_text": False}},
+        }
+        try:
+            response = await self.http.post(
+                SENDGRID_URL, json=body, headers={"Authorization": f"Bearer {self.api_key}"}
+            )
+        except httpx.TransportError as exc:
+            raise IntegrationUnavailable(f"SendGrid unreachable: {type(exc).__name__}") from exc
+        if response.status_code in (200, 202):
+            log.info("email.sent", provider="sendgrid", subject=message.subject)
+            return
+        if response.status_code == 429 or response.status_code >= 500:
+            raise IntegrationUnavailable(f"SendGrid answered HTTP {response.status_code}")
+        raise IntegrationRejected(f"SendGrid refused the message (HTTP {response.status_code})")
+
+
+class DevOutboxSender:
+    """Development: print the message and keep it for the /dev/outbox page."""
+
+    async def send(self, session: AsyncSession, message: EmailMessage) -> None:
+        session.add(
+            OutboxEmail(
+                to=message.to, subject=message.subject, text=message.text, html=message.html
+            )
+        )
+        await session.flush()
+        # Shown in full on purpose: in development this is how you read your e-mail.
+        print(f"\n--- e-mail to {message.to}: {message.subject}\n{message.text}\n---\n", flush=True)
