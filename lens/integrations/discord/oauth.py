@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import authlib.deprecate  # noqa: F401 (installs an "always" filter; ours must come after)
 import httpx
 from authlib.common.errors import AuthlibBaseError
 
