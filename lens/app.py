@@ -17,6 +17,7 @@ from lens.auth import pages as auth_pages
 from lens.auth.csrf import CSRFMiddleware
 from lens.auth.sessions import SessionMiddleware
 from lens.content import api as content_api
+from lens.content import pages as content_pages
 from lens.content.service import sync_content
 from lens.content.sources import GitHubSource, source_from_settings
 from lens.content.store import ContentStore
@@ -133,6 +134,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(content_api.router)
+    app.include_router(content_pages.router)
     app.include_router(auth_pages.router)
     return app
 

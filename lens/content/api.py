@@ -9,6 +9,10 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from lens.app_state import get_lens
+from lens.auth.deps import AdminUser
+from lens.content.service import get_status
+from lens.content.sources import source_from_settings
 from lens.content.tasks import request_sync
 from lens.db.engine import unit_of_work
 from lens.errors import Unauthorized
@@ -59,3 +63,44 @@ async def github_webhook(request: Request) -> JSONResponse:
         lens.runner.wake()
     log.info("content.webhook.push", commit=str(payload.get("after", ""))[:12], queued=job_id)
     return JSONResponse({"status": "queued" if job_id else "already queued"}, 202)
+
+
+@router.post("/refresh", status_code=202)
+async def refresh(request: Request, admin: AdminUser, full: bool = False) -> JSONResponse:
+    """Queue a content sync now (admins). `full=true` reads every file again."""
+    lens = get_lens(request)
+    async with unit_of_work(lens.sessionmaker) as session:
+        job_id = await request_sync(session, full=full)
+    if lens.runner is not None:
+        lens.runner.wake()
+    log.info("content.refresh.requested", user_id=admin.id, full=full)
+    return JSONResponse({"status": "queued" if job_id else "already queued"}, 202)
+
+
+@router.get("/status")
+async def status(request: Request, admin: AdminUser) -> dict[str, object]:
+    """Source, commit, last sync, counts and every invalid file with its messages."""
+    lens = get_lens(request)
+    store = lens.content
+    async with lens.sessionmaker() as session:
+        result = await get_status(
+            session,
+            source_name=source_from_settings(lens.settings, lens.http).name,
+            content=store.content if store is not None and store.version >= 0 else None,
+        )
+    return {
+        "source": result.source,
+        "branch": lens.settings.educational_content_branch if lens.settings.content_repo else None,
+        "commit": result.commit,
+        "synced_at": result.synced_at.isoformat() if result.synced_at else None,
+        "sync_seconds": result.sync_seconds,
+        "full_sync": result.full_sync,
+        "files": result.files,
+        "courses": result.courses,
+        "modules": result.modules,
+        "invalid_files": [
+            {"path": path, "problems": lines} for path, lines in result.invalid.items()
+        ],
+        "last_attempt_at": result.last_attempt_at.isoformat() if result.last_attempt_at else None,
+        "last_error": result.last_error,
+    }
