@@ -30,6 +30,9 @@ from lens.db.models import metadata
 from lens.logging import configure_logging
 from lens.settings import Settings
 
+# Browser fixtures (live_server, browser, open_page) for any test module.
+pytest_plugins = ["tests.fixtures.browser"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "LENS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -240,21 +243,39 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-async def app_client(
+def client_factory(
     database_url: str,
     sessionmaker: async_sessionmaker[AsyncSession],
     make_settings: Callable[..., Settings],
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on the test database, its requests inside the test's transaction."""
+) -> Callable[..., Any]:
+    """Build the app with extra settings (and a fake vendor transport) on the test database.
+
+    async with client_factory(DISCORD_CLIENT_ID="1", transport=fake) as client: ...
+    """
     from lens.app import create_app
 
-    app = create_app(
-        make_settings(DATABASE_URL=database_url, LENS_RUN_WORKER="false"),
-        sessionmaker=sessionmaker,
-        configure_logs=False,
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+    @asynccontextmanager
+    async def build(
+        transport: httpx.AsyncBaseTransport | None = None, **values: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        values.setdefault("LENS_RUN_WORKER", "false")
+        app = create_app(
+            make_settings(DATABASE_URL=database_url, **values),
+            sessionmaker=sessionmaker,
+            http_transport=transport,
+            configure_logs=False,
+        )
+        async with app.router.lifespan_context(app):
+            asgi = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=asgi, base_url="http://lens.test") as client:
+                client.app = app  # type: ignore[attr-defined]
+                yield client
+
+    return build
+
+
+@pytest.fixture
+async def app_client(client_factory: Callable[..., Any]) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the test database, its requests inside the test's transaction."""
+    async with client_factory() as client:
+        yield client

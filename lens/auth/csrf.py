@@ -44,7 +44,7 @@ class CSRFMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        headers = {k: v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         origin = headers.get("origin")
         referer_origin = _origin_of(headers["referer"]) if "referer" in headers else None
         has_cookie = "session=" in headers.get("cookie", "")

@@ -1,196 +1,23 @@
-"""The pages as a person sees them: real HTTP, a real headless Chromium.
-
-The app runs under uvicorn in a background thread (its own event loop) on a free
-loopback port, with a fresh SQLite database; the browser is launched once per module.
-Chromium is found through LENS_CHROMIUM, /usr/bin/chromium or PATH; without it these
-tests skip locally and fail in CI (CI=true).
-"""
+"""The pages as a person sees them: real HTTP, a real headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
+from playwright.async_api import Response
 
-from lens.app import create_app
-from lens.settings import Settings
+from tests.fixtures.browser import (
+    DESKTOP,
+    PHONE,
+    LiveServer,
+    OpenPage,
+    goto,
+    horizontal_overflow,
+    rect,
+)
 
 pytestmark = pytest.mark.browser
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
-SERVER_START_SECONDS = 30.0
-SERVER_STOP_SECONDS = 30.0
-
-
-# -- finding Chromium ------------------------------------------------------------------
-
-
-def find_chromium() -> str | None:
-    configured = os.environ.get("LENS_CHROMIUM")
-    if configured:
-        return configured if Path(configured).is_file() else None
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def require_chromium() -> str:
-    path = find_chromium()
-    if path is not None:
-        return path
-    configured = os.environ.get("LENS_CHROMIUM")
-    where = f"LENS_CHROMIUM={configured!r} is not a file" if configured else "not found"
-    message = (
-        f"Chromium {where} (looked at LENS_CHROMIUM, /usr/bin/chromium, and chromium / "
-        "chromium-browser on PATH); install it (e.g. `apt-get install chromium`) or set "
-        "LENS_CHROMIUM=/path/to/chromium"
-    )
-    if IN_CI:
-        pytest.fail(message + "; CI requires the browser tests")
-    pytest.skip(message)
-
-
-# -- the app over real HTTP ------------------------------------------------------------
-
-
-@dataclass
-class LiveServer:
-    base_url: str
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_chromium()  # skip (or fail in CI) before starting a server nobody will use
-    tmp = tmp_path_factory.mktemp("browser")
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/b.db",
-        LENS_VAR_DIR=str(tmp / "var"),
-    )
-    app = create_app(settings, configure_logs=False)
-
-    # Bind the port here and hand the socket to uvicorn: no window in which another
-    # process could take a port we only believed to be free.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="lens-live-server", daemon=True
-    )
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(base_url, server, thread)
-        yield LiveServer(base_url)
-    finally:
-        server.should_exit = True
-        thread.join(SERVER_STOP_SECONDS)
-        sock.close()
-    assert not thread.is_alive(), f"uvicorn did not stop within {SERVER_STOP_SECONDS}s"
-
-
-def _wait_until_ready(base_url: str, server: uvicorn.Server, thread: threading.Thread) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    last = "no answer yet"
-    with httpx.Client(base_url=base_url, timeout=2.0, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if not thread.is_alive():
-                pytest.fail("uvicorn exited during start-up (see the captured log)")
-            if server.started:
-                try:
-                    response = client.get("/readyz")
-                except httpx.TransportError as exc:
-                    last = f"{type(exc).__name__}: {exc}"
-                else:
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code} {response.text}"
-            time.sleep(0.05)
-    pytest.fail(f"{base_url}/readyz did not answer 200 within {SERVER_START_SECONDS}s: {last}")
-
-
-# -- the browser -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = require_chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-OpenPage = Callable[..., Awaitable[Page]]
-
-
-@pytest.fixture
-async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
-    """open_page(viewport, **context_options): a page in a fresh context, closed after."""
-    contexts: list[BrowserContext] = []
-
-    async def open_(viewport: dict[str, int] = PHONE, **options: Any) -> Page:
-        context = await browser.new_context(viewport=viewport, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return await context.new_page()
-
-    yield open_
-    for context in contexts:
-        await context.close()
-
-
-async def goto(page: Page, url: str) -> Response:
-    response = await page.goto(url)
-    assert response is not None, f"no response for {url}"
-    return response
-
-
-async def horizontal_overflow(page: Page) -> int:
-    """How many CSS pixels the page is wider than the viewport (0 = no sideways scroll)."""
-    return int(await page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
-
-
-async def rect(page: Page, selector: str) -> dict[str, float]:
-    box = await page.locator(selector).evaluate(
-        "el => { const r = el.getBoundingClientRect();"
-        " return {x: r.x, y: r.y, width: r.width, height: r.height,"
-        " right: r.right, bottom: r.bottom}; }"
-    )
-    return {k: float(v) for k, v in box.items()}
 
 
 # -- the tests -------------------------------------------------------------------------

@@ -1,0 +1,201 @@
+"""Discord OAuth against a fake Discord speaking the documented token and user shapes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from lens.auth.models import OAuthState
+from lens.users.models import User
+
+TESTDATA = Path(__file__).parent / "testdata"
+CLIENT = {"DISCORD_CLIENT_ID": "1234567890", "DISCORD_CLIENT_SECRET": "client-secret-xyz"}
+
+
+@dataclass
+class FakeDiscord:
+    token_status: int = 200
+    user_status: int = 200
+    calls: list[str] = field(default_factory=list)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request.url.path)
+        if request.url.path == "/api/oauth2/token":
+            assert request.method == "POST"
+            form = parse_qs(request.content.decode())
+            assert form["grant_type"] == ["authorization_code"]
+            assert form["code"] == ["the-code"]
+            assert form["client_id"] == ["1234567890"]
+            assert form["client_secret"] == ["client-secret-xyz"]
+            assert form["redirect_uri"] == ["http://localhost:8000/auth/discord/callback"]
+            assert len(form["code_verifier"][0]) >= 43  # PKCE
+            if self.token_status != 200:
+                return httpx.Response(self.token_status, text="upstream trouble")
+            return httpx.Response(
+                200, json=json.loads((TESTDATA / "discord_token.json").read_text())
+            )
+        if request.url.path == "/api/v10/users/@me":
+            assert request.headers["Authorization"] == "Bearer 6qrZcUqja7812RVdnEKjpzOL4CvHBFG"
+            if self.user_status != 200:
+                return httpx.Response(
+                    self.user_status, json={"message": "401: Unauthorized", "code": 0}
+                )
+            return httpx.Response(
+                200, json=json.loads((TESTDATA / "discord_user.json").read_text())
+            )
+        return httpx.Response(404)
+
+
+async def start(client: httpx.AsyncClient, next_path: str = "/welcome") -> str:
+    response = await client.get("/auth/discord", params={"next": next_path})
+    assert response.status_code == 302
+    location = urlsplit(response.headers["location"])
+    assert (
+        f"{location.scheme}://{location.netloc}{location.path}"
+        == "https://discord.com/oauth2/authorize"
+    )
+    query = parse_qs(location.query)
+    assert query["scope"] == ["identify email"]
+    assert query["client_id"] == ["1234567890"]
+    assert query["code_challenge_method"] == ["S256"]
+    return query["state"][0]
+
+
+async def test_success_creates_the_user_and_signs_in(client_factory, db) -> None:
+    fake = FakeDiscord()
+    async with client_factory(transport=fake.transport(), **CLIENT) as client:
+        state = await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == "/welcome"
+        cookie = response.headers["set-cookie"]
+        assert cookie.startswith("session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert "Secure" not in cookie  # development over http
+        home = await client.get("/")
+        assert "Nelly" in home.text and "Sign out" in home.text
+    user = await db.scalar(select(User).where(User.discord_id == "80351110224678912"))
+    assert user is not None
+    assert (user.discord_username, user.discord_global_name) == ("nelly", "Nelly")
+    assert user.avatar == "8342729096ea3675442027381ff50dfe"
+    assert user.email == "nelly@discord.com" and user.email_verified_at is not None
+
+
+async def test_signing_in_again_updates_the_same_user(client_factory, db) -> None:
+    fake = FakeDiscord()
+    async with client_factory(transport=fake.transport(), **CLIENT) as client:
+        for _ in range(2):
+            state = await start(client)
+            await client.get("/auth/discord/callback", params={"code": "the-code", "state": state})
+    users = list(await db.scalars(select(User).where(User.discord_id == "80351110224678912")))
+    assert len(users) == 1
+
+
+async def test_user_denied(client_factory) -> None:
+    async with client_factory(transport=FakeDiscord().transport(), **CLIENT) as client:
+        state = await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"error": "access_denied", "state": state}
+        )
+    assert response.status_code == 400
+    assert "Sign-in cancelled" in response.text
+    assert "Try again" in response.text
+    assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize("state", ["forged-state", ""])
+async def test_bad_state(client_factory, state: str) -> None:
+    fake = FakeDiscord()
+    async with client_factory(transport=fake.transport(), **CLIENT) as client:
+        await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert response.status_code == 400
+    assert "Try again" in response.text
+    assert fake.calls == []  # Discord was never asked
+
+
+async def test_replayed_state(client_factory) -> None:
+    fake = FakeDiscord()
+    async with client_factory(transport=fake.transport(), **CLIENT) as client:
+        state = await start(client)
+        first = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+        assert first.status_code == 303
+        client.cookies.clear()
+        again = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert again.status_code == 400
+    assert "already used" in again.text
+
+
+async def test_expired_state(client_factory, db) -> None:
+    from datetime import timedelta
+
+    from lens.db.base import utcnow
+
+    async with client_factory(transport=FakeDiscord().transport(), **CLIENT) as client:
+        state = await start(client)
+        row = await db.scalar(select(OAuthState))
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        await db.flush()
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert response.status_code == 400
+    assert "expired" in response.text
+
+
+async def test_token_endpoint_500(client_factory) -> None:
+    async with client_factory(
+        transport=FakeDiscord(token_status=500).transport(), **CLIENT
+    ) as client:
+        state = await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert response.status_code == 400
+    assert "Discord is unavailable" in response.text
+
+
+async def test_user_endpoint_401(client_factory) -> None:
+    async with client_factory(
+        transport=FakeDiscord(user_status=401).transport(), **CLIENT
+    ) as client:
+        state = await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert response.status_code == 400
+    assert "Discord refused the sign-in" in response.text
+
+
+async def test_discord_down(client_factory) -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no route", request=request)
+
+    async with client_factory(transport=httpx.MockTransport(unreachable), **CLIENT) as client:
+        state = await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert "Discord is unavailable" in response.text
+
+
+async def test_without_discord_settings_the_button_is_hidden(app_client) -> None:
+    page = await app_client.get("/auth/signin")
+    assert "Sign in with Discord" not in page.text
+    assert (await app_client.get("/auth/discord")).status_code == 404

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import time
+
+import httpx
+import jwt
+import pytest
+
+from lens.auth.service import safe_next
+from lens.auth.sessions import COOKIE, LIFETIME_SECONDS, issue_token, read_token
+from tests.fixtures.auth import ORIGIN, sign_in
+from tests.fixtures.users import make_user
+
+SECRET = "s" * 48
+
+
+def test_token_round_trip_and_rejections() -> None:
+    token = issue_token(SECRET, user_id=7, version=2)
+    claims = read_token(SECRET, token)
+    assert claims is not None and (claims.user_id, claims.version) == (7, 2)
+    assert read_token("another-secret-" * 4, token) is None  # wrong key
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert read_token(SECRET, tampered) is None
+    old = issue_token(SECRET, user_id=7, version=2, now=time.time() - LIFETIME_SECONDS - 1)
+    assert read_token(SECRET, old) is None  # expired
+    none_alg = jwt.encode({"sub": "7", "iat": 1, "exp": 2**40}, key=None, algorithm="none")
+    assert read_token(SECRET, none_alg) is None
+
+
+async def whoami(client: httpx.AsyncClient) -> str:
+    page = await client.get("/")
+    return "signed in" if "Sign out" in page.text else "signed out"
+
+
+async def test_cookie_signs_in_and_tampering_signs_out(app_client, db) -> None:
+    user = await make_user(db, nickname="Ada")
+    sign_in(app_client, user)
+    assert await whoami(app_client) == "signed in"
+    app_client.cookies.set(COOKIE, "garbage.token.value", domain="lens.test")
+    response = await app_client.get("/")
+    assert "Sign out" not in response.text
+    assert (
+        'session=""' in response.headers["set-cookie"]
+        or "Max-Age=0" in response.headers["set-cookie"]
+    )
+
+
+async def test_cookie_is_renewed_after_half_its_life(app_client, db) -> None:
+    user = await make_user(db)
+    secret = app_client.app.state.lens.jwt_secret
+    old = issue_token(secret, user_id=user.id, version=0, now=time.time() - 13 * 3600)
+    app_client.cookies.set(COOKIE, old, domain="lens.test")
+    response = await app_client.get("/")
+    assert "Sign out" in response.text
+    renewed = response.headers["set-cookie"].split(";")[0].removeprefix("session=")
+    assert read_token(secret, renewed).issued_at > time.time() - 60
+    fresh = issue_token(secret, user_id=user.id, version=0)
+    app_client.cookies.set(COOKIE, fresh, domain="lens.test")
+    assert "set-cookie" not in (await app_client.get("/")).headers
+
+
+async def test_sign_out_everywhere_revokes_other_sessions(client_factory, db) -> None:
+    user = await make_user(db)
+    async with client_factory() as laptop, client_factory() as phone:
+        sign_in(laptop, user)
+        sign_in(phone, user)
+        assert await whoami(phone) == "signed in"
+        response = await laptop.post("/auth/signout-everywhere", headers=ORIGIN)
+        assert response.status_code == 303
+        assert await whoami(phone) == "signed out"
+        assert await whoami(laptop) == "signed out"
+
+
+async def test_sign_out(app_client, db) -> None:
+    sign_in(app_client, await make_user(db))
+    response = await app_client.post("/auth/signout", headers=ORIGIN)
+    assert response.status_code == 303
+    assert "Max-Age=0" in response.headers["set-cookie"]
+
+
+async def test_production_cookie_is_secure_with_its_domain(client_factory, db, dialect) -> None:
+    from lens.auth.service import create_bot_code
+
+    if dialect == "sqlite":
+        pytest.skip("production refuses SQLite; this runs on PostgreSQL")
+
+    code = await create_bot_code(db, discord_id="123456789012345678")
+    async with client_factory(
+        ENVIRONMENT="production",
+        JWT_SECRET="p" * 48,
+        FRONTEND_URL="https://lens.example.org",
+        LENS_COOKIE_DOMAIN="lens.example.org",
+    ) as client:
+        response = await client.get("/auth/code", params={"code": code})
+    cookie = response.headers["set-cookie"]
+    assert "Secure" in cookie and "Domain=lens.example.org" in cookie and "HttpOnly" in cookie
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "//evil.example",
+        "https://evil.example",
+        "http://evil.example/path",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "%2F%2Fevil.example",
+        "%252F%252Fevil.example",
+        "/%5Cevil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/\t/evil.example",
+        "",
+    ],
+)
+def test_next_only_goes_to_this_site(given: str) -> None:
+    assert safe_next(given) == "/"
+
+
+@pytest.mark.parametrize("given", ["/", "/modules/intro?step=2", "/account#email"])
+def test_next_keeps_local_paths(given: str) -> None:
+    assert safe_next(given) == given
+
+
+@pytest.mark.parametrize(
+    "evil", ["//evil.example", "https://evil.example", "/\\evil.example", "%2F%2Fevil.example"]
+)
+async def test_open_redirects_end_on_this_site(app_client, db, evil: str) -> None:
+    from lens.auth.service import create_bot_code
+
+    code = await create_bot_code(db, discord_id="223456789012345678")
+    response = await app_client.get("/auth/code", params={"code": code, "next": evil})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+async def test_cross_site_post_is_refused(app_client, db) -> None:
+    sign_in(app_client, await make_user(db))
+    evil = await app_client.post("/auth/signout", headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403
+    referer = await app_client.post("/auth/signout", headers={"Referer": "https://evil.example/x"})
+    assert referer.status_code == 403
+    blank = await app_client.post("/auth/signout")  # cookie but no Origin or Referer
+    assert blank.status_code == 403
+    ok = await app_client.post("/auth/signout", headers=ORIGIN)
+    assert ok.status_code == 303
+
+
+async def test_cross_site_api_post_gets_json(app_client, db) -> None:
+    sign_in(app_client, await make_user(db, is_admin=True))
+    response = await app_client.post(
+        "/api/content/refresh", headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403
+    assert "another site" in response.json()["error"]["message"]
