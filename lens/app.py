@@ -31,6 +31,7 @@ from lens.jobs.registry import load_task_modules
 from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
 from lens.settings import Settings
+from lens.users import pages as account_pages
 from lens.web import health, pages
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from lens.web.middleware import RequestContextMiddleware
@@ -136,6 +137,8 @@ def create_app(
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
     app.include_router(auth_pages.router)
+    app.include_router(account_pages.router)
+    app.include_router(account_pages.api)
     return app
 
 

@@ -16,6 +16,8 @@ class OAuthState(Base):
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_path: Mapped[str] = mapped_column(String(500), default="/")
     code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE
+    # Set when a signed-in person links Discord to their account instead of signing in.
+    link_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
 

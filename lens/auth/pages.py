@@ -10,7 +10,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from lens.app_state import get_lens
-from lens.auth.deps import CurrentUser, load_user
+from lens.auth.deps import CurrentUser, OptionalUser, load_user
 from lens.auth.service import (
     SignInProblem,
     consume_bot_code,
@@ -24,10 +24,18 @@ from lens.auth.service import (
 )
 from lens.auth.sessions import issue_token
 from lens.db.engine import unit_of_work
-from lens.errors import IntegrationRejected, IntegrationUnavailable, LensError, NotFound
+from lens.errors import (
+    Conflict,
+    IntegrationRejected,
+    IntegrationUnavailable,
+    LensError,
+    NotFound,
+    Unauthorized,
+)
 from lens.integrations.discord.oauth import DiscordOAuth
 from lens.integrations.email.models import OutboxEmail
 from lens.logging import get_logger
+from lens.users.account import link_discord
 from lens.users.models import User
 from lens.web.templating import render
 
@@ -78,10 +86,16 @@ async def sign_in_page(request: Request, next: str = "/") -> Response:
 
 
 @router.get("/auth/discord")
-async def discord_start(request: Request, next: str = "/") -> Response:
+async def discord_start(
+    request: Request, viewer: OptionalUser, next: str = "/", link: bool = False
+) -> Response:
     oauth = _discord(request)
+    if link and viewer is None:
+        raise Unauthorized("Sign in first, then link your Discord account.")
     async with unit_of_work(get_lens(request).sessionmaker) as session:
-        state, verifier = await start_discord_sign_in(session, next_path=next)
+        state, verifier = await start_discord_sign_in(
+            session, next_path=next, link_user_id=viewer.id if link and viewer else None
+        )
     return RedirectResponse(oauth.authorize_url(state=state, code_verifier=verifier), 302)
 
 
@@ -123,6 +137,21 @@ async def discord_callback(
                 "Discord did not accept this sign-in (it may have expired). Please try again.",
                 title="Discord refused the sign-in",
             ) from exc
+        if stored.link_user_id is not None:
+            async with unit_of_work(lens.sessionmaker) as session:
+                owner = await session.get(User, stored.link_user_id)
+                if owner is None or owner.deleted_at is not None:
+                    raise SignInProblem("The account to link no longer exists.")
+                try:
+                    await link_discord(
+                        session,
+                        user=owner,
+                        discord_id=discord_user.id,
+                        username=discord_user.username,
+                    )
+                except Conflict as exc:
+                    raise SignInProblem(exc.message, title="Discord account in use") from exc
+            return RedirectResponse("/account?linked=1", status_code=303)
         async with unit_of_work(lens.sessionmaker) as session:
             user = await upsert_discord_user(session, discord=discord_user)
         return _sign_in(request, user, stored.next_path)

@@ -69,7 +69,9 @@ class SignInProblem(Invalid):
 # -- Discord OAuth state --------------------------------------------------------------
 
 
-async def start_discord_sign_in(session: AsyncSession, *, next_path: str) -> tuple[str, str]:
+async def start_discord_sign_in(
+    session: AsyncSession, *, next_path: str, link_user_id: int | None = None
+) -> tuple[str, str]:
     """A new single-use state and PKCE verifier for one trip to Discord."""
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
@@ -80,6 +82,7 @@ async def start_discord_sign_in(session: AsyncSession, *, next_path: str) -> tup
             state_hash=_hash(state),
             next_path=safe_next(next_path),
             code_verifier=verifier,
+            link_user_id=link_user_id,
             created_at=now,
             expires_at=now + STATE_LIFETIME,
         )

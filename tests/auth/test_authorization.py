@@ -18,6 +18,14 @@ MATRIX = [
     ("GET", "/api/content/status", {"anonymous": 401, "student": 403, "admin": 200}),
     ("GET", "/admin/content", {"anonymous": 401, "student": 403, "admin": 200}),
     ("POST", "/admin/content/refresh", {"anonymous": 401, "student": 403, "admin": 303}),
+    ("GET", "/account", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("POST", "/account", {"anonymous": 401, "student": 303, "admin": 303}),
+    ("POST", "/account/email", {"anonymous": 401, "student": 422, "admin": 422}),
+    ("POST", "/account/discord/unlink", {"anonymous": 401, "student": 422, "admin": 422}),
+    ("GET", "/account/data.json", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("GET", "/account/delete", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("POST", "/account/delete", {"anonymous": 401, "student": 422, "admin": 422}),
+    ("GET", "/api/me", {"anonymous": 401, "student": 200, "admin": 200}),
 ]
 
 

@@ -34,6 +34,13 @@ def upgrade() -> None:
         sa.Column("code_verifier", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("link_user_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["link_user_id"],
+            ["users.id"],
+            name=op.f("fk_oauth_states_link_user_id_users"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_oauth_states")),
     )
     op.create_table(
