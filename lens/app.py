@@ -22,6 +22,8 @@ from lens.content.service import sync_content
 from lens.content.sources import GitHubSource, source_from_settings
 from lens.content.store import ContentStore
 from lens.content.tasks import request_sync
+from lens.courses import api as courses_api
+from lens.courses import pages as course_pages
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
 from lens.integrations.email.client import DevOutboxSender, EmailSender, SendGridSender
@@ -134,6 +136,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(course_pages.router)
+    app.include_router(courses_api.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
     app.include_router(auth_pages.router)

@@ -23,6 +23,8 @@ from lens.auth.service import (
     upsert_discord_user,
 )
 from lens.auth.sessions import issue_token
+from lens.courses.pages import ANON_COOKIE
+from lens.courses.service import merge_anonymous, read_anonymous_id
 from lens.db.engine import unit_of_work
 from lens.errors import (
     Conflict,
@@ -43,10 +45,18 @@ log = get_logger("lens.auth")
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 
 
-def _sign_in(request: Request, user: User, next_path: str) -> RedirectResponse:
+async def _sign_in(request: Request, user: User, next_path: str) -> RedirectResponse:
+    lens = get_lens(request)
     request.state.set_session = issue_token(
-        get_lens(request).jwt_secret, user_id=user.id, version=user.session_version
+        lens.jwt_secret, user_id=user.id, version=user.session_version
     )
+    # What they read before signing in joins their account.
+    anon = read_anonymous_id(lens.jwt_secret, request.cookies.get(ANON_COOKIE))
+    if anon is not None:
+        async with unit_of_work(lens.sessionmaker) as session:
+            moved = await merge_anonymous(session, anon_id=anon, user_id=user.id)
+        if moved:
+            log.info("auth.progress_merged", user_id=user.id, rows=moved)
     request.state.user = user
     log.info("auth.signed_in", user_id=user.id)
     return RedirectResponse(safe_next(next_path), status_code=303)
@@ -154,7 +164,7 @@ async def discord_callback(
             return RedirectResponse("/account?linked=1", status_code=303)
         async with unit_of_work(lens.sessionmaker) as session:
             user = await upsert_discord_user(session, discord=discord_user)
-        return _sign_in(request, user, stored.next_path)
+        return await _sign_in(request, user, stored.next_path)
     except SignInProblem as problem:
         return _problem(request, problem)
 
@@ -166,7 +176,7 @@ async def bot_code(request: Request, code: str | None = None, next: str = "/") -
             user = await consume_bot_code(session, code=code)
     except SignInProblem as problem:
         return _problem(request, problem, next)
-    return _sign_in(request, user, next)
+    return await _sign_in(request, user, next)
 
 
 @router.post("/auth/email")
@@ -227,7 +237,7 @@ async def email_link_use(request: Request, token: Annotated[str, Form()] = "") -
             user, next_path = await consume_email_link(session, token=token)
     except SignInProblem as problem:
         return _problem(request, problem)
-    return _sign_in(request, user, next_path)
+    return await _sign_in(request, user, next_path)
 
 
 @router.post("/auth/signout")

@@ -2,6 +2,7 @@
 
 from lens.auth.models import OAuthState, SignInToken
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
+from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
@@ -16,6 +17,8 @@ __all__ = [
     "Job",
     "OAuthState",
     "OutboxEmail",
+    "Progress",
+    "ReaderActivity",
     "SignInToken",
     "User",
     "metadata",

@@ -9,14 +9,6 @@ from lens.web.templating import render
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 
 
-@router.get("/")
-async def home(request: Request) -> Response:
-    store = request.app.state.lens.content
-    content = store.content if store is not None else None
-    courses = list(content.courses.values()) if content else []
-    return render(request, "home.html", {"courses": courses, "content": content})
-
-
 @router.get("/privacy")
 async def privacy(request: Request) -> Response:
     return render(request, "privacy.html")

@@ -58,7 +58,7 @@ async def test_start_up_queues_a_sync_without_calling_github(site) -> None:
     assert fake.requests == []  # start-up never waits on GitHub
     await runner.run_until_idle()
     assert await lens.content.refresh()  # what every process's poller does within 2 s
-    assert (await client.get("/")).text.count("Before meeting") == 2
+    assert (await client.get("/course/intro-to-ai-safety")).text.count("Before meeting") == 2
 
 
 async def test_valid_push_syncs(site, db) -> None:

@@ -1,0 +1,267 @@
+"""Course and module read models over the current content, and reading progress."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lens.content.parsed import ContentSet, Course, CourseModule, Module, Section
+from lens.courses.models import Progress, ReaderActivity
+from lens.db.base import utcnow
+from lens.errors import NotFound
+
+HEARTBEAT_SECONDS = 30
+# A heartbeat sooner than this after the last one (another tab, a retry) counts nothing.
+MIN_HEARTBEAT_GAP = timedelta(seconds=25)
+
+Status = Literal["not started", "in progress", "completed"]
+
+
+# -- who is reading ---------------------------------------------------------------------
+
+
+def user_actor(user_id: int) -> str:
+    return f"u:{user_id}"
+
+
+def new_anonymous_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def sign_anonymous_id(secret: str, anon_id: str) -> str:
+    mac = hmac.new(secret.encode(), f"anon:{anon_id}".encode(), hashlib.sha256).hexdigest()
+    return f"{anon_id}.{mac[:32]}"
+
+
+def read_anonymous_id(secret: str, cookie: str | None) -> str | None:
+    if not cookie or "." not in cookie:
+        return None
+    anon_id = cookie.rsplit(".", 1)[0]
+    return anon_id if hmac.compare_digest(sign_anonymous_id(secret, anon_id), cookie) else None
+
+
+# -- read models -------------------------------------------------------------------------
+
+
+def module_key(module: Module) -> str:
+    return module.id or f"slug:{module.slug}"
+
+
+@dataclass(frozen=True)
+class ModuleEntry:
+    module: Module
+    optional: bool
+    status: Status
+    done: int
+    required: int
+
+
+@dataclass(frozen=True)
+class UnitView:
+    number: int
+    meeting: int | None
+    modules: tuple[ModuleEntry, ...]
+
+    @property
+    def completed_required(self) -> int:
+        return sum(1 for m in self.modules if not m.optional and m.status == "completed")
+
+    @property
+    def total_required(self) -> int:
+        return sum(1 for m in self.modules if not m.optional)
+
+
+@dataclass(frozen=True)
+class CourseView:
+    course: Course
+    units: tuple[UnitView, ...]
+
+    @property
+    def next_module(self) -> ModuleEntry | None:
+        """Where "continue" goes: the first unfinished required module, else any."""
+        entries = [m for u in self.units for m in u.modules]
+        for entry in entries:
+            if not entry.optional and entry.status != "completed":
+                return entry
+        for entry in entries:
+            if entry.status != "completed":
+                return entry
+        return entries[0] if entries else None
+
+
+def get_course(content: ContentSet, slug: str) -> Course:
+    course = content.courses.get(slug)
+    if course is None:
+        raise NotFound(f"There is no course {slug!r}.")
+    return course
+
+
+def first_course(content: ContentSet) -> Course | None:
+    return next(iter(sorted(content.courses.values(), key=lambda c: c.title)), None)
+
+
+def course_modules(content: ContentSet, course: Course) -> list[tuple[CourseModule, Module]]:
+    return [
+        (item, content.modules[item.path])
+        for unit in course.units
+        for item in unit.modules
+        if item.path in content.modules
+    ]
+
+
+def get_module(content: ContentSet, course: Course, slug: str) -> tuple[CourseModule, Module]:
+    for item, module in course_modules(content, course):
+        if module.slug == slug:
+            return item, module
+    raise NotFound(f"There is no module {slug!r} in this course.")
+
+
+def required_sections(module: Module) -> list[Section]:
+    return [s for s in module.sections if not s.optional]
+
+
+async def progress_rows(
+    session: AsyncSession, *, actor: str, module_keys: list[str]
+) -> dict[tuple[str, str], Progress]:
+    """All of a reader's progress rows for these modules, in one query."""
+    if not module_keys:
+        return {}
+    rows = await session.scalars(
+        select(Progress).where(Progress.actor == actor, Progress.module_key.in_(module_keys))
+    )
+    return {(r.module_key, r.content_id): r for r in rows}
+
+
+def module_status(module: Module, rows: dict[tuple[str, str], Progress]) -> tuple[Status, int]:
+    key = module_key(module)
+    done = sum(
+        1
+        for s in required_sections(module)
+        if (r := rows.get((key, s.content_id))) is not None and r.completed_at is not None
+    )
+    module_row = rows.get((key, ""))
+    if module_row is not None and module_row.completed_at is not None:
+        return "completed", done
+    touched = any(k[0] == key for k in rows)
+    return ("in progress" if touched else "not started"), done
+
+
+async def course_view(
+    session: AsyncSession, *, content: ContentSet, course: Course, actor: str | None
+) -> CourseView:
+    modules = [m for _, m in course_modules(content, course)]
+    rows = (
+        await progress_rows(session, actor=actor, module_keys=[module_key(m) for m in modules])
+        if actor
+        else {}
+    )
+    units = []
+    for unit in course.units:
+        entries = []
+        for item in unit.modules:
+            module = content.modules.get(item.path)
+            if module is None:
+                continue  # an invalid module is held back; the admin sees why
+            status, done = module_status(module, rows)
+            entries.append(
+                ModuleEntry(module, item.optional, status, done, len(required_sections(module)))
+            )
+        units.append(UnitView(unit.number, unit.meeting, tuple(entries)))
+    return CourseView(course, tuple(units))
+
+
+# -- changes -------------------------------------------------------------------------------
+
+
+async def _row(
+    session: AsyncSession, *, actor: str, user_id: int | None, key: str, content_id: str
+) -> Progress:
+    row = await session.scalar(
+        select(Progress).where(
+            Progress.actor == actor, Progress.module_key == key, Progress.content_id == content_id
+        )
+    )
+    if row is None:
+        row = Progress(actor=actor, user_id=user_id, module_key=key, content_id=content_id)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def complete_section(
+    session: AsyncSession, *, actor: str, user_id: int | None, module: Module, content_id: str
+) -> bool:
+    """Mark one section done; True when that completes the module."""
+    if content_id not in {s.content_id for s in module.sections}:
+        raise NotFound("This module has no such section (the course may have just changed).")
+    key = module_key(module)
+    row = await _row(session, actor=actor, user_id=user_id, key=key, content_id=content_id)
+    if row.completed_at is None:
+        row.completed_at = utcnow()
+    rows = await progress_rows(session, actor=actor, module_keys=[key])
+    done = {cid for (_, cid), r in rows.items() if r.completed_at is not None}
+    if all(s.content_id in done for s in required_sections(module)):
+        module_row = await _row(session, actor=actor, user_id=user_id, key=key, content_id="")
+        if module_row.completed_at is None:
+            module_row.completed_at = utcnow()
+            await session.flush()
+            return True
+    await session.flush()
+    return False
+
+
+async def heartbeat(
+    session: AsyncSession, *, actor: str, user_id: int | None, module: Module, content_id: str
+) -> int:
+    """Count up to 30 s of reading time; returns the seconds counted (0 if too soon)."""
+    now = utcnow()
+    activity = await session.get(ReaderActivity, actor, with_for_update=True)
+    if activity is not None and now - activity.last_heartbeat_at < MIN_HEARTBEAT_GAP:
+        return 0
+    if activity is None:
+        session.add(ReaderActivity(actor=actor, last_heartbeat_at=now))
+    else:
+        activity.last_heartbeat_at = now
+    if content_id not in {s.content_id for s in module.sections}:
+        raise NotFound("This module has no such section.")
+    row = await _row(
+        session, actor=actor, user_id=user_id, key=module_key(module), content_id=content_id
+    )
+    row.seconds += HEARTBEAT_SECONDS
+    await session.flush()
+    return HEARTBEAT_SECONDS
+
+
+async def merge_anonymous(session: AsyncSession, *, anon_id: str, user_id: int) -> int:
+    """A visitor signed in: their progress joins their account. Returns rows moved."""
+    source = f"a:{anon_id}"
+    target = user_actor(user_id)
+    theirs = list(await session.scalars(select(Progress).where(Progress.actor == source)))
+    if not theirs:
+        return 0
+    mine = {
+        (r.module_key, r.content_id): r
+        for r in await session.scalars(select(Progress).where(Progress.actor == target))
+    }
+    for row in theirs:
+        existing = mine.get((row.module_key, row.content_id))
+        if existing is None:
+            row.actor = target
+            row.user_id = user_id
+            continue
+        existing.seconds += row.seconds
+        if row.completed_at and (
+            existing.completed_at is None or row.completed_at < existing.completed_at
+        ):
+            existing.completed_at = row.completed_at
+        await session.delete(row)
+    await session.execute(delete(ReaderActivity).where(ReaderActivity.actor == source))
+    await session.flush()
+    return len(theirs)
