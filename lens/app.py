@@ -128,7 +128,7 @@ def create_app(
     app.add_middleware(
         SessionMiddleware,
         secret=lambda: jwt_secret,
-        secure=settings.is_production,
+        secure=settings.secure_cookies,
         domain=settings.cookie_domain,
     )
     app.add_middleware(CSRFMiddleware, allowed_origins={settings.public_url})

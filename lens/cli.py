@@ -85,7 +85,7 @@ def serve(
         port=port,
         log_config=None,
         proxy_headers=True,
-        forwarded_allow_ips="*" if settings.is_production else None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
 

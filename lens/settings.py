@@ -91,6 +91,9 @@ class Settings(BaseSettings):
 
     # Lens's own knobs (not from the original deployment).
     cookie_domain: str | None = Field(None, alias="LENS_COOKIE_DOMAIN")
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses). Only the
+    # load balancer's own address belongs here; "*" lets any client pick its IP.
+    forwarded_allow_ips: str = Field("127.0.0.1", alias="LENS_FORWARDED_ALLOW_IPS")
     var_dir: Path = Field(Path("var"), alias="LENS_VAR_DIR")
     log_level: str = Field("INFO", alias="LENS_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LENS_LOG_FORMAT")
@@ -149,9 +152,18 @@ class Settings(BaseSettings):
         return bool(self.discord_client_id and self.discord_client_secret)
 
     @property
+    def is_development(self) -> bool:
+        return self.environment.lower() == "development"
+
+    @property
     def dev_outbox_enabled(self) -> bool:
-        """E-mail goes to the development outbox page (never in production)."""
-        return not self.sendgrid_api_key and not self.is_production
+        """E-mail goes to the development outbox page: only in development, because the
+        page shows every sign-in link to anyone who opens it."""
+        return not self.sendgrid_api_key and self.is_development
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.is_production or self.public_url.startswith("https://")
 
     @property
     def sqlite_path(self) -> Path:

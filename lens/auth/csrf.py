@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
-EXEMPT_PATHS = ("/api/content/webhook",)
+EXEMPT_PATHS = frozenset({"/api/content/webhook"})
 
 
 def _origin_of(url: str) -> str | None:
@@ -40,7 +40,7 @@ class CSRFMiddleware:
         if (
             scope["type"] != "http"
             or scope["method"] in SAFE_METHODS
-            or scope["path"].startswith(EXEMPT_PATHS)
+            or scope["path"] in EXEMPT_PATHS
         ):
             await self.app(scope, receive, send)
             return

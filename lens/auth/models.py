@@ -16,6 +16,9 @@ class OAuthState(Base):
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_path: Mapped[str] = mapped_column(String(500), default="/")
     code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE
+    # The hash of a nonce kept in the starting browser's cookie: a callback arriving in
+    # another browser (a link someone was sent) is refused.
+    browser_hash: Mapped[str] = mapped_column(String(64), default="")
     # Set when a signed-in person links Discord to their account instead of signing in.
     link_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

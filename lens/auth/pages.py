@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -42,6 +43,7 @@ from lens.users.models import User
 from lens.web.templating import render
 
 log = get_logger("lens.auth")
+OAUTH_COOKIE = "oauth_nonce"
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 
 
@@ -102,11 +104,26 @@ async def discord_start(
     oauth = _discord(request)
     if link and viewer is None:
         raise Unauthorized("Sign in first, then link your Discord account.")
+    nonce = secrets.token_urlsafe(24)
     async with unit_of_work(get_lens(request).sessionmaker) as session:
         state, verifier = await start_discord_sign_in(
-            session, next_path=next, link_user_id=viewer.id if link and viewer else None
+            session,
+            next_path=next,
+            browser_nonce=nonce,
+            link_user_id=viewer.id if link and viewer else None,
         )
-    return RedirectResponse(oauth.authorize_url(state=state, code_verifier=verifier), 302)
+    response = RedirectResponse(oauth.authorize_url(state=state, code_verifier=verifier), 302)
+    # Lax is enough: Discord sends the browser back with a top-level GET.
+    response.set_cookie(
+        OAUTH_COOKIE,
+        nonce,
+        max_age=600,
+        httponly=True,
+        samesite="lax",
+        secure=get_lens(request).settings.secure_cookies,
+        path="/auth/discord",
+    )
+    return response
 
 
 @router.get("/auth/discord/callback")
@@ -122,7 +139,9 @@ async def discord_callback(
     try:
         async with unit_of_work(lens.sessionmaker) as session:
             # The state is spent whatever happens next, so it can never be replayed.
-            stored = await consume_state(session, state=state)
+            stored = await consume_state(
+                session, state=state, browser_nonce=request.cookies.get(OAUTH_COOKIE)
+            )
         if error:
             if error == "access_denied":
                 raise SignInProblem(
@@ -148,6 +167,12 @@ async def discord_callback(
                 title="Discord refused the sign-in",
             ) from exc
         if stored.link_user_id is not None:
+            viewer = await load_user(request)
+            if viewer is None or viewer.id != stored.link_user_id:
+                raise SignInProblem(
+                    "Sign in to the account you are linking, then try again.",
+                    title="Not your account",
+                )
             async with unit_of_work(lens.sessionmaker) as session:
                 owner = await session.get(User, stored.link_user_id)
                 if owner is None or owner.deleted_at is not None:
@@ -170,7 +195,18 @@ async def discord_callback(
 
 
 @router.get("/auth/code")
-async def bot_code(request: Request, code: str | None = None, next: str = "/") -> Response:
+async def bot_code_confirm(request: Request, code: str = "", next: str = "/") -> Response:
+    # A button, not a sign-in on GET: Discord's link previews fetch posted links, and
+    # must not use up the single-use code.
+    return render(request, "auth/code_confirm.html", {"code": code, "next": safe_next(next)})
+
+
+@router.post("/auth/code")
+async def bot_code(
+    request: Request,
+    code: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     try:
         async with unit_of_work(get_lens(request).sessionmaker) as session:
             user = await consume_bot_code(session, code=code)

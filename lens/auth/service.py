@@ -27,6 +27,10 @@ EMAIL_LIMIT_PER_IP = 10
 EMAIL_LIMIT_WINDOW = timedelta(hours=1)
 
 
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -37,7 +41,7 @@ def safe_next(value: str | None) -> str:
     Refuses absolute URLs, scheme-relative `//host`, backslash tricks (`/\\host`, which
     browsers treat as `//host`) and their percent-encoded forms.
     """
-    if not value:
+    if not value or len(value) > 500:
         return "/"
     candidate = value.strip()
     for _ in range(3):  # look through up to three layers of percent-encoding
@@ -70,9 +74,13 @@ class SignInProblem(Invalid):
 
 
 async def start_discord_sign_in(
-    session: AsyncSession, *, next_path: str, link_user_id: int | None = None
+    session: AsyncSession, *, next_path: str, browser_nonce: str, link_user_id: int | None = None
 ) -> tuple[str, str]:
-    """A new single-use state and PKCE verifier for one trip to Discord."""
+    """A new single-use state and PKCE verifier for one trip to Discord.
+
+    `browser_nonce` is also set as a cookie in the browser that starts; the callback must
+    come back to that same browser.
+    """
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
     now = utcnow()
@@ -82,6 +90,7 @@ async def start_discord_sign_in(
             state_hash=_hash(state),
             next_path=safe_next(next_path),
             code_verifier=verifier,
+            browser_hash=_hash(browser_nonce),
             link_user_id=link_user_id,
             created_at=now,
             expires_at=now + STATE_LIFETIME,
@@ -91,7 +100,9 @@ async def start_discord_sign_in(
     return state, verifier
 
 
-async def consume_state(session: AsyncSession, *, state: str | None) -> OAuthState:
+async def consume_state(
+    session: AsyncSession, *, state: str | None, browser_nonce: str | None
+) -> OAuthState:
     """Take the state back exactly once (any process may serve the callback)."""
     if not state:
         raise SignInProblem("The answer from Discord did not say which sign-in it belongs to.")
@@ -108,12 +119,18 @@ async def consume_state(session: AsyncSession, *, state: str | None) -> OAuthSta
             "This sign-in took longer than 10 minutes and expired. Please start again.",
             title="Sign-in expired",
         )
+    if not browser_nonce or not secrets.compare_digest(row.browser_hash, _hash(browser_nonce)):
+        raise SignInProblem(
+            "This sign-in was started in another browser. Please start it here.",
+            title="Sign-in started elsewhere",
+        )
     return row
 
 
 async def upsert_discord_user(session: AsyncSession, *, discord: DiscordUser) -> User:
     user = await session.scalar(select(User).where(User.discord_id == discord.id))
-    email = normalize_email(discord.email) if discord.email else None
+    # An address Discord has not verified proves nothing: never store it.
+    email = normalize_email(discord.email) if discord.email and discord.verified else None
     if user is None and email and discord.verified:
         # Someone who first came by e-mail link now signs in with Discord: one account.
         user = await session.scalar(
@@ -212,10 +229,19 @@ async def send_email_link(
 ) -> None:
     address = normalize_email(email)
     since = utcnow() - EMAIL_LIMIT_WINDOW
+    # name+anything@host is one mailbox: count it once.
+    local, _, host = address.partition("@")
+    base = local.split("+", 1)[0]
+    mailbox = f"{base}@{host}"
     per_address = await session.scalar(
         select(func.count())
         .select_from(SignInToken)
-        .where(SignInToken.email == address, SignInToken.created_at > since)
+        .where(
+            SignInToken.kind == "email",
+            SignInToken.created_at > since,
+            (SignInToken.email == mailbox)
+            | SignInToken.email.like(f"{_like(base)}+%@{_like(host)}", escape="\\"),
+        )
     )
     if (per_address or 0) >= EMAIL_LIMIT_PER_ADDRESS:
         raise RateLimited(

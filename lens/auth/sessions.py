@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from typing import Any
 
 import jwt
 from starlette.datastructures import MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "session"
 LIFETIME_SECONDS = 24 * 3600
+# Renewal never stretches one sign-in beyond this; then the person signs in again.
+MAX_SESSION_SECONDS = 30 * 24 * 3600
 RENEW_AFTER_SECONDS = LIFETIME_SECONDS // 2
 _ALGORITHM = "HS256"
 
@@ -28,11 +30,25 @@ class SessionClaims:
     user_id: int
     version: int
     issued_at: int
+    signed_in_at: int
 
 
-def issue_token(secret: str, *, user_id: int, version: int, now: float | None = None) -> str:
+def issue_token(
+    secret: str,
+    *,
+    user_id: int,
+    version: int,
+    now: float | None = None,
+    signed_in_at: int | None = None,
+) -> str:
     issued = int(now if now is not None else time.time())
-    payload = {"sub": str(user_id), "sv": version, "iat": issued, "exp": issued + LIFETIME_SECONDS}
+    payload = {
+        "sub": str(user_id),
+        "sv": version,
+        "iat": issued,
+        "exp": issued + LIFETIME_SECONDS,
+        "auth_time": signed_in_at if signed_in_at is not None else issued,
+    }
     return jwt.encode(payload, secret, algorithm=_ALGORITHM)
 
 
@@ -48,7 +64,11 @@ def read_token(secret: str, token: str, *, now: float | None = None) -> SessionC
         )
         if now is not None and payload["exp"] <= now:
             return None
-        return SessionClaims(int(payload["sub"]), int(payload.get("sv", 0)), int(payload["iat"]))
+        issued = int(payload["iat"])
+        signed_in = int(payload.get("auth_time", issued))
+        if (now if now is not None else time.time()) - signed_in > MAX_SESSION_SECONDS:
+            return None
+        return SessionClaims(int(payload["sub"]), int(payload.get("sv", 0)), issued, signed_in)
     except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         return None
 
@@ -102,7 +122,12 @@ class SessionMiddleware:
                 elif raw and claims is None:
                     headers.append("set-cookie", self._header("", max_age=0))
                 elif claims and time.time() - claims.issued_at > RENEW_AFTER_SECONDS:
-                    token = issue_token(secret, user_id=claims.user_id, version=claims.version)
+                    token = issue_token(
+                        secret,
+                        user_id=claims.user_id,
+                        version=claims.version,
+                        signed_in_at=claims.signed_in_at,
+                    )
                     headers.append("set-cookie", self._header(token))
             await send(message)
 
@@ -113,14 +138,10 @@ class SessionMiddleware:
 
 
 def _cookie(scope: Scope) -> str | None:
+    # Starlette's lenient parser: one malformed cookie from another site must not hide ours.
     for name, value in scope.get("headers", []):
         if name == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:
-                return None
-            morsel = jar.get(COOKIE)
-            if morsel is not None:
-                return morsel.value
+            found = cookie_parser(value.decode("latin-1")).get(COOKIE)
+            if found:
+                return found
     return None

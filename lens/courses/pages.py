@@ -63,7 +63,7 @@ class Reader:
                 max_age=ANON_MAX_AGE,
                 httponly=True,
                 samesite="lax",
-                secure=get_lens(request).settings.is_production,
+                secure=get_lens(request).settings.secure_cookies,
             )
         return response
 

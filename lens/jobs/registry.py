@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from lens.settings import Settings
 
-TASK_MODULES = ["lens.jobs.tasks", "lens.content.tasks"]
+TASK_MODULES = ["lens.jobs.tasks", "lens.content.tasks", "lens.auth.tasks"]
 
 
 @dataclass

@@ -9,17 +9,19 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.models import SignInToken
+from lens.courses.models import Progress
 from lens.db.base import utcnow
-from lens.errors import Conflict, Invalid
+from lens.errors import Conflict, Invalid, RateLimited
 from lens.integrations.email.client import EmailMessage, EmailSender
 from lens.users.models import User
 from lens.users.service import normalize_email
 
 EMAIL_CHANGE_LIFETIME = timedelta(hours=24)
+EMAIL_CHANGES_PER_HOUR = 3
 NICKNAME_MAX = 100
 
 
@@ -42,6 +44,8 @@ def check_timezone(value: str) -> str:
 
 
 def check_nickname(value: str) -> str | None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value.replace("\t", " ")):
+        raise Invalid("The nickname has characters it cannot have; use letters, digits, spaces.")
     value = " ".join(value.split())
     if len(value) > NICKNAME_MAX:
         raise Invalid(f"The nickname is too long: at most {NICKNAME_MAX} characters, please.")
@@ -79,6 +83,17 @@ async def request_email_change(
     taken = await session.scalar(select(User.id).where(User.email == address, User.id != user.id))
     if taken is not None:
         raise Conflict("Another account uses that address. Sign in with it, or pick another.")
+    recent = await session.scalar(
+        select(func.count())
+        .select_from(SignInToken)
+        .where(
+            SignInToken.kind == "email_change",
+            SignInToken.user_id == user.id,
+            SignInToken.created_at > utcnow() - timedelta(hours=1),
+        )
+    )
+    if (recent or 0) >= EMAIL_CHANGES_PER_HOUR:
+        raise RateLimited("You asked for several confirmation e-mails already; try again later.")
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
@@ -160,40 +175,57 @@ async def unlink_discord(session: AsyncSession, *, user: User) -> None:
     await session.flush()
 
 
-def export_data(user: User) -> dict[str, Any]:
+def _when(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def export_data(session: AsyncSession, *, user: User) -> dict[str, Any]:
     """Everything Lens keeps about this person (more sections join as features do)."""
-
-    def when(value: Any) -> str | None:
-        return value.isoformat() if value else None
-
+    rows = await session.scalars(select(Progress).where(Progress.user_id == user.id))
     return {
-        "account": {
-            "id": user.id,
-            "nickname": user.nickname,
-            "email": user.email,
-            "email_verified_at": when(user.email_verified_at),
-            "timezone": user.timezone,
-            "discord": {
-                "id": user.discord_id,
-                "username": user.discord_username,
-                "global_name": user.discord_global_name,
-                "avatar": user.avatar,
-            },
-            "is_admin": user.is_admin,
-            "notifications": {
-                "email": user.email_notifications,
-                "discord_dm": user.dm_notifications,
-            },
-            "terms_accepted_at": when(user.terms_accepted_at),
-            "created_at": when(user.created_at),
-        },
+        "account": account_data(user),
+        "reading_progress": [
+            {
+                "module": r.module_key,
+                "section": r.content_id or None,
+                "completed_at": _when(r.completed_at),
+                "seconds_reading": r.seconds,
+            }
+            for r in rows
+        ],
         "exported_at": utcnow().isoformat(),
+    }
+
+
+def account_data(user: User) -> dict[str, Any]:
+    when = _when
+    return {
+        "id": user.id,
+        "nickname": user.nickname,
+        "email": user.email,
+        "email_verified_at": when(user.email_verified_at),
+        "timezone": user.timezone,
+        "discord": {
+            "id": user.discord_id,
+            "username": user.discord_username,
+            "global_name": user.discord_global_name,
+            "avatar": user.avatar,
+        },
+        "is_admin": user.is_admin,
+        "notifications": {
+            "email": user.email_notifications,
+            "discord_dm": user.dm_notifications,
+        },
+        "terms_accepted_at": when(user.terms_accepted_at),
+        "created_at": when(user.created_at),
     }
 
 
 async def delete_account(session: AsyncSession, *, user: User) -> None:
     """Remove personal data; the row stays (anonymous) so course statistics still add up."""
     await session.execute(delete(SignInToken).where(SignInToken.user_id == user.id))
+    if user.email:
+        await session.execute(delete(SignInToken).where(SignInToken.email == user.email))
     user.discord_id = None
     user.discord_username = None
     user.discord_global_name = None

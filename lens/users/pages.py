@@ -14,6 +14,7 @@ from lens.auth.deps import CurrentUser, load_user
 from lens.db.engine import unit_of_work
 from lens.errors import LensError
 from lens.users.account import (
+    account_data,
     confirm_email_change,
     delete_account,
     export_data,
@@ -142,8 +143,10 @@ async def discord_unlink(request: Request, user: CurrentUser) -> Response:
 
 
 @router.get("/account/data.json")
-async def download_data(user: CurrentUser) -> Response:
-    body = json.dumps(export_data(user), indent=2, ensure_ascii=False)
+async def download_data(request: Request, user: CurrentUser) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        data = await export_data(session, user=user)
+    body = json.dumps(data, indent=2, ensure_ascii=False)
     return Response(
         body,
         media_type="application/json",
@@ -179,4 +182,4 @@ async def delete(
 @api.get("/me")
 async def me(user: CurrentUser) -> dict[str, object]:
     """The signed-in person's account."""
-    return export_data(user)["account"]  # type: ignore[no-any-return]
+    return account_data(user)

@@ -14,6 +14,8 @@ _DISCORD_ID = re.compile(r"^\d{15,22}$")
 
 def normalize_email(email: str) -> str:
     value = email.strip().lower()
+    if len(value) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise Invalid("That e-mail address is too long or has characters it cannot have.")
     if not _EMAIL.match(value):
         raise Invalid(f"{email!r} is not an e-mail address (expected name@example.org)")
     return value

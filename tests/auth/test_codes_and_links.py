@@ -14,15 +14,21 @@ from lens.users.models import User
 from tests.fixtures.auth import ORIGIN
 
 
+async def use_code(client: httpx.AsyncClient, code: str, next_path: str = "/") -> httpx.Response:
+    return await client.post("/auth/code", data={"code": code, "next": next_path}, headers=ORIGIN)
+
+
 async def test_bot_code_signs_in_once(app_client, db) -> None:
     code = await create_bot_code(db, discord_id="323456789012345678", username="kim")
     stored = await db.scalar(select(SignInToken))
     assert stored.token_hash != code and code not in stored.token_hash  # only the hash
-    first = await app_client.get("/auth/code", params={"code": code, "next": "/enroll"})
+    confirm = await app_client.get("/auth/code", params={"code": code, "next": "/enroll"})
+    assert confirm.status_code == 200 and "set-cookie" not in confirm.headers  # GET uses nothing
+    first = await use_code(app_client, code, "/enroll")
     assert first.status_code == 303 and first.headers["location"] == "/enroll"
     assert "session=" in first.headers["set-cookie"]
     app_client.cookies.clear()
-    again = await app_client.get("/auth/code", params={"code": code})
+    again = await use_code(app_client, code)
     assert again.status_code == 400
     assert "already used" in again.text
 
@@ -32,9 +38,9 @@ async def test_expired_and_unknown_codes_say_which(app_client, db) -> None:
     row = await db.scalar(select(SignInToken))
     row.expires_at = utcnow() - timedelta(seconds=1)
     await db.flush()
-    expired = await app_client.get("/auth/code", params={"code": code})
+    expired = await use_code(app_client, code)
     assert "expired" in expired.text and expired.status_code == 400
-    unknown = await app_client.get("/auth/code", params={"code": "not-a-real-code"})
+    unknown = await use_code(app_client, "not-a-real-code")
     assert "unknown" in unknown.text
 
 
@@ -130,3 +136,21 @@ async def test_sendgrid_failure_is_a_clear_error(client_factory) -> None:
         response = await request_link(client, "ines@example.org")
     assert response.status_code == 503
     assert "could not send the e-mail" in response.text
+
+
+async def test_plus_addresses_share_one_limit(app_client) -> None:
+    for n in range(3):
+        assert (await request_link(app_client, f"vic+{n}@example.org")).status_code == 200
+    assert (await request_link(app_client, "vic@example.org")).status_code == 429
+    assert (await request_link(app_client, "vic+9@example.org")).status_code == 429
+
+
+async def test_overlong_or_control_character_input_is_a_clear_error(app_client) -> None:
+    long = await request_link(app_client, "a" * 300 + "@example.org")
+    assert long.status_code == 422
+    nul = await request_link(app_client, "a\x00b@example.org")
+    assert nul.status_code == 422
+    far = await app_client.post(
+        "/auth/email", data={"email": "ok@example.org", "next": "/" + "x" * 600}, headers=ORIGIN
+    )
+    assert far.status_code == 200

@@ -199,3 +199,77 @@ async def test_without_discord_settings_the_button_is_hidden(app_client) -> None
     page = await app_client.get("/auth/signin")
     assert "Sign in with Discord" not in page.text
     assert (await app_client.get("/auth/discord")).status_code == 404
+
+
+async def test_a_callback_in_another_browser_is_refused(client_factory, db) -> None:
+    # The attacker starts a sign-in and sends the victim the link back from Discord.
+    fake = FakeDiscord()
+    async with client_factory(transport=fake.transport(), **CLIENT) as attacker:
+        state = await start(attacker)
+        async with client_factory(transport=fake.transport(), **CLIENT) as victim:
+            response = await victim.get(
+                "/auth/discord/callback", params={"code": "the-code", "state": state}
+            )
+    assert response.status_code == 400
+    assert "started in another browser" in response.text
+    assert "set-cookie" not in response.headers or "session=" not in response.headers["set-cookie"]
+    assert fake.calls == []
+
+
+async def test_linking_cannot_be_completed_by_someone_else(client_factory, db) -> None:
+    from tests.fixtures.auth import sign_in
+    from tests.fixtures.users import make_user
+
+    attacker_user = await make_user(db, discord_id=None)
+    victim_user = await make_user(db, discord_id=None)
+    fake = FakeDiscord()
+    async with client_factory(transport=fake.transport(), **CLIENT) as browser:
+        sign_in(browser, attacker_user)
+        state = await start(browser, "/account")  # link=0 here; try the linking flow too
+        link = await browser.get("/auth/discord", params={"link": "1"})
+        link_state = parse_qs(urlsplit(link.headers["location"]).query)["state"][0]
+        # The same browser now belongs to someone else (they signed in meanwhile).
+        sign_in(browser, victim_user)
+        response = await browser.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": link_state}
+        )
+    assert response.status_code == 400 and "Not your account" in response.text
+    await db.refresh(attacker_user)
+    await db.refresh(victim_user)
+    assert attacker_user.discord_id is None and victim_user.discord_id is None
+    del state
+
+
+async def test_an_unverified_discord_email_is_not_stored(client_factory, db) -> None:
+    fake = FakeDiscord()
+    original = fake.handle
+
+    def unverified(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if request.url.path == "/api/v10/users/@me":
+            data = json.loads(response.content)
+            data["verified"] = False
+            return httpx.Response(200, json=data)
+        return response
+
+    async with client_factory(transport=httpx.MockTransport(unverified), **CLIENT) as client:
+        state = await start(client)
+        await client.get("/auth/discord/callback", params={"code": "the-code", "state": state})
+    user = await db.scalar(select(User).where(User.discord_id == "80351110224678912"))
+    assert user is not None and user.email is None
+
+
+async def test_a_malformed_user_answer_is_a_clear_failure(client_factory) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/oauth2/token":
+            return httpx.Response(
+                200, json=json.loads((TESTDATA / "discord_token.json").read_text())
+            )
+        return httpx.Response(200, json={"username": "no id here"})
+
+    async with client_factory(transport=httpx.MockTransport(broken), **CLIENT) as client:
+        state = await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert response.status_code == 400 and "Discord is unavailable" in response.text

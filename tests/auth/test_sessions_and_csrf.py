@@ -91,7 +91,9 @@ async def test_production_cookie_is_secure_with_its_domain(client_factory, db, d
         FRONTEND_URL="https://lens.example.org",
         LENS_COOKIE_DOMAIN="lens.example.org",
     ) as client:
-        response = await client.get("/auth/code", params={"code": code})
+        response = await client.post(
+            "/auth/code", data={"code": code}, headers={"Origin": "https://lens.example.org"}
+        )
     cookie = response.headers["set-cookie"]
     assert "Secure" in cookie and "Domain=lens.example.org" in cookie and "HttpOnly" in cookie
 
@@ -129,7 +131,9 @@ async def test_open_redirects_end_on_this_site(app_client, db, evil: str) -> Non
     from lens.auth.service import create_bot_code
 
     code = await create_bot_code(db, discord_id="223456789012345678")
-    response = await app_client.get("/auth/code", params={"code": code, "next": evil})
+    response = await app_client.post(
+        "/auth/code", data={"code": code, "next": evil}, headers=ORIGIN
+    )
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 
@@ -153,3 +157,35 @@ async def test_cross_site_api_post_gets_json(app_client, db) -> None:
     )
     assert response.status_code == 403
     assert "another site" in response.json()["error"]["message"]
+
+
+def test_renewal_never_stretches_a_sign_in_past_30_days() -> None:
+    now = time.time()
+    renewed = issue_token(SECRET, user_id=1, version=0, now=now, signed_in_at=int(now) - 31 * 86400)
+    assert read_token(SECRET, renewed) is None
+    recent = issue_token(SECRET, user_id=1, version=0, now=now, signed_in_at=int(now) - 29 * 86400)
+    assert read_token(SECRET, recent) is not None
+
+
+async def test_a_malformed_cookie_from_elsewhere_does_not_sign_out(app_client, db) -> None:
+    user = await make_user(db)
+    token = issue_token(app_client.app.state.lens.jwt_secret, user_id=user.id, version=0)
+    response = await app_client.get(
+        "/", headers={"Cookie": f'other={{"k":1}}; broken; session={token}'}
+    )
+    assert "Sign out" in response.text
+
+
+async def test_the_outbox_exists_only_in_development(client_factory) -> None:
+    async with client_factory(ENVIRONMENT="staging") as client:
+        assert (await client.get("/dev/outbox")).status_code == 404
+    async with client_factory() as client:
+        assert (await client.get("/dev/outbox")).status_code == 200
+
+
+async def test_csrf_exemption_is_for_the_exact_webhook_path(app_client, db) -> None:
+    sign_in(app_client, await make_user(db))
+    response = await app_client.post(
+        "/api/content/webhookXYZ", headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403

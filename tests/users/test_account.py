@@ -139,3 +139,29 @@ async def test_delete_needs_confirmation_then_removes_personal_data(app_client, 
     assert await db.scalar(select(User.id).where(User.id == user.id)) == user.id  # row kept
     # The old cookie no longer signs anyone in.
     assert (await app_client.get("/account")).status_code == 401
+
+
+async def test_export_includes_reading_progress(app_client, db) -> None:
+    user = await make_user(db)
+    sign_in(app_client, user)
+    page = await app_client.get("/course/intro-to-ai-safety/welcome")
+    cid = re.search(r'name="content_id" value="([^"]+)"', page.text).group(1)
+    await app_client.post(
+        "/course/intro-to-ai-safety/welcome/complete",
+        data={"content_id": cid, "s": "1"},
+        headers=ORIGIN,
+    )
+    data = (await app_client.get("/account/data.json")).json()
+    assert [p["section"] for p in data["reading_progress"]] == [cid]
+
+
+async def test_deletion_removes_sign_in_links_sent_to_the_address(app_client, db) -> None:
+    from lens.auth.models import SignInToken
+
+    user = await make_user(db, email="bye@example.org")
+    await app_client.post("/auth/email", data={"email": "bye@example.org"}, headers=ORIGIN)
+    sign_in(app_client, user)
+    await app_client.post("/account/delete", data={"confirm": "delete"}, headers=ORIGIN)
+    assert (
+        await db.scalar(select(SignInToken).where(SignInToken.email == "bye@example.org")) is None
+    )

@@ -62,7 +62,7 @@ class DiscordOAuth:
     def authorize_url(self, *, state: str, code_verifier: str) -> str:
         client = self._client()
         url, _ = client.create_authorization_url(
-            AUTHORIZE_URL, state=state, code_verifier=code_verifier, prompt="none"
+            AUTHORIZE_URL, state=state, code_verifier=code_verifier
         )
         return str(url)
 
@@ -72,19 +72,20 @@ class DiscordOAuth:
             async with self._client() as client:
                 await client.fetch_token(TOKEN_URL, code=code, code_verifier=code_verifier)
                 response = await client.get(USER_URL)
+                if response.status_code != 200:
+                    raise _status_error(response.status_code, "user")
+                data = response.json()
+                discord_id = str(data["id"])
         except httpx.TransportError as exc:
             raise IntegrationUnavailable(f"Discord unreachable: {type(exc).__name__}") from exc
         except httpx.HTTPStatusError as exc:
             raise _status_error(exc.response.status_code, "token") from exc
         except AuthlibBaseError as exc:
             raise IntegrationRejected(f"Discord refused the sign-in: {exc.error}") from exc
-        except ValueError as exc:  # a non-JSON answer from the token endpoint
+        except (ValueError, KeyError, TypeError) as exc:  # not the JSON Discord documents
             raise IntegrationUnavailable("Discord answered with something unexpected") from exc
-        if response.status_code != 200:
-            raise _status_error(response.status_code, "user")
-        data = response.json()
         return DiscordUser(
-            id=str(data["id"]),
+            id=discord_id,
             username=data.get("username", ""),
             global_name=data.get("global_name"),
             avatar=data.get("avatar"),

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("code_verifier", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("browser_hash", sa.String(length=64), nullable=False),
         sa.Column("link_user_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["link_user_id"],
