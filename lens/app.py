@@ -37,7 +37,7 @@ from lens.users import pages as account_pages
 from lens.web import health, pages
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from lens.web.middleware import RequestContextMiddleware
-from lens.web.templating import STATIC_DIR
+from lens.web.templating import STATIC_DIR, templates
 
 log = get_logger("lens.app")
 
@@ -64,6 +64,9 @@ def create_app(
     init_sentry(settings)
     load_task_modules()
     jwt_secret = settings.resolved_jwt_secret()
+    # Outside development, templates never change under a running process: skip the
+    # per-render file checks.
+    templates.env.auto_reload = settings.is_development
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -31,6 +31,9 @@ class ContentStore:
         self.content = ContentSet()
         self.snapshot: ContentSnapshot | None = None
         self.version = -1
+        # Per-snapshot memo for work derived from the immutable parsed content (rendered
+        # sections): cleared whenever another snapshot is loaded.
+        self.memo: dict[object, object] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -44,6 +47,7 @@ class ContentStore:
                     return False
                 version, snapshot, content = await load_current(session)
             self.version, self.snapshot, self.content = version, snapshot, content
+            self.memo = {}
             log.info(
                 "content.store.loaded",
                 version=version,

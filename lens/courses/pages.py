@@ -11,7 +11,7 @@ from starlette.responses import Response
 from lens.app_state import get_lens
 from lens.auth.deps import OptionalUser, load_user
 from lens.content.parsed import ContentSet
-from lens.courses.rendering import clock, section_blocks
+from lens.courses.rendering import Block, TocEntry, clock, section_blocks
 from lens.courses.service import (
     complete_section,
     course_modules,
@@ -66,6 +66,20 @@ class Reader:
                 secure=get_lens(request).settings.secure_cookies,
             )
         return response
+
+
+def rendered_section(
+    request: Request, module_path: str, position: int
+) -> tuple[list[Block], list[TocEntry]]:
+    """A section's blocks, rendered and sanitised once per content snapshot."""
+    store = get_lens(request).content
+    assert store is not None
+    key = ("section", module_path, position)
+    cached = store.memo.get(key)
+    if cached is None:
+        cached = section_blocks(store.content.modules[module_path].sections[position])
+        store.memo[key] = cached
+    return cached  # type: ignore[return-value]
 
 
 def current_content(request: Request) -> ContentSet:
@@ -129,7 +143,7 @@ async def module_page(
     status, _ = module_status(module, rows)
     key = module_key(module)
     done_ids = {cid for (_, cid), r in rows.items() if r.completed_at is not None}
-    blocks, toc = section_blocks(section)
+    blocks, toc = rendered_section(request, module.path, index - 1)
     modules = course_modules(content, course)
     position = next(i for i, (_, m) in enumerate(modules) if m.slug == module.slug)
     next_module = modules[position + 1][1] if position + 1 < len(modules) else None

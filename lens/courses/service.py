@@ -133,9 +133,13 @@ async def progress_rows(
     """All of a reader's progress rows for these modules, in one query."""
     if not module_keys:
         return {}
-    rows = await session.scalars(
-        select(Progress).where(Progress.actor == actor, Progress.module_key.in_(module_keys))
+    # One key (the module page) compares with =: an IN list is re-rendered per execution.
+    key_match = (
+        Progress.module_key == module_keys[0]
+        if len(module_keys) == 1
+        else Progress.module_key.in_(module_keys)
     )
+    rows = await session.scalars(select(Progress).where(Progress.actor == actor, key_match))
     return {(r.module_key, r.content_id): r for r in rows}
 
 

@@ -1,0 +1,169 @@
+"""Module page under concurrent load against `lens serve` on PostgreSQL.
+
+Starts, on this machine: a fresh PostgreSQL database, `lens serve` (production settings,
+one process, the bundled course) and, for comparison, a bare FastAPI "hello" endpoint
+under the same uvicorn; then drives each with wrk (Debian package `wrk`) at 50
+concurrent connections and prints requests/s and latency percentiles.
+
+    .venv/bin/python bench/reader.py [--seconds 20] [--connections 50]
+
+Targets (issue 5): >= 300 requests/s and p99 < 100 ms at 50 concurrent clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get("LENS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+MODULE_PATH = "/course/intro-to-ai-safety/specification-gaming?s=2"
+
+HELLO_APP = textwrap.dedent(
+    """
+    from fastapi import FastAPI
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited while starting ({url})")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{url} did not answer within {seconds}s")
+
+
+def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict[str, float]:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for header in headers:
+        args += ["-H", header]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    result = {"rps": rps}
+    for pct in ("50", "90", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        result[f"p{pct}"] = float(value) * factor
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["errors"] = float(errors.group(1)) if errors else 0.0
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    db = f"lens_bench_{os.getpid()}"
+    subprocess.run(["psql", PG_ADMIN + "/postgres", "-qc", f'CREATE DATABASE "{db}"'], check=True)
+    work = Path(tempfile.mkdtemp())
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG_ADMIN}/{db}",
+        "ENVIRONMENT": "production",
+        "JWT_SECRET": "bench-" + "x" * 40,
+        "FRONTEND_URL": "http://127.0.0.1",
+        "LENS_LOG_LEVEL": os.environ.get("LENS_LOG_LEVEL", "INFO"),
+    }
+    lens_bin = str(Path(sys.executable).parent / "lens")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        subprocess.run([lens_bin, "db", "upgrade"], env=env, cwd=work, check=True)
+        port = free_port()
+        log = (work / "serve.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [lens_bin, "serve", "--no-worker", "--port", str(port)],
+                env=env,
+                cwd=work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/readyz", procs[-1])
+        first = httpx.get(base + MODULE_PATH)
+        assert first.status_code == 200, first.status_code
+        cookie = first.cookies.get("reader")
+        (work / "hello.py").write_text(HELLO_APP)
+        hello_port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(hello_port),
+                 "--log-level", "warning"],
+                cwd=work,
+            )
+        )  # fmt: skip
+        wait_ready(f"http://127.0.0.1:{hello_port}/hello", procs[-1])
+
+        wrk(base + MODULE_PATH, seconds=3, connections=args.connections, headers=[])  # warm-up
+        module = wrk(
+            base + MODULE_PATH,
+            seconds=args.seconds,
+            connections=args.connections,
+            headers=[f"Cookie: reader={cookie}"],
+        )
+        hello = wrk(
+            f"http://127.0.0.1:{hello_port}/hello",
+            seconds=args.seconds,
+            connections=args.connections,
+            headers=[],
+        )
+        cores = os.cpu_count()
+        print(f"machine: {cores} cores; {args.connections} connections, {args.seconds} s each")
+        for name, r in (("module page (lens serve)", module), ("bare FastAPI hello", hello)):
+            print(
+                f"{name:26} {r['rps']:8.0f} req/s   p50 {r['p50']:6.1f} ms   "
+                f"p90 {r['p90']:6.1f} ms   p99 {r['p99']:6.1f} ms   non-2xx {int(r['errors'])}"
+            )
+        verdict = module["rps"] >= 300 and module["p99"] < 100
+        print(f"targets (>= 300 req/s, p99 < 100 ms): {'met' if verdict else 'NOT met'}")
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        subprocess.run(
+            ["psql", PG_ADMIN + "/postgres", "-qc", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
+            check=False,
+        )
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
