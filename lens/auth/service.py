@@ -31,8 +31,37 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _hash(secret: str) -> str:
+def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def new_single_use_token(
+    session: AsyncSession,
+    *,
+    kind: str,
+    lifetime: timedelta,
+    user_id: int | None = None,
+    email: str | None = None,
+    ip: str | None = None,
+    next_path: str = "/",
+) -> str:
+    """A random secret, stored only as its hash, good once until `lifetime` has passed."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        SignInToken(
+            kind=kind,
+            token_hash=token_hash(secret),
+            user_id=user_id,
+            email=email,
+            ip=ip,
+            next_path=safe_next(next_path),
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    await session.flush()
+    return secret
 
 
 def safe_next(value: str | None) -> str:
@@ -87,10 +116,10 @@ async def start_discord_sign_in(
     await session.execute(delete(OAuthState).where(OAuthState.expires_at < now))
     session.add(
         OAuthState(
-            state_hash=_hash(state),
+            state_hash=token_hash(state),
             next_path=safe_next(next_path),
             code_verifier=verifier,
-            browser_hash=_hash(browser_nonce),
+            browser_hash=token_hash(browser_nonce),
             link_user_id=link_user_id,
             created_at=now,
             expires_at=now + STATE_LIFETIME,
@@ -107,7 +136,7 @@ async def consume_state(
     if not state:
         raise SignInProblem("The answer from Discord did not say which sign-in it belongs to.")
     row: OAuthState | None = await session.scalar(
-        delete(OAuthState).where(OAuthState.state_hash == _hash(state)).returning(OAuthState)
+        delete(OAuthState).where(OAuthState.state_hash == token_hash(state)).returning(OAuthState)
     )
     if row is None:
         raise SignInProblem(
@@ -119,7 +148,7 @@ async def consume_state(
             "This sign-in took longer than 10 minutes and expired. Please start again.",
             title="Sign-in expired",
         )
-    if not browser_nonce or not secrets.compare_digest(row.browser_hash, _hash(browser_nonce)):
+    if not browser_nonce or not secrets.compare_digest(row.browser_hash, token_hash(browser_nonce)):
         raise SignInProblem(
             "This sign-in was started in another browser. Please start it here.",
             title="Sign-in started elsewhere",
@@ -165,20 +194,9 @@ async def create_bot_code(
         user = User(discord_id=discord_id, discord_username=username)
         session.add(user)
         await session.flush()
-    code = secrets.token_urlsafe(24)
-    now = utcnow()
-    session.add(
-        SignInToken(
-            kind="bot",
-            token_hash=_hash(code),
-            user_id=user.id,
-            next_path=safe_next(next_path),
-            created_at=now,
-            expires_at=now + BOT_CODE_LIFETIME,
-        )
+    return await new_single_use_token(
+        session, kind="bot", lifetime=BOT_CODE_LIFETIME, user_id=user.id, next_path=next_path
     )
-    await session.flush()
-    return code
 
 
 async def _consume(
@@ -188,7 +206,7 @@ async def _consume(
         raise SignInProblem(f"This {what} is incomplete. Please ask for a new one.")
     row = await session.scalar(
         select(SignInToken)
-        .where(SignInToken.token_hash == _hash(secret), SignInToken.kind == kind)
+        .where(SignInToken.token_hash == token_hash(secret), SignInToken.kind == kind)
         .with_for_update()
     )
     if row is None:
@@ -256,20 +274,14 @@ async def send_email_link(
         )
         if (per_ip or 0) >= EMAIL_LIMIT_PER_IP:
             raise RateLimited("Too many sign-in links were asked for from here. Try again later.")
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    session.add(
-        SignInToken(
-            kind="email",
-            token_hash=_hash(token),
-            email=address,
-            ip=ip,
-            next_path=safe_next(next_path),
-            created_at=now,
-            expires_at=now + EMAIL_LINK_LIFETIME,
-        )
+    token = await new_single_use_token(
+        session,
+        kind="email",
+        lifetime=EMAIL_LINK_LIFETIME,
+        email=address,
+        ip=ip,
+        next_path=next_path,
     )
-    await session.flush()
     link = f"{base_url}/auth/email/verify?token={token}"
     await sender.send(
         session,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import zoneinfo
 from datetime import timedelta
 from functools import cache
@@ -13,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.models import SignInToken
+from lens.auth.service import new_single_use_token, token_hash
 from lens.courses.models import Progress
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, RateLimited
@@ -69,10 +68,6 @@ async def update_profile(
     return user
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 async def request_email_change(
     session: AsyncSession, *, user: User, new_email: str, sender: EmailSender, base_url: str
 ) -> str:
@@ -94,19 +89,13 @@ async def request_email_change(
     )
     if (recent or 0) >= EMAIL_CHANGES_PER_HOUR:
         raise RateLimited("You asked for several confirmation e-mails already; try again later.")
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    session.add(
-        SignInToken(
-            kind="email_change",
-            token_hash=_hash(token),
-            user_id=user.id,
-            email=address,
-            created_at=now,
-            expires_at=now + EMAIL_CHANGE_LIFETIME,
-        )
+    token = await new_single_use_token(
+        session,
+        kind="email_change",
+        lifetime=EMAIL_CHANGE_LIFETIME,
+        user_id=user.id,
+        email=address,
     )
-    await session.flush()
     link = f"{base_url}/account/email/confirm?token={token}"
     await sender.send(
         session,
@@ -125,7 +114,7 @@ async def request_email_change(
 async def confirm_email_change(session: AsyncSession, *, user: User, token: str) -> str:
     row = await session.scalar(
         select(SignInToken)
-        .where(SignInToken.token_hash == _hash(token), SignInToken.kind == "email_change")
+        .where(SignInToken.token_hash == token_hash(token), SignInToken.kind == "email_change")
         .with_for_update()
     )
     if row is None or row.user_id != user.id:
