@@ -83,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1, help="lens serve --workers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -105,7 +106,15 @@ def main() -> None:
         log = (work / "serve.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [lens_bin, "serve", "--no-worker", "--port", str(port)],
+                [
+                    lens_bin,
+                    "serve",
+                    "--no-worker",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                ],
                 env=env,
                 cwd=work,
                 stdout=log,
@@ -142,7 +151,10 @@ def main() -> None:
             headers=[],
         )
         cores = os.cpu_count()
-        print(f"machine: {cores} cores; {args.connections} connections, {args.seconds} s each")
+        print(
+            f"machine: {cores} cores; {args.connections} connections, {args.seconds} s each; "
+            f"lens serve --workers {args.workers}"
+        )
         for name, r in (("module page (lens serve)", module), ("bare FastAPI hello", hello)):
             print(
                 f"{name:26} {r['rps']:8.0f} req/s   p50 {r['p50']:6.1f} ms   "

@@ -54,6 +54,9 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run jobs here.")] = False,
     no_bot: Annotated[bool, typer.Option("--no-bot", help="Do not run the Discord bot.")] = False,
     reload: Annotated[bool, typer.Option("--reload", help="Restart on code changes.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Web processes (each with its own pool of 5+10).")
+    ] = 1,
 ) -> None:
     """Serve the web app (with the job runner and bot unless told otherwise)."""
     import uvicorn
@@ -75,6 +78,20 @@ def serve(
             reload=True,
             reload_dirs=[str(Path(__file__).parent)],
             log_config=None,
+        )
+        return
+    if workers > 1:
+        # Separate processes each build their app from the environment.
+        uvicorn.run(
+            "lens.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
         )
         return
     from lens.app import create_app

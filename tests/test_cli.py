@@ -260,3 +260,16 @@ async def test_postgres_urls_with_sslmode_reach_the_driver(tmp_path: Path) -> No
                     pass
         finally:
             await engine.dispose()
+
+
+def test_serve_with_two_web_processes(tmp_path: Path) -> None:
+    server = Server({}, tmp_path, "--workers", "2", "--no-worker")
+    try:
+        server.wait_ready()
+        for _ in range(4):
+            assert httpx.get(server.base + "/course/intro-to-ai-safety").status_code == 200
+        assert httpx.get(server.base + "/readyz").status_code == 200
+    finally:
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=30)
+    assert server.log.read_text().count("app.started") == 2
