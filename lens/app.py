@@ -27,12 +27,15 @@ from lens.courses import pages as course_pages
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
 from lens.integrations.email.client import DevOutboxSender, EmailSender, SendGridSender
+from lens.integrations.llm.client import ChatModel
 from lens.integrations.sentry import init_sentry
 from lens.jobs.periodic import PeriodicTriggers
 from lens.jobs.registry import load_task_modules
 from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
 from lens.settings import Settings
+from lens.tutor import api as tutor_api
+from lens.tutor.service import model_from_settings
 from lens.users import pages as account_pages
 from lens.web import health, pages
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
@@ -47,6 +50,7 @@ def create_app(
     *,
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
+    chat_model: ChatModel | None = None,
     configure_logs: bool = True,
 ) -> FastAPI:
     """Build the app. Nothing connects until the lifespan starts.
@@ -96,6 +100,7 @@ def create_app(
                 jwt_secret=jwt_secret,
                 email=_email_sender(settings, http),
                 http_transport=http_transport,
+                chat_model=chat_model or model_from_settings(settings),
             )
             if settings.run_worker:
                 runner = JobRunner(maker, settings=settings, http=http)
@@ -141,6 +146,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(course_pages.router)
     app.include_router(courses_api.router)
+    app.include_router(tutor_api.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
     app.include_router(auth_pages.router)

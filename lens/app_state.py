@@ -14,6 +14,7 @@ from lens.settings import Settings
 if TYPE_CHECKING:
     from lens.content.store import ContentStore
     from lens.integrations.email.client import EmailSender
+    from lens.integrations.llm.client import ChatModel
     from lens.jobs.periodic import PeriodicTriggers
     from lens.jobs.runner import JobRunner
 
@@ -27,6 +28,7 @@ class Lens:
     jwt_secret: str
     email: EmailSender
     http_transport: httpx.AsyncBaseTransport | None = None
+    chat_model: ChatModel | None = None
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
     content: ContentStore | None = None

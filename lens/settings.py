@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = Field(None, alias="ANTHROPIC_API_KEY")
     gemini_api_key: str | None = Field(None, alias="GEMINI_API_KEY")
     openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
+    llm_api_base: str | None = Field(None, alias="LENS_LLM_API_BASE")  # a local server
+    llm_fallback: str | None = Field(None, alias="LENS_LLM_FALLBACK")
+    tutor_max_tokens: int = Field(1024, alias="LENS_TUTOR_MAX_TOKENS")
+    tutor_max_message_chars: int = Field(4000, alias="LENS_TUTOR_MAX_MESSAGE_CHARS")
+    tutor_messages_per_minute: int = Field(6, alias="LENS_TUTOR_MESSAGES_PER_MINUTE")
+    tutor_daily_tokens: int = Field(100_000, alias="LENS_TUTOR_DAILY_TOKENS")
+    tutor_daily_cost_cap_usd: float = Field(50.0, alias="LENS_TUTOR_DAILY_COST_CAP_USD")
 
     google_calendar_credentials_file: str | None = Field(
         None, alias="GOOGLE_CALENDAR_CREDENTIALS_FILE"
@@ -121,6 +128,8 @@ class Settings(BaseSettings):
         "anthropic_api_key",
         "gemini_api_key",
         "openai_api_key",
+        "llm_api_base",
+        "llm_fallback",
         "google_calendar_credentials_file",
         "google_calendar_email",
         "sendgrid_api_key",
@@ -150,6 +159,23 @@ class Settings(BaseSettings):
     @property
     def discord_login_enabled(self) -> bool:
         return bool(self.discord_client_id and self.discord_client_secret)
+
+    @property
+    def tutor_model_key(self) -> str | None:
+        """The API key for LLM_PROVIDER's vendor, or None when none is needed or set."""
+        provider = self.llm_provider.split("/", 1)[0].lower()
+        return {
+            "anthropic": self.anthropic_api_key,
+            "gemini": self.gemini_api_key,
+            "openai": self.openai_api_key,
+        }.get(provider)
+
+    @property
+    def tutor_configured(self) -> bool:
+        provider = self.llm_provider.split("/", 1)[0].lower()
+        if provider in ("anthropic", "gemini", "openai") and not self.llm_api_base:
+            return bool(self.tutor_model_key)
+        return bool(self.llm_provider)  # ollama/..., or an OpenAI-compatible local server
 
     @property
     def is_development(self) -> bool:

@@ -256,13 +256,16 @@ def client_factory(
 
     @asynccontextmanager
     async def build(
-        transport: httpx.AsyncBaseTransport | None = None, **values: Any
+        transport: httpx.AsyncBaseTransport | None = None,
+        chat_model: Any = None,
+        **values: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
         values.setdefault("LENS_RUN_WORKER", "false")
         app = create_app(
             make_settings(DATABASE_URL=database_url, **values),
             sessionmaker=sessionmaker,
             http_transport=transport,
+            chat_model=chat_model,
             configure_logs=False,
         )
         async with app.router.lifespan_context(app):

@@ -38,6 +38,7 @@ from lens.errors import (
 from lens.integrations.discord.oauth import DiscordOAuth
 from lens.integrations.email.models import OutboxEmail
 from lens.logging import get_logger
+from lens.tutor.service import merge_anonymous_conversations
 from lens.users.account import link_discord
 from lens.users.models import User
 from lens.web.templating import render
@@ -57,6 +58,7 @@ async def _sign_in(request: Request, user: User, next_path: str) -> RedirectResp
     if anon is not None:
         async with unit_of_work(lens.sessionmaker) as session:
             moved = await merge_anonymous(session, anon_id=anon, user_id=user.id)
+            moved += await merge_anonymous_conversations(session, anon_id=anon, user_id=user.id)
         if moved:
             log.info("auth.progress_merged", user_id=user.id, rows=moved)
     request.state.user = user

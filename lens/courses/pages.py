@@ -168,6 +168,7 @@ async def module_page(
             "unit": unit,
             "unit_done": unit_done,
             "module_key": key,
+            "tutor_ready": get_lens(request).chat_model is not None,
             "clock": clock,
             "required_left": [s for s in required_sections(module) if s.content_id not in done_ids],
         },

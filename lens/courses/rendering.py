@@ -27,7 +27,8 @@ class Block:
     start: float = 0.0
     end: float | None = None
     transcript: str = ""
-    instructions_hidden: bool = True
+    segment_index: int = 0
+    hide_previous: bool = False  # hidePreviousContentFromUser
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,13 @@ def _anchor_headings(html: str, prefix: str, toc: list[TocEntry]) -> str:
 def section_blocks(section: Section) -> tuple[list[Block], list[TocEntry]]:
     blocks: list[Block] = []
     toc: list[TocEntry] = []
-    for segment in section.segments:
+    for index, segment in enumerate(section.segments):
         if isinstance(segment, TextSegment):
             blocks.append(Block("text", html=render_markdown(segment.content)))
         elif isinstance(segment, ChatSegment):
-            blocks.append(Block("chat"))
+            blocks.append(
+                Block("chat", segment_index=index, hide_previous=segment.hide_previous_from_user)
+            )
         elif isinstance(segment, ArticleExcerpt):
             html = _anchor_headings(render_markdown(segment.text), "excerpt", toc)
             omitted = render_markdown(segment.omitted_before) if segment.omitted_before else ""

@@ -6,6 +6,7 @@ from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
+from lens.tutor.models import Conversation, Message
 from lens.users.models import User
 
 metadata = Base.metadata
@@ -14,7 +15,9 @@ __all__ = [
     "ContentFile",
     "ContentSnapshot",
     "ContentState",
+    "Conversation",
     "Job",
+    "Message",
     "OAuthState",
     "OutboxEmail",
     "Progress",

@@ -1,0 +1,50 @@
+"""Tutor conversations and their messages (transcripts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lens.db.base import Base, TimestampMixin, utcnow
+
+
+class Conversation(TimestampMixin, Base):
+    """One reader's conversation at one chat segment of a module."""
+
+    __tablename__ = "tutor_conversations"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(80), index=True)  # "u:<id>" or "a:<anon id>"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    module_key: Mapped[str] = mapped_column(String(100))
+    content_id: Mapped[str] = mapped_column(String(100))  # the section
+    segment_index: Mapped[int]
+
+    __table_args__ = (
+        UniqueConstraint(
+            "actor", "module_key", "content_id", "segment_index", name="uq_tutor_conversation"
+        ),
+    )
+
+
+class Message(Base):
+    __tablename__ = "tutor_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("tutor_conversations.id", ondelete="CASCADE")
+    )
+    role: Mapped[str] = mapped_column(String(16))  # "user" or "assistant"
+    content: Mapped[str] = mapped_column(Text)
+    # complete; partial (the stream broke or the student stopped it); error
+    status: Mapped[str] = mapped_column(String(16), default="complete")
+    model: Mapped[str | None] = mapped_column(String(120))
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_tutor_messages_conversation", "conversation_id", "id"),
+                      Index("ix_tutor_messages_created", "created_at"))  # fmt: skip

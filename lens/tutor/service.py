@@ -1,0 +1,207 @@
+"""Conversations, limits and the streaming exchange with the model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lens.db.base import utcnow
+from lens.db.engine import unit_of_work
+from lens.errors import Invalid, RateLimited
+from lens.integrations.llm.client import ChatModel, Delta, LiteLLMModel, Usage
+from lens.logging import get_logger
+from lens.settings import Settings
+from lens.tutor.models import Conversation, Message
+
+log = get_logger("lens.tutor")
+
+HISTORY_MESSAGES = 20  # earlier turns sent back to the model
+
+
+def model_from_settings(settings: Settings) -> ChatModel | None:
+    if not settings.tutor_configured:
+        return None
+    return LiteLLMModel(
+        model=settings.llm_provider,
+        api_key=settings.tutor_model_key,
+        api_base=settings.llm_api_base,
+        fallback=settings.llm_fallback,
+    )
+
+
+async def get_conversation(
+    session: AsyncSession,
+    *,
+    actor: str,
+    user_id: int | None,
+    module_key: str,
+    content_id: str,
+    segment_index: int,
+    create: bool,
+) -> Conversation | None:
+    conversation = await session.scalar(
+        select(Conversation).where(
+            Conversation.actor == actor,
+            Conversation.module_key == module_key,
+            Conversation.content_id == content_id,
+            Conversation.segment_index == segment_index,
+        )
+    )
+    if conversation is None and create:
+        conversation = Conversation(
+            actor=actor,
+            user_id=user_id,
+            module_key=module_key,
+            content_id=content_id,
+            segment_index=segment_index,
+        )
+        session.add(conversation)
+        await session.flush()
+    return conversation
+
+
+async def list_messages(session: AsyncSession, *, conversation_id: int) -> list[Message]:
+    rows = await session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    )
+    return list(rows)
+
+
+async def check_limits(session: AsyncSession, *, actor: str, text: str, settings: Settings) -> None:
+    """Raise with a message the student can act on when a limit is reached."""
+    if not text.strip():
+        raise Invalid("Write a message first.")
+    if len(text) > settings.tutor_max_message_chars:
+        raise Invalid(
+            f"That message is {len(text)} characters; the tutor takes at most "
+            f"{settings.tutor_max_message_chars}. Shorten it, or split it in two."
+        )
+    mine = select(Conversation.id).where(Conversation.actor == actor).scalar_subquery()
+    now = utcnow()
+    recent = await session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id.in_(mine),
+            Message.role == "user",
+            Message.created_at > now - timedelta(minutes=1),
+        )
+    )
+    if (recent or 0) >= settings.tutor_messages_per_minute:
+        raise RateLimited("You are writing faster than the tutor can keep up. Wait a minute.")
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    tokens = await session.scalar(
+        select(func.coalesce(func.sum(Message.prompt_tokens + Message.completion_tokens), 0)).where(
+            Message.conversation_id.in_(mine), Message.created_at >= day_start
+        )
+    )
+    if (tokens or 0) >= settings.tutor_daily_tokens:
+        raise RateLimited(
+            "You have used today's tutor allowance. It renews at midnight UTC; your "
+            "conversation is kept."
+        )
+    spent = await session.scalar(
+        select(func.coalesce(func.sum(Message.cost_usd), 0.0)).where(
+            Message.created_at >= day_start
+        )
+    )
+    if float(spent or 0.0) >= settings.tutor_daily_cost_cap_usd:
+        raise RateLimited(
+            "The tutor has reached this site's budget for today and is resting until "
+            "midnight UTC. Your conversation is kept."
+        )
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    status: str = "complete"
+    usage: Usage | None = None
+    message_id: int | None = None
+
+
+async def stream_reply(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    model: ChatModel,
+    conversation_id: int,
+    system: str,
+    history: list[dict[str, str]],
+    max_tokens: int,
+    reply: Reply,
+) -> AsyncIterator[str]:
+    """Yield the reply's text as it arrives; store it when it ends, however it ends.
+
+    A reply cut short (provider error, or the student's browser went away) is stored
+    with status "partial" so the transcript shows what the student saw.
+    """
+    try:
+        async for event in model.stream(system=system, messages=history, max_tokens=max_tokens):
+            if isinstance(event, Delta):
+                reply.text += event.text
+                yield event.text
+            else:
+                reply.usage = event
+    except BaseException:
+        reply.status = "partial" if reply.text else "error"
+        raise
+    finally:
+        # Shielded: a disconnect cancels this generator, and the transcript must still
+        # be written.
+        await asyncio.shield(_store_reply(sessionmaker, conversation_id, model.name, reply))
+
+
+async def _store_reply(
+    sessionmaker: async_sessionmaker[AsyncSession], conversation_id: int, model: str, reply: Reply
+) -> None:
+    if not reply.text and reply.usage is None and reply.status == "error":
+        return
+    usage = reply.usage or Usage(0, 0, 0.0)
+    async with unit_of_work(sessionmaker) as session:
+        message = Message(
+            conversation_id=conversation_id,
+            role="assistant",
+            content=reply.text,
+            status=reply.status,
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
+        )
+        session.add(message)
+        await session.flush()
+        reply.message_id = message.id
+    log.info(
+        "tutor.reply.stored",
+        status=reply.status,
+        tokens=usage.prompt_tokens + usage.completion_tokens,
+        cost_usd=round(usage.cost_usd, 6),
+    )
+
+
+async def merge_anonymous_conversations(
+    session: AsyncSession, *, anon_id: str, user_id: int
+) -> int:
+    """A visitor signed in: their conversations follow them (unless they already have one)."""
+    source, target = f"a:{anon_id}", f"u:{user_id}"
+    taken = select(
+        Conversation.module_key, Conversation.content_id, Conversation.segment_index
+    ).where(Conversation.actor == target)
+    existing = {tuple(row) for row in (await session.execute(taken)).all()}
+    moved = 0
+    for conversation in await session.scalars(
+        select(Conversation).where(Conversation.actor == source)
+    ):
+        key = (conversation.module_key, conversation.content_id, conversation.segment_index)
+        if key in existing:
+            continue  # both had one: keep the account's, the visitor's stays anonymous
+        conversation.actor, conversation.user_id = target, user_id
+        moved += 1
+    await session.flush()
+
+    return moved

@@ -1,0 +1,111 @@
+"""The real litellm-based client against a fake OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.llm.client import Delta, LiteLLMModel, Usage
+from tests.integrations.fake_openai import FakeOpenAI
+
+ASK = {"system": "You are a tutor.", "messages": [{"role": "user", "content": "Hi"}]}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def fake(server: FakeOpenAI) -> FakeOpenAI:
+    server.script.clear()
+    server.requests.clear()
+    return server
+
+
+def model(fake: FakeOpenAI, **kw) -> LiteLLMModel:
+    kw.setdefault("retries", 1)
+    kw.setdefault("first_token_timeout", 5.0)
+    return LiteLLMModel(model="openai/fake-tutor", api_key="sk-test", api_base=fake.base, **kw)
+
+
+async def collect(m: LiteLLMModel) -> list:
+    return [e async for e in m.stream(**ASK, max_tokens=64)]
+
+
+async def test_normal_stream(fake: FakeOpenAI) -> None:
+    events = await collect(model(fake))
+    assert [e.text for e in events if isinstance(e, Delta)] == ["Hello", " there", "!"]
+    usage = events[-1]
+    assert isinstance(usage, Usage) and (usage.prompt_tokens, usage.completion_tokens) == (42, 3)
+    request = fake.requests[0]
+    assert request["auth"] == "Bearer sk-test"
+    assert request["body"]["stream"] is True and request["body"]["max_tokens"] == 64
+    assert request["body"]["messages"][0] == {"role": "system", "content": "You are a tutor."}
+
+
+async def test_429_then_success(fake: FakeOpenAI) -> None:
+    fake.script.append(("status", 429))
+    events = await collect(model(fake))
+    assert [e.text for e in events if isinstance(e, Delta)] == ["Hello", " there", "!"]
+    assert len(fake.requests) == 2
+
+
+async def test_provider_error_before_the_first_token(fake: FakeOpenAI) -> None:
+    fake.script.extend([("status", 500), ("status", 500)])
+    with pytest.raises(IntegrationUnavailable):
+        await collect(model(fake))
+
+
+async def test_a_refusal_is_not_retried(fake: FakeOpenAI) -> None:
+    fake.script.append(("status", 400))
+    with pytest.raises(IntegrationRejected):
+        await collect(model(fake))
+    assert len(fake.requests) == 1
+
+
+async def test_provider_error_after_the_first_token(fake: FakeOpenAI) -> None:
+    fake.script.append(("break_after", (["one", " two", " three"], 1)))
+    got: list = []
+    with pytest.raises(IntegrationUnavailable):
+        async for event in model(fake, retries=0).stream(**ASK, max_tokens=64):
+            got.append(event)
+    assert [e.text for e in got if isinstance(e, Delta)] == ["one"]
+
+
+async def test_first_token_timeout(fake: FakeOpenAI) -> None:
+    fake.script.append(("stall", 2.0))
+    with pytest.raises(IntegrationUnavailable, match="did not start answering"):
+        await collect(model(fake, retries=0, first_token_timeout=0.5))
+
+
+async def test_cancelling_stops_the_upstream_request(fake: FakeOpenAI) -> None:
+    fake.script.append(("stream", [f"w{i} " for i in range(200)]))
+
+    async def consume() -> None:
+        async for _ in model(fake).stream(**ASK, max_tokens=64):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)
+    assert fake.closed_early == 1  # the server saw its client go away
+
+
+async def test_fallback_model_when_the_main_one_is_down(fake: FakeOpenAI) -> None:
+    fake.script.extend([("status", 503), ("status", 503)])
+    events = await collect(model(fake, fallback="openai/fake-fallback"))
+    assert [e.text for e in events if isinstance(e, Delta)] == ["Hello", " there", "!"]
+    assert [r["body"]["model"] for r in fake.requests] == [
+        "fake-tutor",
+        "fake-tutor",
+        "fake-fallback",
+    ]

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from lens.errors import IntegrationUnavailable
+from lens.integrations.llm.client import Delta, Event, Usage
+
+
+@dataclass
+class FakeModel:
+    """A scripted ChatModel: records what it was asked, answers word by word."""
+
+    name: str = "fake/tutor"
+    words: list[str] = field(default_factory=lambda: ["Good ", "question", "!"])
+    fail_after: int | None = None  # raise after this many words
+    delay: float = 0.0
+    calls: list[dict] = field(default_factory=list)
+    cancelled: int = 0
+
+    async def stream(
+        self, *, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> AsyncIterator[Event]:
+        self.calls.append({"system": system, "messages": messages, "max_tokens": max_tokens})
+        try:
+            for i, word in enumerate(self.words):
+                if self.fail_after is not None and i == self.fail_after:
+                    raise IntegrationUnavailable("provider broke")
+                await asyncio.sleep(self.delay)
+                yield Delta(word)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        yield Usage(prompt_tokens=100, completion_tokens=len(self.words), cost_usd=0.002)

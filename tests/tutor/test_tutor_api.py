@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+
+import httpx
+from sqlalchemy import select
+
+from lens.tutor.models import Message
+from tests.fixtures.auth import ORIGIN
+from tests.tutor.fake_model import FakeModel
+
+AT = {"course": "intro-to-ai-safety", "module": "welcome", "section": 1, "segment": 1}
+
+
+def events(body: str) -> list[tuple[str, dict]]:
+    out = []
+    for raw in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in raw.splitlines())
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+async def ask(client: httpx.AsyncClient, text: str, **at) -> httpx.Response:
+    return await client.post(
+        "/api/tutor/messages", json={**AT, **at, "message": text}, headers=ORIGIN
+    )
+
+
+async def test_a_reply_streams_and_is_kept(client_factory, db) -> None:
+    model = FakeModel()
+    async with client_factory(chat_model=model) as client:
+        page = await client.get("/course/intro-to-ai-safety/welcome")
+        assert 'class="tutor card"' in page.text
+        response = await ask(client, "Why does this matter?")
+        assert response.headers["content-type"].startswith("text/event-stream")
+        got = events(response.text)
+        assert [e for e, _ in got] == ["delta", "delta", "delta", "done"]
+        assert "".join(d["text"] for e, d in got if e == "delta") == "Good question!"
+        assert got[-1][1]["html"] == "<p>Good question!</p>\n"
+        history = await client.get("/api/tutor/history", params=AT)
+    messages = history.json()["messages"]
+    assert [(m["role"], m["status"]) for m in messages] == [
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ]
+    # The model got the section's instructions and the student's words, never shown to them.
+    call = model.calls[0]
+    assert "Welcome the student warmly" in call["system"]
+    assert call["messages"] == [{"role": "user", "content": "Why does this matter?"}]
+    assert "Welcome the student warmly" not in history.text
+    stored = list(await db.scalars(select(Message).order_by(Message.id)))
+    assert stored[-1].prompt_tokens == 100 and stored[-1].cost_usd == 0.002
+
+
+async def test_history_is_sent_back_to_the_model(client_factory) -> None:
+    model = FakeModel()
+    async with client_factory(chat_model=model) as client:
+        await client.get("/course/intro-to-ai-safety/welcome")
+        await ask(client, "First")
+        await ask(client, "Second")
+    assert model.calls[1]["messages"] == [
+        {"role": "user", "content": "First"},
+        {"role": "assistant", "content": "Good question!"},
+        {"role": "user", "content": "Second"},
+    ]
+
+
+async def test_an_error_before_the_first_token(client_factory, db) -> None:
+    async with client_factory(chat_model=FakeModel(fail_after=0)) as client:
+        await client.get("/course/intro-to-ai-safety/welcome")
+        got = events((await ask(client, "Hello?")).text)
+    assert got == [
+        (
+            "error",
+            {
+                "message": "The tutor could not answer just now. Try again in a moment.",
+                "retry": True,
+            },
+        )
+    ]
+    roles = [m.role for m in await db.scalars(select(Message))]
+    assert roles == ["user"]  # the question is kept; no empty reply stored
+
+
+async def test_an_error_after_the_first_token_keeps_the_partial_reply(client_factory, db) -> None:
+    async with client_factory(chat_model=FakeModel(fail_after=2)) as client:
+        await client.get("/course/intro-to-ai-safety/welcome")
+        got = events((await ask(client, "Hello?")).text)
+    assert [e for e, _ in got] == ["delta", "delta", "error"]
+    assert "part-way" in got[-1][1]["message"]
+    reply = await db.scalar(select(Message).where(Message.role == "assistant"))
+    assert (reply.content, reply.status) == ("Good question", "partial")
+
+
+async def test_limits(client_factory) -> None:
+    async with client_factory(
+        chat_model=FakeModel(),
+        LENS_TUTOR_MESSAGES_PER_MINUTE="2",
+        LENS_TUTOR_MAX_MESSAGE_CHARS="50",
+    ) as client:
+        await client.get("/course/intro-to-ai-safety/welcome")
+        too_long = await ask(client, "x" * 51)
+        assert too_long.status_code == 422 and "at most 50" in too_long.json()["error"]["message"]
+        assert (await ask(client, "one")).status_code == 200
+        assert (await ask(client, "two")).status_code == 200
+        third = await ask(client, "three")
+        assert third.status_code == 429 and "Wait a minute" in third.json()["error"]["message"]
+
+
+async def test_daily_budget_and_global_cap(client_factory) -> None:
+    async with client_factory(chat_model=FakeModel(), LENS_TUTOR_DAILY_TOKENS="50") as client:
+        await client.get("/course/intro-to-ai-safety/welcome")
+        assert (await ask(client, "one")).status_code == 200  # uses 103 tokens
+        over = await ask(client, "two")
+        assert over.status_code == 429 and "allowance" in over.json()["error"]["message"]
+    async with client_factory(
+        chat_model=FakeModel(), LENS_TUTOR_DAILY_COST_CAP_USD="0.001"
+    ) as client:
+        await client.get("/course/intro-to-ai-safety/welcome")
+        await ask(client, "one")
+        capped = await ask(client, "two")
+        assert capped.status_code == 429 and "budget" in capped.json()["error"]["message"]
+
+
+async def test_no_model_configured(app_client) -> None:
+    page = await app_client.get("/course/intro-to-ai-safety/welcome")
+    assert "The tutor is not set up on this site" in page.text
+    response = await ask(app_client, "hello")
+    assert response.status_code == 404
+    assert (await app_client.get("/api/tutor/history", params=AT)).json()["configured"] is False
+
+
+async def test_not_a_chat_segment(client_factory) -> None:
+    async with client_factory(chat_model=FakeModel()) as client:
+        response = await ask(client, "hi", segment=0)  # the text segment
+    assert response.status_code == 404
