@@ -99,7 +99,6 @@ def create_app(
                 http=http,
                 jwt_secret=jwt_secret,
                 email=_email_sender(settings, http),
-                http_transport=http_transport,
                 chat_model=chat_model or model_from_settings(settings),
             )
             if settings.run_worker:

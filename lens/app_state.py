@@ -27,7 +27,6 @@ class Lens:
     http: httpx.AsyncClient
     jwt_secret: str
     email: EmailSender
-    http_transport: httpx.AsyncBaseTransport | None = None
     chat_model: ChatModel | None = None
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None

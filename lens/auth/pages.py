@@ -85,7 +85,7 @@ def _discord(request: Request) -> DiscordOAuth:
         client_id=settings.discord_client_id,
         client_secret=settings.discord_client_secret,
         redirect_uri=f"{settings.public_url}/auth/discord/callback",
-        transport=lens.http_transport,
+        http=lens.http,
     )
 
 
