@@ -134,3 +134,17 @@ async def test_not_a_chat_segment(client_factory) -> None:
     async with client_factory(chat_model=FakeModel()) as client:
         response = await ask(client, "hi", segment=0)  # the text segment
     assert response.status_code == 404
+
+
+async def test_a_visitors_conversation_follows_them_on_sign_in(client_factory, db) -> None:
+    from lens.auth.service import create_bot_code
+
+    async with client_factory(chat_model=FakeModel()) as client:
+        await client.get("/course/intro-to-ai-safety/welcome")
+        await ask(client, "Asked before signing in")
+        code = await create_bot_code(db, discord_id="623456789012345678")
+        signed = await client.post("/auth/code", data={"code": code}, headers=ORIGIN)
+        assert signed.status_code == 303
+        history = (await client.get("/api/tutor/history", params=AT)).json()["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert "Asked before signing in" in history[0]["html"]
