@@ -225,6 +225,8 @@ async def heartbeat(
     session: AsyncSession, *, actor: str, user_id: int | None, module: Module, content_id: str
 ) -> int:
     """Count up to 30 s of reading time; returns the seconds counted (0 if too soon)."""
+    if content_id not in {s.content_id for s in module.sections}:
+        raise NotFound("This module has no such section.")
     now = utcnow()
     activity = await session.get(ReaderActivity, actor, with_for_update=True)
     if activity is not None and now - activity.last_heartbeat_at < MIN_HEARTBEAT_GAP:
@@ -233,8 +235,6 @@ async def heartbeat(
         session.add(ReaderActivity(actor=actor, last_heartbeat_at=now))
     else:
         activity.last_heartbeat_at = now
-    if content_id not in {s.content_id for s in module.sections}:
-        raise NotFound("This module has no such section.")
     row = await _row(
         session, actor=actor, user_id=user_id, key=module_key(module), content_id=content_id
     )
