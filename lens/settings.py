@@ -38,6 +38,12 @@ _PLACEHOLDERS = {
     "test",
 }
 MIN_SECRET_LENGTH = 32
+# LLM_PROVIDER's vendor prefix -> the variable with its API key.
+_PROVIDER_KEYS = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "openai": "OPENAI_API_KEY",
+}
 
 
 class ConfigError(Exception):
@@ -161,21 +167,26 @@ class Settings(BaseSettings):
         return bool(self.discord_client_id and self.discord_client_secret)
 
     @property
+    def tutor_key_variable(self) -> str | None:
+        """The variable holding LLM_PROVIDER's key; None when no key is needed (a local
+        OpenAI-compatible server at LENS_LLM_API_BASE, or Ollama)."""
+        if self.llm_api_base:
+            return None
+        return _PROVIDER_KEYS.get(self.llm_provider.split("/", 1)[0].lower())
+
+    @property
     def tutor_model_key(self) -> str | None:
         """The API key for LLM_PROVIDER's vendor, or None when none is needed or set."""
         provider = self.llm_provider.split("/", 1)[0].lower()
-        return {
-            "anthropic": self.anthropic_api_key,
-            "gemini": self.gemini_api_key,
-            "openai": self.openai_api_key,
-        }.get(provider)
+        name = _PROVIDER_KEYS.get(provider)
+        value = getattr(self, name.lower()) if name else None
+        return value if isinstance(value, str) else None
 
     @property
     def tutor_configured(self) -> bool:
-        provider = self.llm_provider.split("/", 1)[0].lower()
-        if provider in ("anthropic", "gemini", "openai") and not self.llm_api_base:
+        if self.tutor_key_variable is not None:
             return bool(self.tutor_model_key)
-        return bool(self.llm_provider)  # ollama/..., or an OpenAI-compatible local server
+        return bool(self.llm_provider)
 
     @property
     def is_development(self) -> bool:
@@ -326,20 +337,14 @@ def integration_status(settings: Settings) -> list[IntegrationStatus]:
         )
     else:
         out.append(IntegrationStatus("content", True, "bundled example course"))
-    provider = s.llm_provider.split("/", 1)[0].lower()
-    key_var = {
-        "anthropic": ("ANTHROPIC_API_KEY", s.anthropic_api_key),
-        "gemini": ("GEMINI_API_KEY", s.gemini_api_key),
-        "openai": ("OPENAI_API_KEY", s.openai_api_key),
-    }.get(provider)
-    if key_var is None:
-        # A local OpenAI-compatible server or Ollama needs no key.
+    key_variable = s.tutor_key_variable
+    if key_variable is None:
         out.append(IntegrationStatus("tutor model", True, f"{s.llm_provider} (no key needed)"))
     else:
         group(
             "tutor model",
-            {key_var[0]: key_var[1]},
-            f"{s.llm_provider}, key {mask(key_var[1])}",
+            {key_variable: s.tutor_model_key},
+            f"{s.llm_provider}, key {mask(s.tutor_model_key)}",
             f"{s.llm_provider}: not configured (tutor says so)",
         )
     group(
