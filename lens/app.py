@@ -35,6 +35,7 @@ from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
 from lens.settings import Settings
 from lens.tutor import api as tutor_api
+from lens.tutor import pages as tutor_pages
 from lens.tutor.service import model_from_settings
 from lens.users import pages as account_pages
 from lens.web import health, pages
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(course_pages.router)
     app.include_router(courses_api.router)
     app.include_router(tutor_api.router)
+    app.include_router(tutor_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
     app.include_router(auth_pages.router)

@@ -32,6 +32,7 @@ from lens.tutor.service import (
     list_messages,
     stream_reply,
 )
+from lens.tutor.transcripts import get_base_prompt
 from lens.web.markdown import render_markdown
 
 log = get_logger("lens.tutor")
@@ -131,6 +132,7 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
             create=True,
         )
         assert conversation is not None
+        base_prompt = await get_base_prompt(session, course_slug=target.course.slug)
         # Saved before the model is called: the student's words are never lost.
         session.add(Message(conversation_id=conversation.id, role="user", content=body.message))
         await session.flush()
@@ -140,7 +142,7 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
         for m in earlier[-HISTORY_MESSAGES:]
         if m.content and m.status != "error"
     ]
-    system = build_system_prompt(target)
+    system = build_system_prompt(target, base_prompt=base_prompt)
     reply = Reply()
 
     async def events() -> AsyncIterator[str]:

@@ -48,3 +48,13 @@ class Message(Base):
 
     __table_args__ = (Index("ix_tutor_messages_conversation", "conversation_id", "id"),
                       Index("ix_tutor_messages_created", "created_at"))  # fmt: skip
+
+
+class CoursePrompt(TimestampMixin, Base):
+    """An admin's base tutor prompt for one course (else DEFAULT_BASE_PROMPT is used)."""
+
+    __tablename__ = "tutor_course_prompts"
+
+    course_slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

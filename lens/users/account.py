@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.models import SignInToken
 from lens.auth.service import new_single_use_token, token_hash
+from lens.content.parsed import ContentSet
 from lens.courses.models import Progress
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, RateLimited
 from lens.integrations.email.client import EmailMessage, EmailSender
+from lens.tutor.transcripts import delete_user_transcripts, list_transcripts, transcript_json
 from lens.users.models import User
 from lens.users.service import normalize_email
 
@@ -168,9 +170,12 @@ def _when(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
-async def export_data(session: AsyncSession, *, user: User) -> dict[str, Any]:
+async def export_data(
+    session: AsyncSession, *, user: User, content: ContentSet | None = None
+) -> dict[str, Any]:
     """Everything Lens keeps about this person (more sections join as features do)."""
-    rows = await session.scalars(select(Progress).where(Progress.user_id == user.id))
+    rows = list(await session.scalars(select(Progress).where(Progress.user_id == user.id)))
+    transcripts = await list_transcripts(session, user_id=user.id, content=content)
     return {
         "account": account_data(user),
         "reading_progress": [
@@ -182,6 +187,7 @@ async def export_data(session: AsyncSession, *, user: User) -> dict[str, Any]:
             }
             for r in rows
         ],
+        "tutor_conversations": [transcript_json(t) for t in transcripts],
         "exported_at": utcnow().isoformat(),
     }
 
@@ -215,6 +221,7 @@ async def delete_account(session: AsyncSession, *, user: User) -> None:
     await session.execute(delete(SignInToken).where(SignInToken.user_id == user.id))
     if user.email:
         await session.execute(delete(SignInToken).where(SignInToken.email == user.email))
+    await delete_user_transcripts(session, user_id=user.id)
     user.discord_id = None
     user.discord_username = None
     user.discord_global_name = None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from lens.auth.deps import load_user
+from lens.auth.deps import AdminUser, load_user
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
@@ -17,3 +17,8 @@ async def privacy(request: Request) -> Response:
 @router.get("/terms")
 async def terms(request: Request) -> Response:
     return render(request, "terms.html")
+
+
+@router.get("/admin")
+async def admin_index(request: Request, admin: AdminUser) -> Response:
+    return render(request, "admin/index.html")

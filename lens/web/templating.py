@@ -5,15 +5,19 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.responses import Response
 
 from lens import __version__
+from lens.web.markdown import render_markdown
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["lens_version"] = __version__
+# Sanitised HTML (lens.web.markdown), so templates may mark it safe.
+templates.env.filters["markdown"] = lambda text: Markup(render_markdown(text))  # noqa: S704
 
 
 def render(

@@ -26,6 +26,11 @@ MATRIX = [
     ("GET", "/account/delete", {"anonymous": 401, "student": 200, "admin": 200}),
     ("POST", "/account/delete", {"anonymous": 401, "student": 422, "admin": 422}),
     ("GET", "/api/me", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("GET", "/account/transcripts", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("GET", "/admin", {"anonymous": 401, "student": 403, "admin": 200}),
+    ("GET", "/admin/tutor", {"anonymous": 401, "student": 403, "admin": 200}),
+    ("POST", "/admin/tutor/prompt", {"anonymous": 401, "student": 403, "admin": 422}),
+    ("GET", "/admin/tutor/transcripts.json", {"anonymous": 401, "student": 403, "admin": 200}),
 ]
 
 
