@@ -28,6 +28,7 @@ from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
 from lens.integrations.email.client import DevOutboxSender, EmailSender, SendGridSender
 from lens.integrations.llm.client import ChatModel
+from lens.integrations.llm.transcription import Transcriber
 from lens.integrations.sentry import init_sentry
 from lens.jobs.periodic import PeriodicTriggers
 from lens.jobs.registry import load_task_modules
@@ -36,7 +37,7 @@ from lens.logging import configure_logging, get_logger
 from lens.settings import Settings
 from lens.tutor import api as tutor_api
 from lens.tutor import pages as tutor_pages
-from lens.tutor.service import model_from_settings
+from lens.tutor.service import model_from_settings, transcriber_from_settings
 from lens.users import pages as account_pages
 from lens.web import health, pages
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
@@ -52,6 +53,7 @@ def create_app(
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
     chat_model: ChatModel | None = None,
+    transcriber: Transcriber | None = None,
     configure_logs: bool = True,
 ) -> FastAPI:
     """Build the app. Nothing connects until the lifespan starts.
@@ -101,6 +103,7 @@ def create_app(
                 jwt_secret=jwt_secret,
                 email=_email_sender(settings, http),
                 chat_model=chat_model or model_from_settings(settings),
+                transcriber=transcriber or transcriber_from_settings(settings, http),
             )
             if settings.run_worker:
                 runner = JobRunner(maker, settings=settings, http=http)
@@ -147,6 +150,7 @@ def create_app(
     app.include_router(course_pages.router)
     app.include_router(courses_api.router)
     app.include_router(tutor_api.router)
+    app.include_router(tutor_api.speech)
     app.include_router(tutor_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from lens.content.store import ContentStore
     from lens.integrations.email.client import EmailSender
     from lens.integrations.llm.client import ChatModel
+    from lens.integrations.llm.transcription import Transcriber
     from lens.jobs.periodic import PeriodicTriggers
     from lens.jobs.runner import JobRunner
 
@@ -28,6 +29,7 @@ class Lens:
     jwt_secret: str
     email: EmailSender
     chat_model: ChatModel | None = None
+    transcriber: Transcriber | None = None
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
     content: ContentStore | None = None

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     tutor_messages_per_minute: int = Field(6, alias="LENS_TUTOR_MESSAGES_PER_MINUTE")
     tutor_daily_tokens: int = Field(100_000, alias="LENS_TUTOR_DAILY_TOKENS")
     tutor_daily_cost_cap_usd: float = Field(50.0, alias="LENS_TUTOR_DAILY_COST_CAP_USD")
+    # Speech input (the microphone button) uses OpenAI's transcription API when
+    # OPENAI_API_KEY is set, whatever model the tutor itself uses.
+    transcription_model: str = Field("whisper-1", alias="LENS_TRANSCRIPTION_MODEL")
+    transcription_api_base: str = Field(
+        "https://api.openai.com/v1", alias="LENS_TRANSCRIPTION_API_BASE"
+    )
 
     google_calendar_credentials_file: str | None = Field(
         None, alias="GOOGLE_CALENDAR_CREDENTIALS_FILE"
@@ -347,6 +353,12 @@ def integration_status(settings: Settings) -> list[IntegrationStatus]:
             f"{s.llm_provider}, key {mask(s.tutor_model_key)}",
             f"{s.llm_provider}: not configured (tutor says so)",
         )
+    group(
+        "speech input",
+        {"OPENAI_API_KEY": s.openai_api_key},
+        f"{s.transcription_model}, key {mask(s.openai_api_key)}",
+        "off (no microphone button)",
+    )
     group(
         "google calendar",
         {

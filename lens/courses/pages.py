@@ -169,6 +169,7 @@ async def module_page(
             "unit_done": unit_done,
             "module_key": key,
             "tutor_ready": get_lens(request).chat_model is not None,
+            "speech_ready": get_lens(request).transcriber is not None,
             "clock": clock,
             "required_left": [s for s in required_sections(module) if s.content_id not in done_ids],
         },

@@ -6,7 +6,7 @@ from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
-from lens.tutor.models import Conversation, CoursePrompt, Message
+from lens.tutor.models import Conversation, CoursePrompt, Message, Transcription
 from lens.users.models import User
 
 metadata = Base.metadata
@@ -24,6 +24,7 @@ __all__ = [
     "Progress",
     "ReaderActivity",
     "SignInToken",
+    "Transcription",
     "User",
     "metadata",
 ]

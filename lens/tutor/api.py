@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from starlette.datastructures import UploadFile
 
 from lens.app_state import get_lens
 from lens.auth.deps import OptionalUser
 from lens.courses.pages import Reader, current_content
 from lens.courses.service import get_course, get_module, module_key
 from lens.db.engine import unit_of_work
-from lens.errors import IntegrationRejected, IntegrationUnavailable, NotFound
+from lens.errors import IntegrationRejected, IntegrationUnavailable, Invalid, LensError, NotFound
 from lens.logging import get_logger
 from lens.tutor.models import Message
 from lens.tutor.prompt import ChatTarget, build_system_prompt, find_chat
@@ -28,8 +30,10 @@ from lens.tutor.service import (
     HISTORY_MESSAGES,
     Reply,
     check_limits,
+    check_transcription_limits,
     get_conversation,
     list_messages,
+    record_transcription,
     stream_reply,
 )
 from lens.tutor.transcripts import get_base_prompt
@@ -37,6 +41,29 @@ from lens.web.markdown import render_markdown
 
 log = get_logger("lens.tutor")
 router = APIRouter(prefix="/api/tutor", tags=["tutor"])
+speech = APIRouter(prefix="/api", tags=["tutor"])
+
+MAX_AUDIO_BYTES = 25 * 1024 * 1024  # the transcription API's own limit
+# What browsers record (webm/ogg from Chromium and Firefox, mp4 from Safari) and what
+# the transcription API reads.
+AUDIO_SUFFIXES = {
+    ".flac",
+    ".m4a",
+    ".mp3",
+    ".mp4",
+    ".mpeg",
+    ".mpga",
+    ".oga",
+    ".ogg",
+    ".wav",
+    ".webm",
+}
+AUDIO_TYPES = {  # content type -> the file suffix the transcription API goes by
+    "audio/flac": ".flac", "audio/x-flac": ".flac", "audio/m4a": ".m4a", "audio/x-m4a": ".m4a",
+    "audio/mp4": ".m4a", "audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/ogg": ".ogg",
+    "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/webm": ".webm",
+    "video/mp4": ".mp4", "video/webm": ".webm", "video/mpeg": ".mpeg",
+}  # fmt: skip
 
 
 class ChatAt(BaseModel):
@@ -175,3 +202,64 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     )
     reader.apply(request, response)
     return response
+
+
+class TranscriptOut(BaseModel):
+    text: str
+
+
+@speech.post("/transcribe", response_model=TranscriptOut)
+async def transcribe(request: Request, viewer: OptionalUser) -> TranscriptOut:
+    """Speech to text for the chat box: multipart/form-data with one file, `audio`."""
+    lens = get_lens(request)
+    if lens.transcriber is None:
+        raise NotFound("Speech input is not set up on this site; type your message instead.")
+    length = request.headers.get("content-length")
+    if length is None:
+        raise LensError("Send the recording with its length (Content-Length).", 411)
+    if int(length) > MAX_AUDIO_BYTES + 64 * 1024:
+        raise LensError("The recording is over 25 MB; record a shorter message.", 413)
+    form = await request.form(max_files=1, max_fields=2)
+    upload = form.get("audio")
+    if not isinstance(upload, UploadFile):
+        raise Invalid("Attach the recording as the form field 'audio'.")
+    audio = await upload.read(MAX_AUDIO_BYTES + 1)
+    if len(audio) > MAX_AUDIO_BYTES:
+        raise LensError("The recording is over 25 MB; record a shorter message.", 413)
+    if not audio:
+        raise Invalid("The recording is empty; try again and speak after pressing the button.")
+    filename = upload.filename or "speech.webm"
+    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    if PurePosixPath(filename).suffix.lower() not in AUDIO_SUFFIXES:
+        if content_type not in AUDIO_TYPES:
+            raise Invalid(
+                "That file is not a recording Lens can read; use webm, ogg, mp3, mp4, m4a, "
+                "wav or flac."
+            )
+        filename = "speech" + AUDIO_TYPES[content_type]
+    actor = Reader(request, viewer).actor or ""
+    async with unit_of_work(lens.sessionmaker) as session:
+        await check_transcription_limits(session, actor=actor, settings=lens.settings)
+    try:
+        result = await lens.transcriber.transcribe(
+            audio=audio, filename=filename, content_type=content_type or "application/octet-stream"
+        )
+    except IntegrationUnavailable as exc:
+        log.warning("tutor.transcribe.failed", error=str(exc))
+        raise LensError(
+            "Speech input is unavailable just now; type your message, or try again soon.", 503
+        ) from exc
+    except IntegrationRejected as exc:
+        log.warning("tutor.transcribe.refused", error=str(exc))
+        raise Invalid("The recording could not be understood; try again, or type instead.") from exc
+    async with unit_of_work(lens.sessionmaker) as session:
+        await record_transcription(
+            session,
+            actor=actor,
+            audio_bytes=len(audio),
+            seconds=result.seconds,
+            cost_usd=result.cost_usd,
+        )
+    if not result.text:
+        raise Invalid("No speech was heard in the recording; try again a little closer.")
+    return TranscriptOut(text=result.text)

@@ -58,3 +58,20 @@ class CoursePrompt(TimestampMixin, Base):
     course_slug: Mapped[str] = mapped_column(String(100), primary_key=True)
     prompt: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Transcription(Base):
+    """One use of speech input: kept for the rate limit and the daily cost cap (no audio,
+    no text: the words land in the student's message, if they send it)."""
+
+    __tablename__ = "tutor_transcriptions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    audio_bytes: Mapped[int]
+    seconds: Mapped[float | None]
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_tutor_transcriptions_actor_created", "actor", "created_at"),
+                      Index("ix_tutor_transcriptions_created", "created_at"))  # fmt: skip

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,9 +15,10 @@ from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.errors import Invalid, RateLimited
 from lens.integrations.llm.client import ChatModel, Delta, LiteLLMModel, Usage
+from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
-from lens.tutor.models import Conversation, Message
+from lens.tutor.models import Conversation, Message, Transcription
 
 log = get_logger("lens.tutor")
 
@@ -31,6 +33,17 @@ def model_from_settings(settings: Settings) -> ChatModel | None:
         api_key=settings.tutor_model_key,
         api_base=settings.llm_api_base,
         fallback=settings.llm_fallback,
+    )
+
+
+def transcriber_from_settings(settings: Settings, http: httpx.AsyncClient) -> Transcriber | None:
+    if not settings.openai_api_key:
+        return None
+    return OpenAITranscriber(
+        http,
+        api_key=settings.openai_api_key,
+        model=settings.transcription_model,
+        base_url=settings.transcription_api_base,
     )
 
 
@@ -105,16 +118,53 @@ async def check_limits(session: AsyncSession, *, actor: str, text: str, settings
             "You have used today's tutor allowance. It renews at midnight UTC; your "
             "conversation is kept."
         )
-    spent = await session.scalar(
+    await _check_cost_cap(session, settings=settings, day_start=day_start)
+
+
+async def _check_cost_cap(
+    session: AsyncSession, *, settings: Settings, day_start: datetime
+) -> None:
+    """The site-wide daily budget covers replies and speech input together."""
+    replies = await session.scalar(
         select(func.coalesce(func.sum(Message.cost_usd), 0.0)).where(
             Message.created_at >= day_start
         )
     )
-    if float(spent or 0.0) >= settings.tutor_daily_cost_cap_usd:
+    speech = await session.scalar(
+        select(func.coalesce(func.sum(Transcription.cost_usd), 0.0)).where(
+            Transcription.created_at >= day_start
+        )
+    )
+    if float(replies or 0.0) + float(speech or 0.0) >= settings.tutor_daily_cost_cap_usd:
         raise RateLimited(
             "The tutor has reached this site's budget for today and is resting until "
             "midnight UTC. Your conversation is kept."
         )
+
+
+async def check_transcription_limits(
+    session: AsyncSession, *, actor: str, settings: Settings
+) -> None:
+    now = utcnow()
+    recent = await session.scalar(
+        select(func.count())
+        .select_from(Transcription)
+        .where(Transcription.actor == actor, Transcription.created_at > now - timedelta(minutes=1))
+    )
+    if (recent or 0) >= settings.tutor_messages_per_minute:
+        raise RateLimited("You are recording faster than the tutor can keep up. Wait a minute.")
+    await _check_cost_cap(
+        session, settings=settings, day_start=now.replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+
+
+async def record_transcription(
+    session: AsyncSession, *, actor: str, audio_bytes: int, seconds: float | None, cost_usd: float
+) -> None:
+    session.add(
+        Transcription(actor=actor, audio_bytes=audio_bytes, seconds=seconds, cost_usd=cost_usd)
+    )
+    await session.flush()
 
 
 @dataclass

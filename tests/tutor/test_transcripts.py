@@ -86,9 +86,7 @@ async def test_admins_export_transcripts_by_course_and_date(client_factory, db) 
         sign_in(client, ada)
         await ask(client, "First question")
         # Move that exchange ten days into the past.
-        await db.execute(
-            update(Message).values(created_at=datetime.now(UTC) - timedelta(days=10))
-        )
+        await db.execute(update(Message).values(created_at=datetime.now(UTC) - timedelta(days=10)))
         await ask(client, "Second question")
         sign_in(client, admin)
         everything = await _export(client)

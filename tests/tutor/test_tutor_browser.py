@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
+from lens.integrations.llm.transcription import Transcript
 from tests.fixtures.browser import PHONE, LiveServer, OpenPage, goto, require_chromium, serve_lens
 from tests.tutor.fake_model import FakeModel
 
@@ -14,11 +16,25 @@ pytestmark = pytest.mark.browser
 MODULE = "/course/intro-to-ai-safety/welcome"
 
 
+@dataclass
+class FakeTranscriber:
+    received: list[tuple[int, str, str]] = field(default_factory=list)
+
+    async def transcribe(self, *, audio: bytes, filename: str, content_type: str) -> Transcript:
+        self.received.append((len(audio), filename, content_type))
+        return Transcript(text="What is reward hacking?", seconds=2.0, cost_usd=0.0002)
+
+
+TRANSCRIBER = FakeTranscriber()
+
+
 @pytest.fixture(scope="module")
 def tutor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_chromium()
     model = FakeModel(words=["Curiosity ", "is ", "a ", "**great** ", "start."], delay=0.15)
-    with serve_lens(tmp_path_factory.mktemp("tutor"), chat_model=model) as server:
+    with serve_lens(
+        tmp_path_factory.mktemp("tutor"), chat_model=model, transcriber=TRANSCRIBER
+    ) as server:
         yield server
 
 
@@ -56,3 +72,23 @@ async def test_shift_enter_adds_a_line(tutor_server: LiveServer, open_page: Open
     await box.press("Shift+Enter")
     await box.type("line two")
     assert await box.input_value() == "line one\nline two"
+
+
+async def test_speak_a_question_into_the_box(tutor_server: LiveServer, open_page: OpenPage) -> None:
+    page = await open_page(PHONE)
+    await goto(page, tutor_server.url(MODULE))
+    tutor = page.get_by_role("region", name="Tutor").first
+    await tutor.get_by_role("button", name="Speak").click()
+    stop = tutor.get_by_role("button", name="Stop recording")
+    await stop.wait_for()
+    assert await stop.get_attribute("aria-pressed") == "true"
+    await page.wait_for_timeout(700)  # Chromium's synthetic microphone plays a beep
+    await stop.click()
+    box = tutor.get_by_label("Message to the tutor")
+    await page.wait_for_function(
+        "() => document.querySelector('.tutor textarea').value.includes('reward hacking')"
+    )
+    assert await box.input_value() == "What is reward hacking?"  # for the student to check
+    assert await tutor.locator(".tutor-msg").count() == 0  # nothing sent by itself
+    size, filename, content_type = TRANSCRIBER.received[-1]
+    assert size > 0 and filename == "speech.webm" and content_type.startswith("audio/webm")

@@ -105,6 +105,50 @@
       if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
     });
     stop.addEventListener("click", function () { if (controller) controller.abort(); });
+
+    // Speech input: record in the browser, send the audio to /api/transcribe, put the
+    // words in the box for the student to check before sending.
+    var mic = box.querySelector(".tutor-mic");
+    if (mic && (!navigator.mediaDevices || !window.MediaRecorder)) mic.hidden = true;
+    if (mic && !mic.hidden) {
+      var recorder = null;
+      var micLabel = mic.textContent;
+      var say = function (message) { error.textContent = message; error.hidden = false; };
+      var transcribe = function (blob, type) {
+        var ext = type.indexOf("mp4") >= 0 ? "m4a" : type.indexOf("ogg") >= 0 ? "ogg" : "webm";
+        var body = new FormData();
+        body.append("audio", blob, "speech." + ext);
+        mic.disabled = true; mic.textContent = "Writing down…";
+        fetch("/api/transcribe", { method: "POST", credentials: "same-origin", body: body })
+          .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
+          .then(function (res) {
+            if (!res.ok) { say((res.data.error && res.data.error.message) || "Speech input failed."); return; }
+            input.value = input.value ? input.value + " " + res.data.text : res.data.text;
+            input.focus();
+          })
+          .catch(function () { say("Speech input failed; type your message instead."); })
+          .finally(function () { mic.disabled = false; mic.textContent = micLabel; });
+      };
+      mic.addEventListener("click", function () {
+        if (recorder && recorder.state === "recording") { recorder.stop(); return; }
+        error.hidden = true;
+        navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+          var chunks = [];
+          recorder = new MediaRecorder(stream);
+          recorder.ondataavailable = function (e) { if (e.data.size) chunks.push(e.data); };
+          recorder.onstop = function () {
+            stream.getTracks().forEach(function (t) { t.stop(); });
+            mic.setAttribute("aria-pressed", "false");
+            var type = recorder.mimeType || "audio/webm";
+            transcribe(new Blob(chunks, { type: type }), type);
+          };
+          recorder.start();
+          mic.textContent = "Stop recording"; mic.setAttribute("aria-pressed", "true");
+        }).catch(function () {
+          say("Lens could not use your microphone. Allow it in the browser, or type instead.");
+        });
+      });
+    }
     retry.addEventListener("click", function () { if (lastText) ask(lastText); });
   });
 })();

@@ -1,0 +1,96 @@
+"""POST /api/transcribe through the real OpenAI client, the vendor faked at the HTTP layer."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from lens.tutor.models import Transcription
+from tests.fixtures.auth import ORIGIN
+from tests.integrations.fake_transcription import FakeTranscriptionAPI, multipart_fields
+from tests.tutor.fake_model import FakeModel
+
+MODULE = "/course/intro-to-ai-safety/welcome"
+
+
+async def post_audio(
+    client, audio: bytes = b"\x1aE\xdf\xa3webm", name="speech.webm", type="audio/webm"
+):
+    return await client.post(
+        "/api/transcribe", files={"audio": (name, audio, type)}, headers=ORIGIN
+    )
+
+
+async def test_speech_becomes_text_and_is_counted(client_factory, db) -> None:
+    fake = FakeTranscriptionAPI(text="Why is this hard?", duration=6.0)
+    async with client_factory(
+        transport=fake.transport(), chat_model=FakeModel(), OPENAI_API_KEY="sk-test"
+    ) as client:
+        page = await client.get(MODULE)
+        response = await post_audio(client)
+    assert 'class="button secondary tutor-mic"' in page.text
+    assert response.status_code == 200 and response.json() == {"text": "Why is this hard?"}
+    fields = multipart_fields(fake.requests[0])
+    assert fields["file"] == b"\x1aE\xdf\xa3webm" and fields["model"] == b"whisper-1"
+    (row,) = await db.scalars(select(Transcription))
+    assert row.actor.startswith("a:") and row.audio_bytes == 8 and row.cost_usd > 0
+
+
+async def test_without_openai_there_is_no_microphone(client_factory) -> None:
+    async with client_factory(chat_model=FakeModel()) as client:
+        page = await client.get(MODULE)
+        response = await post_audio(client)
+    assert "tutor-mic" not in page.text
+    assert response.status_code == 404
+    assert "not set up" in response.json()["error"]["message"]
+
+
+async def test_bad_recordings_say_what_to_fix(client_factory) -> None:
+    fake = FakeTranscriptionAPI()
+    async with client_factory(transport=fake.transport(), OPENAI_API_KEY="sk-test") as client:
+        await client.get(MODULE)
+        empty = await post_audio(client, audio=b"")
+        text = await post_audio(client, name="notes.txt", type="text/plain")
+        huge = await post_audio(client, audio=b"0" * (25 * 1024 * 1024 + 1))
+        missing = await client.post("/api/transcribe", data={"x": "1"}, headers=ORIGIN)
+        # A browser's blob without a useful name: the type decides.
+        typed = await post_audio(client, name="blob", type="audio/ogg;codecs=opus")
+    assert empty.status_code == 422 and "empty" in empty.json()["error"]["message"]
+    assert text.status_code == 422 and "webm, ogg, mp3" in text.json()["error"]["message"]
+    assert huge.status_code == 413 and "25 MB" in huge.json()["error"]["message"]
+    assert missing.status_code == 422 and "'audio'" in missing.json()["error"]["message"]
+    assert typed.status_code == 200
+    assert multipart_fields(fake.requests[-1])["file.filename"] == b"speech.ogg"
+    assert len(fake.requests) == 1  # nothing invalid reached the vendor
+
+
+async def test_vendor_trouble_and_silence(client_factory) -> None:
+    fake = FakeTranscriptionAPI(statuses=[503, 503, 400])
+    async with client_factory(transport=fake.transport(), OPENAI_API_KEY="sk-test") as client:
+        await client.get(MODULE)
+        down = await post_audio(client)
+        refused = await post_audio(client)
+        fake.text = "   "
+        silent = await post_audio(client)
+    assert down.status_code == 503 and "type your message" in down.json()["error"]["message"]
+    assert refused.status_code == 422 and "could not be understood" in refused.text
+    assert silent.status_code == 422 and "No speech was heard" in silent.text
+
+
+async def test_speech_shares_the_rate_limit_and_the_daily_cap(client_factory) -> None:
+    fake = FakeTranscriptionAPI(duration=600.0)  # ten minutes: $0.06
+    async with client_factory(
+        transport=fake.transport(),
+        OPENAI_API_KEY="sk-test",
+        LENS_TUTOR_MESSAGES_PER_MINUTE="2",
+        LENS_TUTOR_DAILY_COST_CAP_USD="0.1",
+    ) as client:
+        await client.get(MODULE)
+        assert (await post_audio(client)).status_code == 200
+        assert (await post_audio(client)).status_code == 200
+        third = await post_audio(client)
+        assert third.status_code == 429 and "Wait a minute" in third.json()["error"]["message"]
+        client.cookies.clear()
+        await client.get(MODULE)  # someone else: their own rate, the site's shared budget
+        capped = await post_audio(client)
+    assert capped.status_code == 429 and "budget" in capped.json()["error"]["message"]
+    assert len(fake.requests) == 2
