@@ -1,6 +1,7 @@
 """Imports every feature's tables so Alembic and the tests see one complete metadata."""
 
 from lens.auth.models import OAuthState, SignInToken
+from lens.cohorts.models import Cohort, Group, GroupingRun, GroupMember, Signup
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
@@ -12,11 +13,15 @@ from lens.users.models import User
 metadata = Base.metadata
 
 __all__ = [
+    "Cohort",
     "ContentFile",
     "ContentSnapshot",
     "ContentState",
     "Conversation",
     "CoursePrompt",
+    "Group",
+    "GroupMember",
+    "GroupingRun",
     "Job",
     "Message",
     "OAuthState",
@@ -24,6 +29,7 @@ __all__ = [
     "Progress",
     "ReaderActivity",
     "SignInToken",
+    "Signup",
     "Transcription",
     "User",
     "metadata",

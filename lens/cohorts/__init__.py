@@ -1,0 +1,1 @@
+"""Cohorts: a course run people enroll in, with availability, groups and members."""
