@@ -1,0 +1,1 @@
+"""Scheduling: forming cohort groups from weekly availability."""

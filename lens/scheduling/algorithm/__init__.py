@@ -1,0 +1,35 @@
+"""The pure grouping algorithm: participants and facilitators with weekly availability in,
+groups with one facilitator and one weekly start slot out. No database, clock or I/O."""
+
+from lens.scheduling.algorithm.check import Violation, check_groups
+from lens.scheduling.algorithm.grouping import form_groups
+from lens.scheduling.algorithm.problem import (
+    SLOT_MINUTES,
+    SLOTS_PER_WEEK,
+    Facilitator,
+    Group,
+    Person,
+    Problem,
+    Result,
+    Tier,
+    Unplaced,
+    UnplacedReason,
+    can_attend,
+)
+
+__all__ = [
+    "SLOTS_PER_WEEK",
+    "SLOT_MINUTES",
+    "Facilitator",
+    "Group",
+    "Person",
+    "Problem",
+    "Result",
+    "Tier",
+    "Unplaced",
+    "UnplacedReason",
+    "Violation",
+    "can_attend",
+    "check_groups",
+    "form_groups",
+]
