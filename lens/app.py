@@ -16,6 +16,7 @@ from lens.app_state import Lens, get_lens
 from lens.auth import pages as auth_pages
 from lens.auth.csrf import CSRFMiddleware
 from lens.auth.sessions import SessionMiddleware
+from lens.cohorts import pages as cohort_pages
 from lens.content import api as content_api
 from lens.content import pages as content_pages
 from lens.content.service import sync_content
@@ -34,6 +35,7 @@ from lens.jobs.periodic import PeriodicTriggers
 from lens.jobs.registry import load_task_modules
 from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
+from lens.scheduling import pages as grouping_pages
 from lens.settings import Settings
 from lens.tutor import api as tutor_api
 from lens.tutor import pages as tutor_pages
@@ -152,6 +154,8 @@ def create_app(
     app.include_router(tutor_api.router)
     app.include_router(tutor_api.speech)
     app.include_router(tutor_pages.router)
+    app.include_router(cohort_pages.router)
+    app.include_router(grouping_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
     app.include_router(auth_pages.router)

@@ -6,8 +6,9 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,10 +20,12 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 content_app = typer.Typer(help="Course content.", no_args_is_help=True)
+cohort_app = typer.Typer(help="Cohorts and grouping.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(user_app, name="user")
 app.add_typer(content_app, name="content")
+app.add_typer(cohort_app, name="cohort")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -412,6 +415,197 @@ def content_status() -> None:
         asyncio.run(run())
     except (OSError, SQLAlchemyError) as exc:
         raise _fail(f"database error: {_one_line(exc)}", 1) from None
+
+
+# -- cohort ----------------------------------------------------------------------
+
+
+def _run_with_session(settings: Settings, work: Any) -> Any:
+    """Run `work(session)` in one unit of work; expected errors end the command cleanly."""
+    from lens.db import migrate
+    from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+    from lens.errors import LensError
+
+    async def run() -> Any:
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            if not settings.is_production:
+                await migrate.upgrade(engine)
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except LensError as exc:
+        raise _fail(exc.message, 1) from None
+    except (OSError, SQLAlchemyError) as exc:
+        raise _fail(f"database error: {_one_line(exc)}", 1) from None
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{option} {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+@cohort_app.command("create")
+def cohort_create(
+    course: Annotated[str, typer.Option(help="Course slug, as in the content.")],
+    name: Annotated[str, typer.Option(help="e.g. 'Spring 2027'.")],
+    start: Annotated[str, typer.Option(help="Start date, YYYY-MM-DD.")],
+    meetings: Annotated[int, typer.Option(help="Number of weekly meetings.")] = 8,
+    length: Annotated[int, typer.Option(help="Meeting length in minutes: 60, 90 or 120.")] = 90,
+    min_size: Annotated[int, typer.Option("--min", help="Smallest group (participants).")] = 4,
+    max_size: Annotated[int, typer.Option("--max", help="Largest group (participants).")] = 8,
+    no_facilitator: Annotated[
+        bool, typer.Option("--no-facilitator", help="Groups meet without a facilitator.")
+    ] = False,
+    deadline: Annotated[
+        str | None, typer.Option(help="Last day to enroll, YYYY-MM-DD (UTC).")
+    ] = None,
+) -> None:
+    """Create a cohort, open for enrollment."""
+    settings = _settings(production_check=False)
+    start_date = _day(start, "--start")
+    last_day = _day(deadline, "--deadline")
+    assert start_date is not None
+    from lens.cohorts.service import CohortFields, create_cohort
+    from lens.content.service import load_current
+
+    fields = CohortFields(
+        course_slug=course,
+        name=name,
+        start_date=start_date,
+        meetings=meetings,
+        meeting_minutes=length,
+        min_group_size=min_size,
+        max_group_size=max_size,
+        needs_facilitator=not no_facilitator,
+        enrollment_deadline=datetime.combine(last_day, time(23, 59, 59), UTC) if last_day else None,
+    )
+
+    async def work(session: Any) -> str:
+        _, snapshot, content = await load_current(session)
+        courses = set(content.courses) if snapshot is not None else None
+        cohort = await create_cohort(session, fields, courses=courses)
+        return (
+            f"cohort {cohort.id} created: {cohort.name} ({cohort.course_slug}), from "
+            f"{cohort.start_date}, {cohort.meetings} x {cohort.meeting_minutes} min; "
+            f"enrollment at /enroll/{cohort.id}"
+        )
+
+    typer.echo(_run_with_session(settings, work))
+
+
+@cohort_app.command("list")
+def cohort_list() -> None:
+    """Every cohort with its status and signups."""
+    settings = _settings(production_check=False)
+    from lens.cohorts.service import list_cohorts
+
+    rows = _run_with_session(settings, lambda session: list_cohorts(session))
+    if not rows:
+        typer.echo("no cohorts yet; create one with `lens cohort create`")
+    for row in rows:
+        c = row.cohort
+        typer.echo(
+            f"{c.id:>4}  {c.status:<8}  {c.start_date}  {c.name} ({c.course_slug}): "
+            f"{row.participants} participants, {row.facilitators} facilitators"
+        )
+
+
+@cohort_app.command("show")
+def cohort_show(cohort_id: Annotated[int, typer.Argument(help="Cohort id.")]) -> None:
+    """A cohort's settings, signups by status, and its groups."""
+    settings = _settings(production_check=False)
+    from collections import Counter
+
+    from lens.cohorts.models import GroupStatus
+    from lens.cohorts.service import get_cohort, list_signups
+    from lens.scheduling.service import get_preview
+
+    async def work(session: Any) -> list[str]:
+        c = await get_cohort(session, cohort_id)
+        signups = await list_signups(session, cohort=c)
+        counts = Counter(f"{r.signup.role} {r.signup.status}" for r in signups)
+        status = GroupStatus.ACTIVE if c.status in ("running", "finished") else GroupStatus.DRAFT
+        preview = await get_preview(session, cohort=c, status=status)
+        lines = [
+            f"cohort {c.id}: {c.name} ({c.course_slug}), {c.status}",
+            f"  {c.meetings} weekly meetings of {c.meeting_minutes} min from {c.start_date}; "
+            f"groups of {c.min_group_size}-{c.max_group_size}"
+            + (" with a facilitator" if c.needs_facilitator else ""),
+            "  signups: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"),
+        ]
+        label = "approved groups" if status is GroupStatus.ACTIVE else "preview groups"
+        lines.append(f"  {label}: {len(preview.groups)}, {preview.placed} participants placed")
+        for g in preview.groups:
+            lead = g.facilitator.row.user.display_name if g.facilitator else "no facilitator"
+            lines.append(
+                f"    {g.group.name}: slot {g.group.start_slot} UTC, "
+                f"{len(g.participants)} participants, {lead}"
+            )
+        return lines
+
+    for line in _run_with_session(settings, work):
+        typer.echo(line)
+
+
+@cohort_app.command("group")
+def cohort_group(
+    cohort_id: Annotated[int, typer.Argument(help="Cohort id.")],
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same groups.")] = 0,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Approve the groups when no rule is broken.")
+    ] = False,
+) -> None:
+    """Form groups now and print the preview (the admin page shows the same)."""
+    settings = _settings(production_check=False)
+    from lens.cohorts.service import get_cohort
+    from lens.scheduling import service
+
+    async def work(session: Any) -> list[str]:
+        cohort = await get_cohort(session, cohort_id)
+        run = await service.request_grouping(session, cohort=cohort, by=None, seed=seed)
+        built = await service.load_problem(session, cohort, seed=seed)
+        typer.echo(
+            f"grouping {len(built.problem.participants)} participants and "
+            f"{len(built.problem.facilitators)} facilitators "
+            f"(up to {built.problem.time_limit_seconds:.0f} s)...",
+            err=True,
+        )
+        await service.run_grouping(session, run=run)
+        preview = await service.get_preview(session, cohort=cohort)
+        s = run.summary
+        lines = [
+            f"placed {s['placed']} of {s['participants']} participants in "
+            f"{len(preview.groups)} groups ({s['placed_in_available']} in their 'available' "
+            f"time); solver {s['solver']}, bound {s['upper_bound']}, {s['seconds']} s",
+        ]
+        for g in preview.groups:
+            lead = g.facilitator.row.user.display_name if g.facilitator else "no facilitator"
+            lines.append(
+                f"  {g.group.name} at slot {g.group.start_slot} UTC: "
+                f"{len(g.participants)} participants, {lead}"
+            )
+        for row, reason in preview.unplaced:
+            lines.append(f"  not placed: {row.user.display_name}: {reason}")
+        for violation in preview.violations:
+            lines.append(f"  problem: {violation}")
+        if approve:
+            await service.approve(session, cohort=cohort, by=None)
+            lines.append(f"approved: cohort {cohort.id} is running")
+        else:
+            lines.append(f"preview saved; approve at /admin/cohorts/{cohort.id}/grouping")
+        return lines
+
+    for line in _run_with_session(settings, work):
+        typer.echo(line)
 
 
 def main() -> None:

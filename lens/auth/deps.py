@@ -6,8 +6,8 @@ Every protected route declares its rule with one of these dependencies:
     AdminUser        signed in and an admin (403 otherwise)
     OptionalUser     anyone; the user or None
 
-Facilitator rights (of specific groups) are checked with `require_facilitator_of`
-once groups exist (cohorts issue).
+Facilitator rights are per group: lens/cohorts/groups.py (`get_group` for members,
+its facilitator and admins; `get_group_to_lead` for the facilitator and admins only).
 """
 
 from __future__ import annotations

@@ -101,13 +101,6 @@ async def landing(request: Request, viewer: OptionalUser) -> Response:
     return render(request, "courses/landing.html", {"course": course, "first": first})
 
 
-@router.get("/enroll")
-async def enroll(request: Request) -> Response:
-    return render(
-        request, "courses/enroll.html", {"course": first_course(current_content(request))}
-    )
-
-
 @router.get("/course/{slug}")
 async def overview(request: Request, slug: str, viewer: OptionalUser) -> Response:
     content = current_content(request)

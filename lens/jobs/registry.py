@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
     from lens.settings import Settings
 
-TASK_MODULES = ["lens.jobs.tasks", "lens.content.tasks", "lens.auth.tasks"]
+TASK_MODULES = [
+    "lens.jobs.tasks",
+    "lens.content.tasks",
+    "lens.auth.tasks",
+    "lens.scheduling.tasks",
+]
 
 
 @dataclass

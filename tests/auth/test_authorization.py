@@ -1,16 +1,48 @@
 """Every protected route, for every kind of person, answers as its rule says.
 
-Facilitator columns join this matrix when groups exist (cohorts issue).
+Facilitator rights are per group: "facilitator" leads the group a path names,
+"other facilitator" leads another group of the same cohort. Where a row gives no
+facilitator columns they are treated as students.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from lens.cohorts.models import Group, GroupMember
+from lens.users.models import User
 from tests.fixtures.auth import ORIGIN, sign_in
+from tests.fixtures.cohorts import evening, make_cohort, make_signup
 from tests.fixtures.users import make_user
 
-ROLES = ["anonymous", "student", "admin"]
+
+async def _two_groups(db) -> dict:
+    """A running cohort with two active groups, each with a facilitator and a member."""
+    cohort = await make_cohort(db, status="running", min_group_size=1)
+    ids: dict = {"cohort": cohort.id}
+    for number, who in ((1, "facilitator"), (2, "other facilitator")):
+        lead = await make_signup(db, cohort, role="facilitator", available=evening(1, 18, 2))
+        member = await make_signup(db, cohort, available=evening(1, 18, 2))
+        group = Group(cohort_id=cohort.id, number=number, start_slot=84, status="active")
+        db.add(group)
+        await db.flush()
+        db.add_all(
+            [
+                GroupMember(group_id=group.id, signup_id=lead.id, role="facilitator"),
+                GroupMember(group_id=group.id, signup_id=member.id, role="participant"),
+            ]
+        )
+        await db.flush()
+        ids[who] = await db.get(User, lead.user_id)
+        if number == 1:
+            ids["group"], ids["member"] = group.id, member.id
+    return ids
+
+
+ROLES = ["anonymous", "student", "other facilitator", "facilitator", "admin"]
+GROUP_RULE = {
+    "anonymous": 401, "student": 403, "other facilitator": 403, "facilitator": 200, "admin": 200
+}  # fmt: skip
 # (method, path, {role: expected status})
 MATRIX = [
     ("POST", "/auth/signout-everywhere", {"anonymous": 401, "student": 303, "admin": 303}),
@@ -31,21 +63,60 @@ MATRIX = [
     ("GET", "/admin/tutor", {"anonymous": 401, "student": 403, "admin": 200}),
     ("POST", "/admin/tutor/prompt", {"anonymous": 401, "student": 403, "admin": 422}),
     ("GET", "/admin/tutor/transcripts.json", {"anonymous": 401, "student": 403, "admin": 200}),
+    ("GET", "/enroll", {"anonymous": 200, "student": 303, "admin": 303}),  # one cohort: to it
+    ("GET", "/groups", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("GET", "/admin/cohorts", {"anonymous": 401, "student": 403, "admin": 200}),
+    ("POST", "/admin/cohorts", {"anonymous": 401, "student": 403, "admin": 422}),
+    ("GET", "/admin/cohorts/{cohort}", {"anonymous": 401, "student": 403, "admin": 200}),
+    ("POST", "/admin/cohorts/{cohort}", {"anonymous": 401, "student": 403, "admin": 422}),
+    ("GET", "/admin/cohorts/{cohort}/grouping", {"anonymous": 401, "student": 403, "admin": 200}),
+    (
+        "POST",
+        "/admin/cohorts/{cohort}/grouping/split",
+        {"anonymous": 401, "student": 403, "admin": 422},
+    ),
+    (
+        "POST",
+        "/admin/cohorts/{cohort}/signups/{member}/approve",
+        {"anonymous": 401, "student": 403, "admin": 422},
+    ),
+    ("GET", "/groups/{group}", GROUP_RULE),
+    ("GET", "/groups/{group}/members/{member}/transcripts", GROUP_RULE),
+    (
+        "GET",
+        "/cohorts/{cohort}",
+        {
+            "anonymous": 401,
+            "student": 303,
+            "other facilitator": 200,
+            "facilitator": 200,
+            "admin": 303,
+        },
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     "method,path,role,expected",
     [
-        pytest.param(method, path, role, expected[role], id=f"{method} {path} as {role}")
+        pytest.param(
+            method,
+            path,
+            role,
+            expected.get(role, expected["student"]),
+            id=f"{method} {path} as {role}",
+        )
         for method, path, expected in MATRIX
         for role in ROLES
     ],
 )
 async def test_authorization_matrix(app_client, db, method, path, role, expected) -> None:
-    if role != "anonymous":
+    ids = await _two_groups(db)
+    if role in ("other facilitator", "facilitator"):
+        sign_in(app_client, ids[role])
+    elif role != "anonymous":
         sign_in(app_client, await make_user(db, is_admin=role == "admin"))
-    response = await app_client.request(method, path, headers=ORIGIN)
+    response = await app_client.request(method, path.format(**ids), headers=ORIGIN)
     assert response.status_code == expected, response.text[:300]
 
 

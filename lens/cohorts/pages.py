@@ -1,0 +1,654 @@
+"""Enrollment (the four-step wizard and the person's own status) and the admin's cohort
+pages. Thin: every rule is in cohorts/service.py and scheduling/service.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from lens.app_state import get_lens
+from lens.auth.deps import AdminUser, CurrentUser, OptionalUser, load_user
+from lens.cohorts.availability import DAY_NAMES, SLOTS, local_time, meeting_weeks
+from lens.cohorts.groups import get_group, get_group_to_lead, list_my_groups, member_progress
+from lens.cohorts.models import Cohort, CohortStatus, Signup, SignupStatus
+from lens.cohorts.service import (
+    MAX_FACILITATOR_GROUPS,
+    MEETING_MINUTES,
+    CohortFields,
+    accepts_signups,
+    approve_facilitator,
+    availability_of,
+    can_change,
+    choose_role,
+    confirm_signup,
+    create_cohort,
+    get_cohort,
+    get_signup,
+    list_cohorts,
+    list_enrollable,
+    list_signups,
+    set_availability,
+    set_status,
+    start_signup,
+    update_cohort,
+    withdraw,
+)
+from lens.content.parsed import ContentSet
+from lens.db.base import utcnow
+from lens.db.engine import unit_of_work
+from lens.errors import Invalid, LensError, NotFound
+from lens.scheduling.service import REASON_TEXT, group_of, join_group, openings
+from lens.tutor.transcripts import list_transcripts
+from lens.users.account import check_nickname, check_timezone, request_email_change, timezones
+from lens.users.models import User
+from lens.web.templating import render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
+
+STEPS = ("profile", "role", "availability", "confirm")
+
+
+def _courses(request: Request) -> dict[str, str]:
+    store = get_lens(request).content
+    if store is None or store.version < 0:
+        return {}
+    return {slug: c.title for slug, c in store.content.courses.items()}
+
+
+# -- enrollment -------------------------------------------------------------------------
+
+
+@router.get("/enroll")
+async def enroll_index(request: Request, viewer: OptionalUser) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        cohorts = await list_enrollable(session)
+        mine = (
+            {c.id: await get_signup(session, cohort=c, user=viewer) for c in cohorts}
+            if viewer
+            else {}
+        )
+    if viewer and len(cohorts) == 1:
+        return RedirectResponse(f"/enroll/{cohorts[0].id}", status_code=303)
+    return render(
+        request,
+        "cohorts/enroll_index.html",
+        {"cohorts": cohorts, "mine": mine, "courses": _courses(request)},
+    )
+
+
+async def _load(session: AsyncSession, cohort_id: int, user: User) -> tuple[Cohort, Signup, User]:
+    cohort = await get_cohort(session, cohort_id)
+    fresh = await session.get(User, user.id)
+    assert fresh is not None
+    signup = await start_signup(session, cohort=cohort, user=fresh)
+    return cohort, signup, fresh
+
+
+def _next_step(signup: Signup, user: User) -> str:
+    if signup.status != SignupStatus.DRAFT:
+        return "status"
+    if user.terms_accepted_at is None or not user.email or not user.timezone:
+        return "profile"
+    sure, maybe = availability_of(signup)
+    return "confirm" if (sure or maybe) else "role"
+
+
+@router.get("/enroll/{cohort_id}")
+async def enroll_start(request: Request, cohort_id: int, user: CurrentUser) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+        step = _next_step(signup, fresh)
+    if step == "status":
+        return RedirectResponse(f"/cohorts/{cohort.id}", status_code=303)
+    return RedirectResponse(f"/enroll/{cohort.id}/{step}", status_code=303)
+
+
+def _wizard(
+    request: Request,
+    step: str,
+    cohort: Cohort,
+    signup: Signup,
+    user: User,
+    *,
+    status_code: int = 200,
+    **extra: object,
+) -> Response:
+    context = {
+        "step": step,
+        "steps": STEPS,
+        "number": STEPS.index(step) + 1,
+        "cohort": cohort,
+        "signup": signup,
+        "user": user,
+        "course_title": _courses(request).get(cohort.course_slug, cohort.course_slug),
+        **extra,
+    }
+    return render(request, f"cohorts/enroll_{step}.html", context, status_code=status_code)
+
+
+@router.get("/enroll/{cohort_id}/profile")
+async def profile_step(request: Request, cohort_id: int, user: CurrentUser) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+    return _wizard(request, "profile", cohort, signup, fresh, timezones=timezones())
+
+
+@router.post("/enroll/{cohort_id}/profile")
+async def save_profile_step(
+    request: Request,
+    cohort_id: int,
+    user: CurrentUser,
+    nickname: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "",
+    terms: Annotated[bool, Form()] = False,
+) -> Response:
+    lens = get_lens(request)
+    errors: list[str] = []
+    async with unit_of_work(lens.sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+        try:
+            fresh.nickname = check_nickname(nickname) or fresh.nickname
+        except Invalid as exc:
+            errors.append(exc.message)
+        if not fresh.nickname:
+            errors.append("Choose a nickname: it is how your group will know you.")
+        if timezone.strip():
+            try:
+                fresh.timezone = check_timezone(timezone)
+                signup.timezone = signup.timezone or fresh.timezone
+            except Invalid as exc:
+                errors.append(exc.message)
+        else:
+            errors.append("Choose your time zone (type a city to search).")
+        if not terms and fresh.terms_accepted_at is None:
+            errors.append("Accept the terms to enroll.")
+        elif terms and fresh.terms_accepted_at is None:
+            fresh.terms_accepted_at = utcnow()
+        sent = None
+        if not fresh.email:
+            if not email.strip():
+                errors.append("Give an e-mail address: meeting invitations go there.")
+            else:
+                try:
+                    sent = await request_email_change(
+                        session,
+                        user=fresh,
+                        new_email=email,
+                        sender=lens.email,
+                        base_url=lens.settings.frontend_url or str(request.base_url),
+                    )
+                except LensError as exc:
+                    errors.append(exc.message)
+        if errors:
+            # Keep what was typed; nothing valid is lost either (it is saved above).
+            return _wizard(
+                request,
+                "profile",
+                cohort,
+                signup,
+                fresh,
+                status_code=422,
+                timezones=timezones(),
+                errors=errors,
+                typed={"nickname": nickname, "email": email, "timezone": timezone},
+            )
+    if sent:
+        return RedirectResponse(f"/enroll/{cohort.id}/role?email_sent={sent}", status_code=303)
+    return RedirectResponse(f"/enroll/{cohort.id}/role", status_code=303)
+
+
+@router.get("/enroll/{cohort_id}/role")
+async def role_step(
+    request: Request, cohort_id: int, user: CurrentUser, email_sent: str = ""
+) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+    return _wizard(
+        request,
+        "role",
+        cohort,
+        signup,
+        fresh,
+        email_sent=email_sent,
+        max_facilitator_groups=MAX_FACILITATOR_GROUPS,
+    )
+
+
+@router.post("/enroll/{cohort_id}/role")
+async def save_role_step(
+    request: Request,
+    cohort_id: int,
+    user: CurrentUser,
+    role: Annotated[str, Form()] = "",
+    max_groups: Annotated[str, Form()] = "1",
+) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+        try:
+            groups = int(max_groups) if max_groups.strip() else 1
+        except ValueError:
+            groups = 0
+        try:
+            await choose_role(session, cohort=cohort, signup=signup, role=role, max_groups=groups)
+        except LensError as exc:
+            return _wizard(
+                request,
+                "role",
+                cohort,
+                signup,
+                fresh,
+                status_code=exc.status_code,
+                errors=[exc.message],
+                max_facilitator_groups=MAX_FACILITATOR_GROUPS,
+            )
+    return RedirectResponse(f"/enroll/{cohort.id}/availability", status_code=303)
+
+
+def _grid_context(cohort: Cohort, signup: Signup, user: User) -> dict[str, Any]:
+    sure, maybe = availability_of(signup)
+    weeks = meeting_weeks(cohort.start_date, cohort.meetings)
+    return {
+        "days": DAY_NAMES,
+        "slots": SLOTS,
+        "available": sorted(sure),
+        "if_needed": sorted(maybe),
+        "zone": signup.timezone or user.timezone or "",
+        "timezones": timezones(),
+        "first_week": weeks[0],
+        "last_week": weeks[-1],
+        "meeting_minutes": cohort.meeting_minutes,
+    }
+
+
+@router.get("/enroll/{cohort_id}/availability")
+async def availability_step(request: Request, cohort_id: int, user: CurrentUser) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+    if not can_change(cohort, signup):
+        return RedirectResponse(f"/cohorts/{cohort.id}", status_code=303)
+    return _wizard(
+        request, "availability", cohort, signup, fresh, **_grid_context(cohort, signup, fresh)
+    )
+
+
+def _slot_list(value: str) -> list[str]:
+    return [part for part in value.replace(" ", "").split(",") if part]
+
+
+@router.post("/enroll/{cohort_id}/availability")
+async def save_availability_step(
+    request: Request,
+    cohort_id: int,
+    user: CurrentUser,
+    timezone: Annotated[str, Form()] = "",
+    available: Annotated[str, Form()] = "",
+    if_needed: Annotated[str, Form()] = "",
+) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+        try:
+            await set_availability(
+                session,
+                cohort=cohort,
+                signup=signup,
+                timezone=timezone,
+                available=_slot_list(available),
+                if_needed=_slot_list(if_needed),
+            )
+        except LensError as exc:
+            context = _grid_context(cohort, signup, fresh)
+            try:  # show the painting as it was sent, so nothing is lost
+                context["available"] = sorted({int(s) for s in _slot_list(available)})
+                context["if_needed"] = sorted({int(s) for s in _slot_list(if_needed)})
+            except ValueError:
+                pass
+            context["zone"] = timezone
+            return _wizard(
+                request,
+                "availability",
+                cohort,
+                signup,
+                fresh,
+                status_code=exc.status_code,
+                errors=[exc.message],
+                **context,
+            )
+        done = signup.status != SignupStatus.DRAFT
+    if done:
+        return RedirectResponse(f"/cohorts/{cohort.id}?saved=availability", status_code=303)
+    return RedirectResponse(f"/enroll/{cohort.id}/confirm", status_code=303)
+
+
+@router.get("/enroll/{cohort_id}/confirm")
+async def confirm_step(request: Request, cohort_id: int, user: CurrentUser) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+    sure, maybe = availability_of(signup)
+    return _wizard(
+        request,
+        "confirm",
+        cohort,
+        signup,
+        fresh,
+        hours=(len(sure) / 2, len(maybe) / 2),
+    )
+
+
+@router.post("/enroll/{cohort_id}/confirm")
+async def confirm(request: Request, cohort_id: int, user: CurrentUser) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort, signup, fresh = await _load(session, cohort_id, user)
+        try:
+            await confirm_signup(session, cohort=cohort, signup=signup, user=fresh)
+        except LensError as exc:
+            sure, maybe = availability_of(signup)
+            return _wizard(
+                request,
+                "confirm",
+                cohort,
+                signup,
+                fresh,
+                status_code=exc.status_code,
+                errors=[exc.message],
+                hours=(len(sure) / 2, len(maybe) / 2),
+            )
+    return RedirectResponse(f"/cohorts/{cohort.id}?enrolled=1", status_code=303)
+
+
+@router.get("/cohorts/{cohort_id}")
+async def my_status(request: Request, cohort_id: int, user: CurrentUser) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        cohort = await get_cohort(session, cohort_id)
+        signup = await get_signup(session, cohort=cohort, user=user)
+        if signup is None or signup.status == SignupStatus.DRAFT:
+            return RedirectResponse(f"/enroll/{cohort.id}", status_code=303)
+        membership = await group_of(session, signup=signup)
+        offers = await openings(session, cohort=cohort, signup=signup) if not membership else []
+    sure, maybe = availability_of(signup)
+    meeting = None
+    if membership:
+        zone = signup.timezone or user.timezone or "UTC"
+        weeks = meeting_weeks(cohort.start_date, cohort.meetings)
+        meeting = f"{local_time(membership[0].start_slot, weeks[0], zone):%A %H:%M} ({zone})"
+    return render(
+        request,
+        "cohorts/status.html",
+        {
+            "cohort": cohort,
+            "signup": signup,
+            "membership": membership,
+            "meeting": meeting,
+            "offers": offers,
+            "hours": (len(sure) / 2, len(maybe) / 2),
+            "can_change": can_change(cohort, signup),
+            "reason": REASON_TEXT.get(signup.unplaced_reason or "", ""),
+            "enrolled": request.query_params.get("enrolled"),
+            "saved": request.query_params.get("saved"),
+            "course_title": _courses(request).get(cohort.course_slug, cohort.course_slug),
+        },
+    )
+
+
+@router.post("/cohorts/{cohort_id}/withdraw")
+async def withdraw_form(
+    request: Request, cohort_id: int, user: CurrentUser, confirm: Annotated[str, Form()] = ""
+) -> Response:
+    if confirm != "yes":
+        raise Invalid("Tick the box to confirm that you want to withdraw.")
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort = await get_cohort(session, cohort_id)
+        signup = await get_signup(session, cohort=cohort, user=user)
+        if signup is None:
+            raise NotFound("You are not signed up for this cohort.")
+        await withdraw(session, cohort=cohort, signup=signup)
+    return RedirectResponse("/enroll?withdrawn=1", status_code=303)
+
+
+@router.post("/cohorts/{cohort_id}/join")
+async def join_form(
+    request: Request, cohort_id: int, user: CurrentUser, group: Annotated[int, Form()]
+) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort = await get_cohort(session, cohort_id)
+        signup = await get_signup(session, cohort=cohort, user=user)
+        if signup is None or signup.status == SignupStatus.DRAFT:
+            raise NotFound("Finish enrolling first.")
+        await join_group(session, cohort=cohort, signup=signup, group_id=group)
+    return RedirectResponse(f"/cohorts/{cohort_id}?saved=group", status_code=303)
+
+
+# -- admin ------------------------------------------------------------------------------
+
+
+def _fields(form: dict[str, str]) -> CohortFields:
+    """Cohort fields from a form, or Invalid naming every field to fix."""
+    problems = []
+
+    def number(name: str, label: str, default: int) -> int:
+        raw = form.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            problems.append(f"{label} must be a whole number, not {raw!r}.")
+            return default
+
+    start = None
+    try:
+        start = date.fromisoformat(form.get("start_date", "").strip())
+    except ValueError:
+        problems.append("Give the start date (YYYY-MM-DD).")
+    deadline = None
+    if form.get("enrollment_deadline", "").strip():
+        try:
+            day = date.fromisoformat(form["enrollment_deadline"].strip())
+            deadline = datetime.combine(day, time(23, 59, 59), UTC)
+        except ValueError:
+            problems.append("The enrollment deadline must be a date (YYYY-MM-DD).")
+    fields = CohortFields(
+        course_slug=form.get("course_slug", "").strip(),
+        name=form.get("name", ""),
+        start_date=start or date.today(),
+        meetings=number("meetings", "The number of meetings", 8),
+        meeting_minutes=number("meeting_minutes", "The meeting length", 90),
+        min_group_size=number("min_group_size", "The smallest group size", 4),
+        max_group_size=number("max_group_size", "The largest group size", 8),
+        needs_facilitator=form.get("needs_facilitator") == "true",
+        enrollment_deadline=deadline,
+    )
+    if problems:
+        raise Invalid(" ".join(problems))
+    return fields
+
+
+def _cohort_form_values(cohort: Cohort | None) -> dict[str, str]:
+    if cohort is None:
+        return {
+            "meetings": "8",
+            "meeting_minutes": "90",
+            "min_group_size": "4",
+            "max_group_size": "8",
+            "needs_facilitator": "true",
+        }
+    return {
+        "course_slug": cohort.course_slug,
+        "name": cohort.name,
+        "start_date": cohort.start_date.isoformat(),
+        "meetings": str(cohort.meetings),
+        "meeting_minutes": str(cohort.meeting_minutes),
+        "min_group_size": str(cohort.min_group_size),
+        "max_group_size": str(cohort.max_group_size),
+        "needs_facilitator": "true" if cohort.needs_facilitator else "",
+        "enrollment_deadline": cohort.enrollment_deadline.date().isoformat()
+        if cohort.enrollment_deadline
+        else "",
+    }
+
+
+async def _cohorts_page(request: Request, *, status_code: int = 200, **extra: object) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        rows = await list_cohorts(session)
+    context = {
+        "rows": rows,
+        "courses": _courses(request),
+        "lengths": MEETING_MINUTES,
+        "form": _cohort_form_values(None),
+        **extra,
+    }
+    return render(request, "admin/cohorts.html", context, status_code=status_code)
+
+
+@router.get("/admin/cohorts")
+async def cohorts_page(request: Request, admin: AdminUser) -> Response:
+    return await _cohorts_page(request)
+
+
+@router.post("/admin/cohorts")
+async def create_cohort_form(request: Request, admin: AdminUser) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            cohort = await create_cohort(
+                session, _fields(form), courses=set(_courses(request)) or None
+            )
+    except LensError as exc:
+        return await _cohorts_page(
+            request, status_code=exc.status_code, error=exc.message, form=form
+        )
+    return RedirectResponse(f"/admin/cohorts/{cohort.id}?created=1", status_code=303)
+
+
+async def _cohort_page(
+    request: Request, cohort_id: int, *, status_code: int = 200, **extra: object
+) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        cohort = await get_cohort(session, cohort_id)
+        signups = await list_signups(session, cohort=cohort)
+    context = {
+        "cohort": cohort,
+        "signups": signups,
+        "courses": _courses(request),
+        "lengths": MEETING_MINUTES,
+        "form": _cohort_form_values(cohort),
+        "statuses": list(CohortStatus),
+        "accepts": accepts_signups(cohort),
+        "reasons": REASON_TEXT,
+        **extra,
+    }
+    return render(request, "admin/cohort.html", context, status_code=status_code)
+
+
+@router.get("/admin/cohorts/{cohort_id}")
+async def cohort_page(request: Request, cohort_id: int, admin: AdminUser) -> Response:
+    return await _cohort_page(
+        request,
+        cohort_id,
+        created=request.query_params.get("created"),
+        saved=request.query_params.get("saved"),
+    )
+
+
+@router.post("/admin/cohorts/{cohort_id}")
+async def edit_cohort_form(request: Request, cohort_id: int, admin: AdminUser) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            cohort = await get_cohort(session, cohort_id)
+            await update_cohort(
+                session, cohort, _fields(form), courses=set(_courses(request)) or None
+            )
+    except LensError as exc:
+        return await _cohort_page(
+            request, cohort_id, status_code=exc.status_code, error=exc.message, form=form
+        )
+    return RedirectResponse(f"/admin/cohorts/{cohort_id}?saved=1", status_code=303)
+
+
+@router.post("/admin/cohorts/{cohort_id}/status")
+async def cohort_status_form(
+    request: Request, cohort_id: int, admin: AdminUser, status: Annotated[str, Form()]
+) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort = await get_cohort(session, cohort_id)
+        await set_status(session, cohort, status)
+    return RedirectResponse(f"/admin/cohorts/{cohort_id}?saved=1", status_code=303)
+
+
+@router.post("/admin/cohorts/{cohort_id}/signups/{signup_id}/approve")
+async def approve_facilitator_form(
+    request: Request, cohort_id: int, signup_id: int, admin: AdminUser
+) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        signup = await session.get(Signup, signup_id)
+        if signup is None or signup.cohort_id != cohort_id:
+            raise NotFound("That signup is not in this cohort.")
+        await approve_facilitator(session, signup=signup)
+    return RedirectResponse(f"/admin/cohorts/{cohort_id}?saved=1#signups", status_code=303)
+
+
+# -- groups -----------------------------------------------------------------------------
+
+
+@router.get("/groups")
+async def my_groups(request: Request, user: CurrentUser) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        groups = await list_my_groups(session, user=user)
+    return render(request, "cohorts/groups.html", {"groups": groups})
+
+
+def _content(request: Request) -> ContentSet | None:
+    store = get_lens(request).content
+    return store.content if store is not None and store.version >= 0 else None
+
+
+@router.get("/groups/{group_id}")
+async def group_page(request: Request, group_id: int, user: CurrentUser) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        access = await get_group(session, group_id=group_id, viewer=user)
+        progress, modules = (
+            await member_progress(session, access=access, content=_content(request))
+            if access.viewer_leads
+            else ([], 0)
+        )
+    viewer_zone = user.timezone or "UTC"
+    weeks = meeting_weeks(access.cohort.start_date, access.cohort.meetings)
+    when = local_time(access.group.start_slot, weeks[0], viewer_zone)
+    return render(
+        request,
+        "cohorts/group.html",
+        {
+            "access": access,
+            "progress": progress,
+            "modules": modules,
+            "meeting": f"{when:%A %H:%M} ({viewer_zone})",
+            "course_title": _courses(request).get(
+                access.cohort.course_slug, access.cohort.course_slug
+            ),
+        },
+    )
+
+
+@router.get("/groups/{group_id}/members/{signup_id}/transcripts")
+async def member_transcripts(
+    request: Request, group_id: int, signup_id: int, user: CurrentUser
+) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        access = await get_group_to_lead(session, group_id=group_id, viewer=user)
+        member = next((r for r in access.participants if r.signup.id == signup_id), None)
+        if member is None:
+            raise NotFound("That person is not in this group.")
+        transcripts = await list_transcripts(
+            session, user_id=member.user.id, content=_content(request)
+        )
+    return render(
+        request,
+        "account/transcripts.html",
+        {"transcripts": transcripts, "member": member, "group": access.group},
+    )

@@ -1,0 +1,176 @@
+"""The admin's grouping preview: run, inspect, edit with every rule re-checked, approve."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from lens.app_state import get_lens
+from lens.auth.deps import AdminUser, load_user
+from lens.cohorts.availability import DAY_NAMES
+from lens.cohorts.models import Cohort, CohortStatus, GroupStatus
+from lens.cohorts.service import get_cohort
+from lens.db.engine import unit_of_work
+from lens.errors import Invalid, LensError
+from lens.scheduling import service
+from lens.scheduling.algorithm import Tier
+from lens.web.templating import render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
+
+
+def _utc_label(slot: int) -> str:
+    minutes = slot * 30
+    return f"{DAY_NAMES[minutes // 1440][:3]} {minutes % 1440 // 60:02d}:{minutes % 60:02d} UTC"
+
+
+async def _page(
+    request: Request, cohort_id: int, *, status_code: int = 200, **extra: object
+) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        cohort = await get_cohort(session, cohort_id)
+        approved = cohort.status in (CohortStatus.RUNNING, CohortStatus.FINISHED)
+        preview = await service.get_preview(
+            session, cohort=cohort, status=GroupStatus.ACTIVE if approved else GroupStatus.DRAFT
+        )
+    run = preview.run
+    working = run is not None and run.status in ("queued", "running")
+    peak = max([*preview.heat_participants, *preview.heat_facilitators, 1])
+    context = {
+        "cohort": cohort,
+        "preview": preview,
+        "run": run,
+        "working": working,
+        "approved": approved,
+        "utc": _utc_label,
+        "days": DAY_NAMES,
+        "peak": peak,
+        "AVAILABLE": Tier.AVAILABLE,
+        "message": request.query_params.get("done"),
+        **extra,
+    }
+    response = render(request, "admin/grouping.html", context, status_code=status_code)
+    if working:
+        response.headers["Refresh"] = "2"  # the page follows the run until it is done
+    return response
+
+
+@router.get("/admin/cohorts/{cohort_id}/grouping")
+async def grouping_page(request: Request, cohort_id: int, admin: AdminUser) -> Response:
+    return await _page(request, cohort_id)
+
+
+Change = Callable[[AsyncSession, Cohort], Awaitable[None]]
+
+
+async def _edit(request: Request, cohort_id: int, action: str, change: Change) -> Response:
+    """Run one edit; on a refused edit show the preview with the reason (nothing lost)."""
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            cohort = await get_cohort(session, cohort_id)
+            await change(session, cohort)
+    except LensError as exc:
+        return await _page(request, cohort_id, status_code=exc.status_code, error=exc.message)
+    lens = get_lens(request)
+    if action == "run" and lens.runner is not None:
+        lens.runner.wake()
+    return RedirectResponse(f"/admin/cohorts/{cohort_id}/grouping?done={action}", status_code=303)
+
+
+@router.post("/admin/cohorts/{cohort_id}/grouping/run")
+async def run_form(
+    request: Request, cohort_id: int, admin: AdminUser, seed: Annotated[str, Form()] = "0"
+) -> Response:
+    async def change(session: AsyncSession, cohort: Cohort) -> None:
+        try:
+            value = int(seed or 0)
+        except ValueError:
+            raise Invalid("The seed must be a whole number.") from None
+        await service.request_grouping(session, cohort=cohort, by=admin, seed=value)
+
+    return await _edit(request, cohort_id, "run", change)
+
+
+def _optional_id(value: str) -> int | None:
+    if value in ("", "none"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(f"{value!r} is not a group; reload the page.") from None
+
+
+@router.post("/admin/cohorts/{cohort_id}/grouping/move")
+async def move_form(
+    request: Request,
+    cohort_id: int,
+    admin: AdminUser,
+    signup: Annotated[int, Form()],
+    group: Annotated[str, Form()] = "",
+) -> Response:
+    async def change(session: AsyncSession, cohort: Cohort) -> None:
+        await service.move_person(
+            session, cohort=cohort, signup_id=signup, group_id=_optional_id(group)
+        )
+
+    return await _edit(request, cohort_id, "move", change)
+
+
+@router.post("/admin/cohorts/{cohort_id}/grouping/facilitator")
+async def facilitator_form(
+    request: Request,
+    cohort_id: int,
+    admin: AdminUser,
+    group: Annotated[int, Form()],
+    signup: Annotated[str, Form()] = "",
+) -> Response:
+    async def change(session: AsyncSession, cohort: Cohort) -> None:
+        await service.set_facilitator(
+            session, cohort=cohort, group_id=group, signup_id=_optional_id(signup)
+        )
+
+    return await _edit(request, cohort_id, "facilitator", change)
+
+
+@router.post("/admin/cohorts/{cohort_id}/grouping/merge")
+async def merge_form(
+    request: Request,
+    cohort_id: int,
+    admin: AdminUser,
+    group: Annotated[int, Form()],
+    other: Annotated[str, Form()] = "",
+) -> Response:
+    async def change(session: AsyncSession, cohort: Cohort) -> None:
+        target = _optional_id(other)
+        if target is None:
+            raise Invalid("Choose the group to merge with.")
+        await service.merge_groups(session, cohort=cohort, into=group, other=target)
+
+    return await _edit(request, cohort_id, "merge", change)
+
+
+@router.post("/admin/cohorts/{cohort_id}/grouping/split")
+async def split_form(
+    request: Request, cohort_id: int, admin: AdminUser, group: Annotated[int, Form()]
+) -> Response:
+    async def change(session: AsyncSession, cohort: Cohort) -> None:
+        await service.split_group(session, cohort=cohort, group_id=group)
+
+    return await _edit(request, cohort_id, "split", change)
+
+
+@router.post("/admin/cohorts/{cohort_id}/grouping/approve")
+async def approve_form(
+    request: Request, cohort_id: int, admin: AdminUser, confirm: Annotated[str, Form()] = ""
+) -> Response:
+    async def change(session: AsyncSession, cohort: Cohort) -> None:
+        if confirm != "yes":
+            raise Invalid("Tick the box to confirm: approving starts the cohort for everyone.")
+        await service.approve(session, cohort=cohort, by=admin)
+
+    return await _edit(request, cohort_id, "approve", change)

@@ -1,0 +1,197 @@
+"""Grouping a cohort's signups, the preview an admin edits, approval and late joiners."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from lens.cohorts.models import Cohort, Group, GroupMember, Signup
+from lens.errors import Conflict
+from lens.scheduling import service
+from lens.users.models import User
+from tests.fixtures.auth import ORIGIN, sign_in
+from tests.fixtures.cohorts import evening, make_cohort, make_signup
+from tests.fixtures.users import make_user
+
+TUESDAY, THURSDAY = 1, 3
+
+
+async def _cohort_with_two_evenings(db) -> tuple[Cohort, list[Signup], list[Signup]]:
+    """Five people free on Tuesday evening (Berlin), four on Thursday (New York); one
+    facilitator for each evening; one person who can only make Sunday at dawn."""
+    cohort = await make_cohort(db, min_group_size=3, max_group_size=5)
+    tuesday = [
+        await make_signup(db, cohort, timezone="Europe/Berlin", available=evening(TUESDAY, 19, 2))
+        for _ in range(5)
+    ]
+    thursday = [
+        await make_signup(
+            db, cohort, timezone="America/New_York", available=evening(THURSDAY, 18, 2)
+        )
+        for _ in range(4)
+    ]
+    await make_signup(db, cohort, timezone="UTC", available=evening(6, 5, 1))
+    facilitators = [
+        await make_signup(
+            db,
+            cohort,
+            role="facilitator",
+            timezone="Europe/Berlin",
+            available=evening(TUESDAY, 19, 2),
+        ),
+        await make_signup(
+            db,
+            cohort,
+            role="facilitator",
+            timezone="America/New_York",
+            available=evening(THURSDAY, 18, 2),
+        ),
+    ]
+    return cohort, tuesday + thursday, facilitators
+
+
+async def _run(db, cohort: Cohort):
+    run = await service.request_grouping(db, cohort=cohort, by=None)
+    await service.run_grouping(db, run=run)
+    return await service.get_preview(db, cohort=cohort)
+
+
+async def test_groups_are_formed_at_times_everyone_can_make(db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    preview = await _run(db, cohort)
+    assert preview.violations == []
+    assert sorted(len(g.participants) for g in preview.groups) == [4, 5]
+    assert all(g.facilitator is not None for g in preview.groups)
+    # Tuesday 19:00 Berlin in January is 18:00 UTC; each member sees their own time.
+    tuesday = next(g for g in preview.groups if len(g.participants) == 5)
+    assert tuesday.group.start_slot in range(TUESDAY * 48 + 36, TUESDAY * 48 + 39)
+    assert all(m.local.endswith("Europe/Berlin") for m in tuesday.participants)
+    ((_, reason),) = preview.unplaced
+    assert "shared by enough other participants" in reason
+    assert preview.run.summary["placed"] == 9
+    assert max(preview.heat_participants) == 5
+
+
+async def test_a_move_that_breaks_a_rule_is_shown_and_blocks_approval(app_client, db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    preview = await _run(db, cohort)
+    tuesday = next(g for g in preview.groups if len(g.participants) == 5)
+    thursday = next(g for g in preview.groups if g is not tuesday)
+    mover = tuesday.participants[0].row
+    sign_in(app_client, await make_user(db, is_admin=True))
+    moved = await app_client.post(
+        f"/admin/cohorts/{cohort.id}/grouping/move",
+        data={"signup": mover.signup.id, "group": thursday.group.id},
+        headers=ORIGIN,
+    )
+    assert moved.status_code == 303
+    page = await app_client.get(f"/admin/cohorts/{cohort.id}/grouping")
+    assert "cannot make this time" in page.text
+    assert f"{mover.user.display_name}: " in page.text and "to fix before approving" in page.text
+    refused = await app_client.post(
+        f"/admin/cohorts/{cohort.id}/grouping/approve", data={"confirm": "yes"}, headers=ORIGIN
+    )
+    assert refused.status_code == 409 and "Fix the 1 problem" in refused.text
+    # Move them back: valid again, and approval goes through.
+    await app_client.post(
+        f"/admin/cohorts/{cohort.id}/grouping/move",
+        data={"signup": mover.signup.id, "group": tuesday.group.id},
+        headers=ORIGIN,
+    )
+    unconfirmed = await app_client.post(
+        f"/admin/cohorts/{cohort.id}/grouping/approve", headers=ORIGIN
+    )
+    assert unconfirmed.status_code == 422 and "Tick the box" in unconfirmed.text
+    approved = await app_client.post(
+        f"/admin/cohorts/{cohort.id}/grouping/approve", data={"confirm": "yes"}, headers=ORIGIN
+    )
+    assert approved.status_code == 303
+    db.expire_all()  # the app changed these rows through its own session
+    await db.refresh(cohort)
+    assert cohort.status == "running"
+    statuses = sorted(s.status for s in await db.scalars(select(Signup)))
+    assert statuses.count("grouped") == 11 and statuses.count("unplaced") == 1
+    groups = list(await db.scalars(select(Group)))
+    assert {g.status for g in groups} == {"active"}
+
+
+async def test_merge_split_and_facilitator_swap(db) -> None:
+    cohort, _, facilitators = await _cohort_with_two_evenings(db)
+    preview = await _run(db, cohort)
+    tuesday = next(g for g in preview.groups if len(g.participants) == 5)
+    thursday = next(g for g in preview.groups if g is not tuesday)
+
+    half = await service.split_group(db, cohort=cohort, group_id=tuesday.group.id)
+    preview = await service.get_preview(db, cohort=cohort)
+    assert sorted(len(g.participants) for g in preview.groups) == [2, 3, 4]
+    # No free facilitator at that time, and two participants is under the minimum of 3.
+    assert any("fewer than the minimum 3" in v for v in preview.violations)
+    assert any(g.group.id == half.id and g.facilitator is None for g in preview.groups)
+
+    await service.merge_groups(db, cohort=cohort, into=tuesday.group.id, other=half.id)
+    preview = await service.get_preview(db, cohort=cohort)
+    assert preview.violations == [] and len(preview.groups) == 2
+    assert [g.group.number for g in preview.groups] == [1, 2]
+
+    # The Thursday facilitator cannot make Tuesday evening: the check says so.
+    await service.set_facilitator(
+        db, cohort=cohort, group_id=tuesday.group.id, signup_id=facilitators[1].id
+    )
+    preview = await service.get_preview(db, cohort=cohort)
+    name = (await db.get(User, facilitators[1].user_id)).display_name
+    assert len(preview.violations) == 2
+    assert preview.violations[0].startswith(f"{name}: ")
+    assert "is not available for the whole meeting" in preview.violations[0]
+    assert "leads 2 groups" in preview.violations[1]
+    assert thursday.group.id in {g.group.id for g in preview.groups}
+
+
+async def test_a_late_joiner_is_offered_groups_with_room_they_can_make(app_client, db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    await _run(db, cohort)
+    await service.approve(db, cohort=cohort, by=None)
+    late = await make_user(db, nickname="Late")
+    signup = await make_signup(
+        db, cohort, user=late, timezone="America/Chicago", available=evening(THURSDAY, 17, 2)
+    )
+    sign_in(app_client, late)
+    page = await app_client.get(f"/cohorts/{cohort.id}")
+    assert "Groups with room at a time you can make" in page.text
+    (offer,) = await service.openings(db, cohort=cohort, signup=signup)
+    assert offer.participants == 4 and offer.local.startswith("Thursday 17:")
+    full = await db.scalar(
+        select(Group).where(Group.cohort_id == cohort.id, Group.id != offer.group.id)
+    )
+    refused = await app_client.post(
+        f"/cohorts/{cohort.id}/join", data={"group": full.id}, headers=ORIGIN
+    )
+    assert refused.status_code == 409 and "full or meets at a time" in refused.text
+    joined = await app_client.post(
+        f"/cohorts/{cohort.id}/join", data={"group": offer.group.id}, headers=ORIGIN
+    )
+    assert joined.status_code == 303
+    page = await app_client.get(f"/cohorts/{cohort.id}")
+    assert "Meets weekly on" in page.text and "Late" in page.text
+    members = list(
+        await db.scalars(select(GroupMember).where(GroupMember.group_id == offer.group.id))
+    )
+    assert len(members) == 6  # five participants and the facilitator
+
+
+async def test_the_grouping_job_runs_a_queued_run(db) -> None:
+    from lens.jobs.registry import JobContext
+    from lens.scheduling.tasks import group_cohort
+    from lens.settings import Settings
+
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    run = await service.request_grouping(db, cohort=cohort, by=None)
+    ctx = JobContext(session=db, job_id=1, kind="scheduling.group", attempt=1, settings=Settings())
+    await group_cohort(ctx, {"run_id": run.id})
+    assert run.status == "done" and run.summary["placed"] == 9
+    # A run queued before the cohort started running fails with the reason, saved.
+    late = await service.request_grouping(db, cohort=cohort, by=None)
+    cohort.status = "running"
+    await group_cohort(ctx, {"run_id": late.id})
+    assert late.status == "failed" and "already approved" in late.error
+    with pytest.raises(Conflict):
+        await service.request_grouping(db, cohort=cohort, by=None)
