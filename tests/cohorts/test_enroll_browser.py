@@ -20,6 +20,7 @@ from tests.fixtures.browser import (
     LiveServer,
     OpenPage,
     goto,
+    horizontal_overflow,
     require_chromium,
     serve_lens,
 )
@@ -173,6 +174,11 @@ async def test_admin_previews_moves_and_approves(
     await back.get_by_role("button", name="Move").click()
     await page.get_by_role("status").get_by_text("Changed").wait_for()
     assert await page.get_by_role("heading", name="problem to fix").count() == 0
+
+    phone = await open_page(PHONE)
+    await phone.context.add_cookies([server.session_cookie(people["admin"])])
+    await goto(phone, server.url(f"/admin/cohorts/{cohort}/grouping"))
+    assert await horizontal_overflow(phone) <= 0  # the preview works on a phone
 
     await page.get_by_label("I have checked the groups").check()
     await page.get_by_role("button", name="Approve groups").click()
