@@ -35,6 +35,7 @@ from lens.jobs.periodic import PeriodicTriggers
 from lens.jobs.registry import load_task_modules
 from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
+from lens.meetings import pages as meeting_pages
 from lens.scheduling import pages as grouping_pages
 from lens.settings import Settings
 from lens.tutor import api as tutor_api
@@ -156,6 +157,8 @@ def create_app(
     app.include_router(tutor_pages.router)
     app.include_router(cohort_pages.router)
     app.include_router(grouping_pages.router)
+    app.include_router(meeting_pages.router)
+    app.include_router(meeting_pages.feed)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
     app.include_router(auth_pages.router)

@@ -3,6 +3,7 @@ pages. Thin: every rule is in cohorts/service.py and scheduling/service.py."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
@@ -42,6 +43,7 @@ from lens.content.parsed import ContentSet
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.errors import Invalid, LensError, NotFound
+from lens.meetings.service import list_meetings
 from lens.scheduling.service import REASON_TEXT, group_of, join_group, openings
 from lens.tutor.transcripts import list_transcripts
 from lens.users.account import check_nickname, check_timezone, request_email_change, timezones
@@ -617,9 +619,12 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
             if access.viewer_leads
             else ([], 0)
         )
+        meetings = await list_meetings(session, group=access.group)
     viewer_zone = user.timezone or "UTC"
     weeks = meeting_weeks(access.cohort.start_date, access.cohort.meetings)
     when = local_time(access.group.start_slot, weeks[0], viewer_zone)
+    zone = zoneinfo.ZoneInfo(viewer_zone)
+    schedule = [(m, m.starts_at.astimezone(zone)) for m in meetings]
     return render(
         request,
         "cohorts/group.html",
@@ -628,6 +633,8 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
             "progress": progress,
             "modules": modules,
             "meeting": f"{when:%A %H:%M} ({viewer_zone})",
+            "schedule": schedule,
+            "zone": viewer_zone,
             "course_title": _courses(request).get(
                 access.cohort.course_slug, access.cohort.course_slug
             ),

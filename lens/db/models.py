@@ -7,12 +7,14 @@ from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
+from lens.meetings.models import CalendarFeed, Meeting
 from lens.tutor.models import Conversation, CoursePrompt, Message, Transcription
 from lens.users.models import User
 
 metadata = Base.metadata
 
 __all__ = [
+    "CalendarFeed",
     "Cohort",
     "ContentFile",
     "ContentSnapshot",
@@ -23,6 +25,7 @@ __all__ = [
     "GroupMember",
     "GroupingRun",
     "Job",
+    "Meeting",
     "Message",
     "OAuthState",
     "OutboxEmail",

@@ -31,6 +31,7 @@ from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
 from lens.jobs.service import enqueue
 from lens.logging import get_logger
+from lens.meetings.service import create_meetings
 from lens.scheduling import algorithm as alg
 from lens.users.models import User
 
@@ -492,6 +493,8 @@ async def approve(session: AsyncSession, *, cohort: Cohort, by: User | None) -> 
         preview.run.status, preview.run.approved_at = "approved", utcnow()
     cohort.status = CohortStatus.RUNNING
     await session.flush()
+    for view in preview.groups:
+        await create_meetings(session, cohort=cohort, group=view.group)
     log.info(
         "scheduling.approved",
         cohort=cohort.id,

@@ -80,6 +80,9 @@ MATRIX = [
         "/admin/cohorts/{cohort}/signups/{member}/approve",
         {"anonymous": 401, "student": 403, "admin": 422},
     ),
+    ("GET", "/account/calendar", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("POST", "/account/calendar/revoke", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("GET", "/calendar/not-a-token.ics", {"anonymous": 404, "student": 404, "admin": 404}),
     ("GET", "/groups/{group}", GROUP_RULE),
     ("GET", "/groups/{group}/members/{member}/transcripts", GROUP_RULE),
     (

@@ -1,0 +1,1 @@
+"""Meetings: weekly sessions of a group, calendar feeds and invitations."""

@@ -1,0 +1,42 @@
+"""Meetings of a group and the private calendar feeds people subscribe to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lens.db.base import Base, TimestampMixin
+
+
+class Meeting(TimestampMixin, Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    number: Mapped[int]  # 1 = the first meeting of the group
+    starts_at: Mapped[datetime]  # UTC
+    ends_at: Mapped[datetime]
+    # The zone whose wall-clock time the series keeps across DST changes ("UTC": fixed).
+    anchor_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # or cancelled
+    # Raised on every change, so calendars replace their copy (iCalendar SEQUENCE).
+    sequence: Mapped[int] = mapped_column(default=0)
+    calendar_event_id: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        UniqueConstraint("group_id", "number"),
+        Index("ix_meetings_starts_at", "starts_at"),
+    )
+
+
+class CalendarFeed(TimestampMixin, Base):
+    """A person's private iCal feed address; the token is stored hashed, revocable."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,209 @@
+"""Meetings of active groups: when they are, and private calendar feeds of them.
+
+A group meets weekly at its start slot, from the first such time on or after the
+cohort's start date. The series keeps the wall-clock time of one zone (its anchor)
+across DST changes, so a meeting at 18:00 Berlin stays at 18:00 Berlin. The anchor is
+the facilitator's zone, or else the zone most members share, as long as every member
+can still make every meeting at those times; otherwise the series keeps one UTC time,
+which grouping guaranteed everyone can make in every week.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lens.auth.service import token_hash
+from lens.cohorts.availability import to_utc
+from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
+from lens.cohorts.service import availability_of
+from lens.db.base import utcnow
+from lens.errors import NotFound
+from lens.meetings.ical import IcsEvent, render_calendar
+from lens.meetings.models import CalendarFeed, Meeting
+from lens.users.models import User
+
+SLOT = timedelta(minutes=30)
+
+
+def first_start(cohort: Cohort, start_slot: int) -> datetime:
+    """The first time the weekly slot comes round on or after the cohort's start date."""
+    start_day = datetime.combine(cohort.start_date, time(), UTC)
+    monday = start_day - timedelta(days=cohort.start_date.weekday())
+    first = monday + start_slot * SLOT
+    while first < start_day:
+        first += timedelta(weeks=1)
+    return first
+
+
+def series(cohort: Cohort, start_slot: int, anchor: str) -> list[datetime]:
+    """UTC start of each meeting, keeping the anchor zone's wall-clock time."""
+    first = first_start(cohort, start_slot)
+    if anchor == "UTC":
+        return [first + timedelta(weeks=k) for k in range(cohort.meetings)]
+    zone = zoneinfo.ZoneInfo(anchor)
+    local = first.astimezone(zone).replace(tzinfo=None)
+    return [
+        (local + timedelta(weeks=k)).replace(tzinfo=zone).astimezone(UTC)
+        for k in range(cohort.meetings)
+    ]
+
+
+def can_make(signup: Signup, start: datetime, minutes: int) -> bool:
+    """Whether the person's weekly availability covers this particular meeting."""
+    if not signup.timezone:
+        return False
+    local_day = start.astimezone(zoneinfo.ZoneInfo(signup.timezone)).date()
+    monday = local_day - timedelta(days=local_day.weekday())
+    sure, maybe = availability_of(signup)
+    available, if_needed = to_utc(signup.timezone, sure, maybe, [monday])
+    slots = available | if_needed
+    week_start = datetime.combine(start.date() - timedelta(days=start.weekday()), time(), UTC)
+    first = int((start - week_start) / SLOT)
+    return all((first + k) % 336 in slots for k in range(minutes // 30))
+
+
+def choose_anchor(
+    cohort: Cohort, start_slot: int, members: list[Signup], facilitator: Signup | None
+) -> str:
+    zones = Counter(m.timezone for m in members if m.timezone)
+    candidates = [facilitator.timezone] if facilitator and facilitator.timezone else []
+    candidates += [zone for zone, _ in zones.most_common()]
+    everyone = [*members, *([facilitator] if facilitator else [])]
+    for zone in dict.fromkeys(candidates):
+        starts = series(cohort, start_slot, zone)
+        if all(can_make(s, t, cohort.meeting_minutes) for s in everyone for t in starts):
+            return zone
+    return "UTC"
+
+
+async def create_meetings(session: AsyncSession, *, cohort: Cohort, group: Group) -> list[Meeting]:
+    """The group's meetings (once: an existing series is left as it is)."""
+    existing = list(
+        await session.scalars(
+            select(Meeting).where(Meeting.group_id == group.id).order_by(Meeting.number)
+        )
+    )
+    if existing:
+        return existing
+    rows = (
+        await session.execute(
+            select(Signup, GroupMember.role)
+            .join(GroupMember, GroupMember.signup_id == Signup.id)
+            .where(GroupMember.group_id == group.id)
+        )
+    ).all()
+    members = [s for s, role in rows if role == Role.PARTICIPANT]
+    facilitator = next((s for s, role in rows if role == Role.FACILITATOR), None)
+    anchor = choose_anchor(cohort, group.start_slot, members, facilitator)
+    length = timedelta(minutes=cohort.meeting_minutes)
+    meetings = [
+        Meeting(
+            group_id=group.id,
+            number=number,
+            starts_at=start,
+            ends_at=start + length,
+            anchor_timezone=anchor,
+        )
+        for number, start in enumerate(series(cohort, group.start_slot, anchor), start=1)
+    ]
+    session.add_all(meetings)
+    await session.flush()
+    return meetings
+
+
+async def list_meetings(session: AsyncSession, *, group: Group) -> list[Meeting]:
+    return list(
+        await session.scalars(
+            select(Meeting).where(Meeting.group_id == group.id).order_by(Meeting.number)
+        )
+    )
+
+
+# -- private calendar feeds -------------------------------------------------------------
+
+
+async def new_feed(session: AsyncSession, *, user: User) -> str:
+    """A new feed address token; any earlier one stops working. Shown once."""
+    for feed in await session.scalars(
+        select(CalendarFeed).where(
+            CalendarFeed.user_id == user.id, CalendarFeed.revoked_at.is_(None)
+        )
+    ):
+        feed.revoked_at = utcnow()
+    token = secrets.token_urlsafe(24)
+    session.add(CalendarFeed(user_id=user.id, token_hash=token_hash(token)))
+    await session.flush()
+    return token
+
+
+async def revoke_feeds(session: AsyncSession, *, user: User) -> int:
+    count = 0
+    for feed in await session.scalars(
+        select(CalendarFeed).where(
+            CalendarFeed.user_id == user.id, CalendarFeed.revoked_at.is_(None)
+        )
+    ):
+        feed.revoked_at = utcnow()
+        count += 1
+    await session.flush()
+    return count
+
+
+async def has_feed(session: AsyncSession, *, user: User) -> bool:
+    found = await session.scalar(
+        select(CalendarFeed.id).where(
+            CalendarFeed.user_id == user.id, CalendarFeed.revoked_at.is_(None)
+        )
+    )
+    return found is not None
+
+
+@dataclass(frozen=True)
+class MeetingOf:
+    meeting: Meeting
+    group: Group
+    cohort: Cohort
+
+
+async def meetings_for_user(session: AsyncSession, *, user_id: int) -> list[MeetingOf]:
+    rows = await session.execute(
+        select(Meeting, Group, Cohort)
+        .join(Group, Group.id == Meeting.group_id)
+        .join(Cohort, Cohort.id == Group.cohort_id)
+        .join(GroupMember, GroupMember.group_id == Group.id)
+        .join(Signup, Signup.id == GroupMember.signup_id)
+        .where(Signup.user_id == user_id, Group.status == GroupStatus.ACTIVE)
+        .order_by(Meeting.starts_at)
+    )
+    return [MeetingOf(m, g, c) for m, g, c in rows.all()]
+
+
+async def feed_calendar(session: AsyncSession, *, token: str, base_url: str, host: str) -> str:
+    feed = await session.scalar(
+        select(CalendarFeed).where(CalendarFeed.token_hash == token_hash(token))
+    )
+    if feed is None or feed.revoked_at is not None:
+        raise NotFound(
+            "This calendar address is not valid (any more); make a new one on your account page."
+        )
+    events = [
+        IcsEvent(
+            uid=f"meeting-{item.meeting.id}@{host}",
+            sequence=item.meeting.sequence,
+            start=item.meeting.starts_at,
+            end=item.meeting.ends_at,
+            summary=f"{item.cohort.name}: {item.group.name}, meeting {item.meeting.number}",
+            description=f"Weekly meeting {item.meeting.number} of {item.cohort.meetings}.",
+            url=f"{base_url}/groups/{item.group.id}",
+            cancelled=item.meeting.status == "cancelled",
+        )
+        for item in await meetings_for_user(session, user_id=feed.user_id)
+    ]
+    return render_calendar(events, name="Lens meetings")
