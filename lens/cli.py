@@ -597,15 +597,20 @@ def cohort_group(
             lines.append(f"  not placed: {row.user.display_name}: {reason}")
         for violation in preview.violations:
             lines.append(f"  problem: {violation}")
-        if approve:
-            await service.approve(session, cohort=cohort, by=None)
-            lines.append(f"approved: cohort {cohort.id} is running")
-        else:
-            lines.append(f"preview saved; approve at /admin/cohorts/{cohort.id}/grouping")
+        lines.append(f"preview saved; see it at /admin/cohorts/{cohort.id}/grouping")
         return lines
 
+    # The preview is saved first, so a refused approval keeps it for the web page.
     for line in _run_with_session(settings, work):
         typer.echo(line)
+    if approve:
+
+        async def approve_now(session: Any) -> str:
+            cohort = await get_cohort(session, cohort_id)
+            await service.approve(session, cohort=cohort, by=None)
+            return f"approved: cohort {cohort.id} is running"
+
+        typer.echo(_run_with_session(settings, approve_now))
 
 
 def main() -> None:

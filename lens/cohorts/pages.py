@@ -74,7 +74,7 @@ async def enroll_index(request: Request, viewer: OptionalUser) -> Response:
             if viewer
             else {}
         )
-    if viewer and len(cohorts) == 1:
+    if viewer and len(cohorts) == 1 and not request.query_params.get("withdrawn"):
         return RedirectResponse(f"/enroll/{cohorts[0].id}", status_code=303)
     return render(
         request,
@@ -625,6 +625,8 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
     when = local_time(access.group.start_slot, weeks[0], viewer_zone)
     zone = zoneinfo.ZoneInfo(viewer_zone)
     schedule = [(m, m.starts_at.astimezone(zone)) for m in meetings]
+    if schedule:  # the real first meeting (its zone's wall-clock time, DST included)
+        when = schedule[0][1]
     return render(
         request,
         "cohorts/group.html",

@@ -7,11 +7,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.availability import check_slots, longest_run
-from lens.cohorts.models import Cohort, CohortStatus, Role, Signup, SignupStatus
+from lens.cohorts.models import (
+    Cohort,
+    CohortStatus,
+    Group,
+    GroupMember,
+    GroupStatus,
+    Role,
+    Signup,
+    SignupStatus,
+)
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
 from lens.users.account import check_timezone
@@ -91,6 +100,13 @@ async def update_cohort(
     session: AsyncSession, cohort: Cohort, fields: CohortFields, *, courses: set[str] | None = None
 ) -> Cohort:
     problems = check_cohort(fields, courses=courses)
+    if cohort.status in (CohortStatus.RUNNING, CohortStatus.FINISHED):
+        fixed = ("course_slug", "start_date", "meetings", "meeting_minutes")
+        if any(getattr(cohort, name) != getattr(fields, name) for name in fixed):
+            problems.append(
+                "The groups are approved and meet on a schedule: the course, start date, "
+                "number of meetings and their length can no longer change."
+            )
     if problems:
         raise Invalid(" ".join(problems))
     for name, value in fields.__dict__.items():
@@ -334,6 +350,13 @@ async def withdraw(session: AsyncSession, *, cohort: Cohort, signup: Signup) -> 
     _require_changeable(cohort, signup)
     signup.status = SignupStatus.WITHDRAWN
     signup.withdrawn_at = utcnow()
+    # Out of any grouping preview too, so approval cannot put them in a group.
+    drafts = select(Group.id).where(Group.cohort_id == cohort.id, Group.status == GroupStatus.DRAFT)
+    await session.execute(
+        delete(GroupMember).where(
+            GroupMember.signup_id == signup.id, GroupMember.group_id.in_(drafts)
+        )
+    )
     await session.flush()
 
 

@@ -97,12 +97,12 @@ async def run_form(
 
 
 def _optional_id(value: str) -> int | None:
-    if value in ("", "none"):
+    if value.strip() in ("", "none", "0"):
         return None
     try:
-        return int(value)
+        return int(value.strip())
     except ValueError:
-        raise Invalid(f"{value!r} is not a group; reload the page.") from None
+        raise Invalid(f"{value!r} is not a number from the list; type one of them.") from None
 
 
 @router.post("/admin/cohorts/{cohort_id}/grouping/move")
@@ -111,11 +111,11 @@ async def move_form(
     cohort_id: int,
     admin: AdminUser,
     signup: Annotated[int, Form()],
-    group: Annotated[str, Form()] = "",
+    to: Annotated[str, Form()] = "",
 ) -> Response:
     async def change(session: AsyncSession, cohort: Cohort) -> None:
-        await service.move_person(
-            session, cohort=cohort, signup_id=signup, group_id=_optional_id(group)
+        await service.move_person_to_number(
+            session, cohort=cohort, signup_id=signup, number=to.strip()
         )
 
     return await _edit(request, cohort_id, "move", change)
@@ -146,9 +146,9 @@ async def merge_form(
     other: Annotated[str, Form()] = "",
 ) -> Response:
     async def change(session: AsyncSession, cohort: Cohort) -> None:
-        target = _optional_id(other)
-        if target is None:
-            raise Invalid("Choose the group to merge with.")
+        if not other.strip():
+            raise Invalid("Type the number of the group to merge into this one.")
+        target = await service.draft_group_id(session, cohort=cohort, number=other)
         await service.merge_groups(session, cohort=cohort, into=group, other=target)
 
     return await _edit(request, cohort_id, "merge", change)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,7 +32,7 @@ from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
 from lens.jobs.service import enqueue
 from lens.logging import get_logger
-from lens.meetings.service import create_meetings
+from lens.meetings.service import can_make, create_meetings, list_meetings
 from lens.scheduling import algorithm as alg
 from lens.users.models import User
 
@@ -62,7 +63,9 @@ class Built:
 def build_problem(
     cohort: Cohort, rows: list[SignupRow], *, seed: int = 0, time_limit: float | None = None
 ) -> Built:
-    weeks = meeting_weeks(cohort.start_date, cohort.meetings)
+    # One week more than the meetings: a slot earlier in the week than the start date
+    # first comes round a week later, so the series can end a week later too.
+    weeks = meeting_weeks(cohort.start_date, cohort.meetings + 1)
     participants: list[alg.Person] = []
     facilitators: list[alg.Facilitator] = []
     unapproved = []
@@ -114,6 +117,10 @@ async def request_grouping(
 ) -> GroupingRun:
     """Queue a grouping run (the worker runs it; the preview page shows its progress)."""
     _check_groupable(cohort)
+    if not 0 <= seed < 2**31 - 10_000:
+        raise Invalid("The seed must be a whole number from 0 to 2,000,000,000.")
+    if await _run_in_progress(session, cohort):
+        raise Conflict("A grouping run for this cohort is already under way; wait for it.")
     run = GroupingRun(
         cohort_id=cohort.id, status="queued", seed=seed, requested_by=by.id if by else None
     )
@@ -121,6 +128,23 @@ async def request_grouping(
     await session.flush()
     await enqueue(session, kind=GROUP_KIND, payload={"run_id": run.id})
     return run
+
+
+async def _run_in_progress(session: AsyncSession, cohort: Cohort) -> bool:
+    found = await session.scalar(
+        select(GroupingRun.id).where(
+            GroupingRun.cohort_id == cohort.id, GroupingRun.status.in_(["queued", "running"])
+        )
+    )
+    return found is not None
+
+
+async def _lock_cohort(session: AsyncSession, cohort_id: int) -> Cohort:
+    """The cohort row, locked (PostgreSQL) so approval and runs do not interleave."""
+    cohort = await session.get(Cohort, cohort_id, with_for_update=True, populate_existing=True)
+    if cohort is None:
+        raise NotFound(f"There is no cohort {cohort_id}.")
+    return cohort
 
 
 async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRun:
@@ -136,6 +160,9 @@ async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRu
     # CPU-bound (the solver): off the event loop, so leases and requests keep going.
     result = await asyncio.to_thread(alg.form_groups, built.problem)
     seconds = time.perf_counter() - started
+    # Checked again under the lock: the cohort may have been approved meanwhile.
+    cohort = await _lock_cohort(session, cohort.id)
+    _check_groupable(cohort)
     # Earlier previews of this cohort are replaced by this one.
     await session.execute(
         delete(Group).where(Group.cohort_id == cohort.id, Group.status == GroupStatus.DRAFT)
@@ -270,7 +297,7 @@ def _heat(people: tuple[alg.Person, ...], meeting_slots: int) -> list[int]:
 async def get_preview(
     session: AsyncSession, *, cohort: Cohort, status: GroupStatus = GroupStatus.DRAFT
 ) -> Preview:
-    rows = await list_signups(session, cohort=cohort)
+    rows = await list_signups(session, cohort=cohort, include_drafts=True)
     built = build_problem(cohort, rows)
     everyone = {row.signup.id: row for row in rows}
     people: dict[int, alg.Person] = {p.id: p for p in built.problem.participants}
@@ -290,7 +317,13 @@ async def get_preview(
     views = []
     algorithm_groups = []
     placed: set[int] = set()
+    gone: list[str] = []
     for group in groups:
+        for m in members[group.id]:
+            if m.signup_id not in built.rows:
+                row = everyone.get(m.signup_id)
+                who = row.user.display_name if row else f"signup {m.signup_id}"
+                gone.append(f"{who}: no longer enrolled, but still in {group.name}; move them out")
         mine = [m for m in members[group.id] if m.signup_id in everyone]
         participants = [view(m, group) for m in mine if m.role == Role.PARTICIPANT]
         leads = [view(m, group) for m in mine if m.role == Role.FACILITATOR]
@@ -299,14 +332,18 @@ async def get_preview(
         algorithm_groups.append(
             alg.Group(
                 group.start_slot,
-                tuple(m.signup_id for m in mine if m.role == Role.PARTICIPANT),
-                leads[0].row.signup.id if leads else None,
+                tuple(
+                    m.signup_id
+                    for m in mine
+                    if m.role == Role.PARTICIPANT and m.signup_id in built.rows
+                ),
+                leads[0].row.signup.id if leads and leads[0].row.signup.id in built.rows else None,
             )
         )
-    violations = []
+    violations = list(gone)
     for v in alg.check_groups(built.problem, algorithm_groups):
-        who = everyone[v.person_id].user.display_name if v.person_id in everyone else None
-        text = f"{who}: {v.message}" if who else v.message
+        name = everyone[v.person_id].user.display_name if v.person_id in everyone else None
+        text = f"{name}: {v.message}" if name else v.message
         violations.append(text)
         if v.group_index is not None:
             views[v.group_index].violations.append(text)
@@ -373,6 +410,39 @@ async def move_person(
     if target is not None:
         session.add(GroupMember(group_id=target.id, signup_id=signup_id, role=Role.PARTICIPANT))
     await session.flush()
+
+
+async def draft_group_id(session: AsyncSession, *, cohort: Cohort, number: str) -> int:
+    """The preview group an admin typed by its number ("3" or "Group 3")."""
+    try:
+        wanted = int(number.strip().removeprefix("Group").strip())
+    except ValueError:
+        raise Invalid(f"{number!r} is not a group number; type one from the list.") from None
+    group_id = await session.scalar(
+        select(Group.id).where(
+            Group.cohort_id == cohort.id,
+            Group.status == GroupStatus.DRAFT,
+            Group.number == wanted,
+        )
+    )
+    if group_id is None:
+        raise Invalid(f"There is no group {wanted} in this preview; type one from the list.")
+    return int(group_id)
+
+
+async def move_person_to_number(
+    session: AsyncSession, *, cohort: Cohort, signup_id: int, number: str
+) -> None:
+    """The preview's move form: a group number, or 0 / nothing for out of every group.
+
+    (One number field per person keeps the page small: a list of every group beside
+    every person grows as people x groups.)"""
+    target = (
+        None
+        if number.strip() in ("", "0")
+        else await draft_group_id(session, cohort=cohort, number=number)
+    )
+    await move_person(session, cohort=cohort, signup_id=signup_id, group_id=target)
 
 
 async def set_facilitator(
@@ -465,7 +535,10 @@ async def _renumber(session: AsyncSession, cohort: Cohort) -> None:
 
 async def approve(session: AsyncSession, *, cohort: Cohort, by: User | None) -> Preview:
     """Make the preview's groups the cohort's groups; the cohort starts running."""
+    cohort = await _lock_cohort(session, cohort.id)
     _check_groupable(cohort)
+    if await _run_in_progress(session, cohort):
+        raise Conflict("A grouping run is under way; approve once its preview is shown.")
     preview = await get_preview(session, cohort=cohort)
     if not preview.groups:
         raise Conflict("There are no groups to approve; run the grouping first.")
@@ -513,24 +586,39 @@ class Opening:
 
 
 async def openings(session: AsyncSession, *, cohort: Cohort, signup: Signup) -> list[Opening]:
-    """Active groups with room at a time this person can make, best fit first."""
-    if cohort.status != CohortStatus.RUNNING or signup.role != Role.PARTICIPANT:
+    """Active groups with room whose every remaining meeting this person can make, the
+    best fit first (meetings are checked one by one: a series keeps its zone's
+    wall-clock time, so its UTC time can move at a DST change)."""
+    if (
+        cohort.status != CohortStatus.RUNNING
+        or signup.role != Role.PARTICIPANT
+        or signup.status not in GROUPABLE
+        or not signup.timezone
+    ):
         return []
-    weeks = meeting_weeks(cohort.start_date, cohort.meetings)
+    weeks = meeting_weeks(cohort.start_date, cohort.meetings + 1)
     sure, maybe = availability_of(signup)
-    if not signup.timezone:
-        return []
     person = alg.Person(signup.id, *to_utc(signup.timezone, sure, maybe, weeks))
     groups = await _groups(session, cohort, GroupStatus.ACTIVE)
     members = await _members(session, groups)
+    now = utcnow()
     k = cohort.meeting_minutes // alg.SLOT_MINUTES
     out = []
     for group in groups:
         count = sum(1 for m in members[group.id] if m.role == Role.PARTICIPANT)
-        tier = alg.can_attend(person, group.start_slot, k)
-        if count < cohort.max_group_size and tier is not None:
-            local = local_time(group.start_slot, weeks[0], signup.timezone)
-            out.append(Opening(group, count, tier, f"{local:%A %H:%M}"))
+        if count >= cohort.max_group_size:
+            continue
+        ahead = [
+            m for m in await list_meetings(session, group=group)
+            if m.ends_at > now and m.status != "cancelled"
+        ]  # fmt: skip
+        if not ahead or not all(
+            can_make(signup, m.starts_at, cohort.meeting_minutes) for m in ahead
+        ):
+            continue
+        tier = alg.can_attend(person, group.start_slot, k) or alg.Tier.IF_NEEDED
+        local = ahead[0].starts_at.astimezone(zoneinfo.ZoneInfo(signup.timezone))
+        out.append(Opening(group, count, tier, f"{local:%A %H:%M}"))
     out.sort(key=lambda o: (-o.tier, o.participants, o.group.number))
     return out
 
@@ -538,14 +626,21 @@ async def openings(session: AsyncSession, *, cohort: Cohort, signup: Signup) -> 
 async def join_group(
     session: AsyncSession, *, cohort: Cohort, signup: Signup, group_id: int
 ) -> Group:
+    if signup.status not in GROUPABLE:
+        raise Conflict(
+            "You are already in a group."
+            if signup.status == SignupStatus.GROUPED
+            else "Enroll again before joining a group."
+        )
+    # Locked (PostgreSQL), so two people cannot both take the last seat.
+    locked = await session.get(Group, group_id, with_for_update=True, populate_existing=True)
     choices = {o.group.id: o for o in await openings(session, cohort=cohort, signup=signup)}
-    if group_id not in choices:
+    if locked is None or group_id not in choices:
         raise Conflict("That group is full or meets at a time you cannot make; pick another.")
-    group = choices[group_id].group
-    session.add(GroupMember(group_id=group.id, signup_id=signup.id, role=Role.PARTICIPANT))
+    session.add(GroupMember(group_id=locked.id, signup_id=signup.id, role=Role.PARTICIPANT))
     signup.status, signup.unplaced_reason = SignupStatus.GROUPED, None
     await session.flush()
-    return group
+    return locked
 
 
 async def group_of(

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from lens.cohorts.models import Cohort, Group, GroupMember, Signup
-from lens.errors import Conflict
+from lens.errors import Conflict, Invalid
 from lens.scheduling import service
 from lens.users.models import User
 from tests.fixtures.auth import ORIGIN, sign_in
@@ -81,7 +81,7 @@ async def test_a_move_that_breaks_a_rule_is_shown_and_blocks_approval(app_client
     sign_in(app_client, await make_user(db, is_admin=True))
     moved = await app_client.post(
         f"/admin/cohorts/{cohort.id}/grouping/move",
-        data={"signup": mover.signup.id, "group": thursday.group.id},
+        data={"signup": mover.signup.id, "to": str(thursday.group.number)},
         headers=ORIGIN,
     )
     assert moved.status_code == 303
@@ -95,7 +95,7 @@ async def test_a_move_that_breaks_a_rule_is_shown_and_blocks_approval(app_client
     # Move them back: valid again, and approval goes through.
     await app_client.post(
         f"/admin/cohorts/{cohort.id}/grouping/move",
-        data={"signup": mover.signup.id, "group": tuesday.group.id},
+        data={"signup": mover.signup.id, "to": f"Group {tuesday.group.number}"},
         headers=ORIGIN,
     )
     unconfirmed = await app_client.post(
@@ -195,3 +195,92 @@ async def test_the_grouping_job_runs_a_queued_run(db) -> None:
     assert late.status == "failed" and "already approved" in late.error
     with pytest.raises(Conflict):
         await service.request_grouping(db, cohort=cohort, by=None)
+
+
+async def test_no_second_group_and_no_group_after_withdrawing(app_client, db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    await _run(db, cohort)
+    await service.approve(db, cohort=cohort, by=None)
+    grouped = await db.scalar(
+        select(Signup).where(Signup.status == "grouped", Signup.role == "participant")
+    )
+    other = await db.scalar(
+        select(Group).where(
+            Group.id.not_in(select(GroupMember.group_id).where(GroupMember.signup_id == grouped.id))
+        )
+    )
+    with pytest.raises(Conflict, match="already in a group"):
+        await service.join_group(db, cohort=cohort, signup=grouped, group_id=other.id)
+    assert await service.openings(db, cohort=cohort, signup=grouped) == []
+    late = await make_signup(db, cohort, status="withdrawn", available=evening(TUESDAY, 19, 2))
+    assert await service.openings(db, cohort=cohort, signup=late) == []
+    with pytest.raises(Conflict, match="Enroll again"):
+        await service.join_group(db, cohort=cohort, signup=late, group_id=other.id)
+
+
+async def test_withdrawing_leaves_the_preview_and_a_stale_member_blocks_approval(db) -> None:
+    from lens.cohorts.service import withdraw
+
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    preview = await _run(db, cohort)
+    leaver = preview.groups[0].participants[0].row.signup
+    await withdraw(db, cohort=cohort, signup=leaver)
+    preview = await service.get_preview(db, cohort=cohort)
+    assert leaver.id not in {m.row.signup.id for g in preview.groups for m in g.participants}
+    # Someone back to a draft while still in the preview (e.g. a re-started wizard).
+    stale = preview.groups[0].participants[0].row.signup
+    stale.status = "draft"
+    await db.flush()
+    preview = await service.get_preview(db, cohort=cohort)
+    assert any("no longer enrolled" in v for v in preview.violations)
+    with pytest.raises(Conflict, match="Fix the"):
+        await service.approve(db, cohort=cohort, by=None)
+
+
+async def test_one_run_at_a_time_and_seeds_in_range(db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    await service.request_grouping(db, cohort=cohort, by=None)
+    with pytest.raises(Conflict, match="already under way"):
+        await service.request_grouping(db, cohort=cohort, by=None)
+    with pytest.raises(Conflict, match="under way"):
+        await service.approve(db, cohort=cohort, by=None)
+    other = await make_cohort(db)
+    with pytest.raises(Invalid, match="seed"):
+        await service.request_grouping(db, cohort=other, by=None, seed=2**40)
+
+
+async def test_a_running_cohort_keeps_its_schedule(app_client, db) -> None:
+    cohort = await make_cohort(db, status="running")
+    sign_in(app_client, await make_user(db, is_admin=True))
+    form = {
+        "course_slug": cohort.course_slug,
+        "name": "Renamed",
+        "start_date": "2027-06-07",
+        "meetings": str(cohort.meetings),
+        "meeting_minutes": str(cohort.meeting_minutes),
+        "min_group_size": "2",
+        "max_group_size": "4",
+        "needs_facilitator": "true",
+    }
+    moved = await app_client.post(f"/admin/cohorts/{cohort.id}", data=form, headers=ORIGIN)
+    assert moved.status_code == 422 and "can no longer change" in moved.text
+    form["start_date"] = cohort.start_date.isoformat()
+    renamed = await app_client.post(f"/admin/cohorts/{cohort.id}", data=form, headers=ORIGIN)
+    assert renamed.status_code == 303
+
+
+async def test_typed_group_numbers_are_checked(app_client, db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    preview = await _run(db, cohort)
+    someone = preview.groups[0].participants[0].row.signup
+    sign_in(app_client, await make_user(db, is_admin=True))
+    url = f"/admin/cohorts/{cohort.id}/grouping/move"
+    for typed, fix in (("seven", "not a group number"), ("9", "There is no group 9")):
+        response = await app_client.post(
+            url, data={"signup": someone.id, "to": typed}, headers=ORIGIN
+        )
+        assert response.status_code == 422 and fix in response.text
+    out = await app_client.post(url, data={"signup": someone.id, "to": "0"}, headers=ORIGIN)
+    assert out.status_code == 303
+    page = await app_client.get(f"/admin/cohorts/{cohort.id}/grouping")
+    assert "moved out of the groups by hand" in page.text
