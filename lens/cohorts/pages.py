@@ -42,8 +42,8 @@ from lens.cohorts.service import (
 from lens.content.parsed import ContentSet
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
-from lens.errors import Invalid, LensError, NotFound
-from lens.meetings.service import list_meetings
+from lens.errors import Conflict, Invalid, LensError, NotFound
+from lens.meetings.service import cancel_meeting, get_meeting, list_meetings, move_meetings
 from lens.scheduling.service import REASON_TEXT, group_of, join_group, openings
 from lens.tutor.transcripts import list_transcripts
 from lens.users.account import check_nickname, check_timezone, request_email_change, timezones
@@ -661,3 +661,97 @@ async def member_transcripts(
         "account/transcripts.html",
         {"transcripts": transcripts, "member": member, "group": access.group},
     )
+
+
+@router.get("/groups/{group_id}/meetings/{number}")
+async def meeting_page(request: Request, group_id: int, number: int, user: CurrentUser) -> Response:
+    return await _meeting_page(request, group_id, number, user)
+
+
+async def _meeting_page(
+    request: Request,
+    group_id: int,
+    number: int,
+    user: User,
+    *,
+    status_code: int = 200,
+    **extra: object,
+) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        access = await get_group_to_lead(session, group_id=group_id, viewer=user)
+        meeting = await get_meeting(session, group=access.group, number=number)
+    zone = user.timezone or "UTC"
+    local = meeting.starts_at.astimezone(zoneinfo.ZoneInfo(zone))
+    return render(
+        request,
+        "cohorts/meeting.html",
+        {"access": access, "meeting": meeting, "local": local, "zone": zone, **extra},
+        status_code=status_code,
+    )
+
+
+@router.post("/groups/{group_id}/meetings/{number}/move")
+async def move_meeting_form(
+    request: Request,
+    group_id: int,
+    number: int,
+    user: CurrentUser,
+    day: Annotated[str, Form()] = "",
+    at: Annotated[str, Form()] = "",
+    all_future: Annotated[bool, Form()] = False,
+) -> Response:
+    zone = zoneinfo.ZoneInfo(user.timezone or "UTC")
+    try:
+        new_start = datetime.combine(date.fromisoformat(day), time.fromisoformat(at), zone)
+    except ValueError:
+        return await _meeting_page(
+            request,
+            group_id,
+            number,
+            user,
+            error="Give the new date (YYYY-MM-DD) and time (HH:MM).",
+            status_code=422,
+        )
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            access = await get_group_to_lead(session, group_id=group_id, viewer=user)
+            await move_meetings(
+                session,
+                group=access.group,
+                number=number,
+                new_start=new_start.astimezone(UTC),
+                all_future=all_future,
+            )
+    except (Invalid, Conflict) as exc:
+        return await _meeting_page(
+            request, group_id, number, user, error=exc.message, status_code=exc.status_code
+        )
+    return RedirectResponse(f"/groups/{group_id}?changed={number}", status_code=303)
+
+
+@router.post("/groups/{group_id}/meetings/{number}/cancel")
+async def cancel_meeting_form(
+    request: Request,
+    group_id: int,
+    number: int,
+    user: CurrentUser,
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    if confirm != "yes":
+        return await _meeting_page(
+            request,
+            group_id,
+            number,
+            user,
+            error="Tick the box to confirm the cancellation.",
+            status_code=422,
+        )
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            access = await get_group_to_lead(session, group_id=group_id, viewer=user)
+            await cancel_meeting(session, group=access.group, number=number)
+    except Conflict as exc:
+        return await _meeting_page(
+            request, group_id, number, user, error=exc.message, status_code=exc.status_code
+        )
+    return RedirectResponse(f"/groups/{group_id}?changed={number}", status_code=303)

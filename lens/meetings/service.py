@@ -24,7 +24,7 @@ from lens.cohorts.availability import to_utc
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
 from lens.cohorts.service import availability_of
 from lens.db.base import utcnow
-from lens.errors import NotFound
+from lens.errors import Conflict, Invalid, NotFound
 from lens.meetings.ical import IcsEvent, render_calendar
 from lens.meetings.models import CalendarFeed, Meeting
 from lens.users.models import User
@@ -207,3 +207,66 @@ async def feed_calendar(session: AsyncSession, *, token: str, base_url: str, hos
         for item in await meetings_for_user(session, user_id=feed.user_id)
     ]
     return render_calendar(events, name="Lens meetings")
+
+
+# -- changes by a facilitator or admin ---------------------------------------------------
+
+
+async def get_meeting(session: AsyncSession, *, group: Group, number: int) -> Meeting:
+    meeting = await session.scalar(
+        select(Meeting).where(Meeting.group_id == group.id, Meeting.number == number)
+    )
+    if meeting is None:
+        raise NotFound(f"{group.name} has no meeting {number}.")
+    return meeting
+
+
+def _check_future(meeting: Meeting) -> None:
+    if meeting.ends_at <= utcnow():
+        raise Conflict(f"Meeting {meeting.number} is over; it cannot change.")
+
+
+async def move_meetings(
+    session: AsyncSession,
+    *,
+    group: Group,
+    number: int,
+    new_start: datetime,
+    all_future: bool,
+) -> list[Meeting]:
+    """Move one meeting, or it and every later one by the same shift (kept at the
+    series' wall-clock time in its anchor zone). Calendars see a higher SEQUENCE."""
+    if new_start.tzinfo is None:
+        raise Invalid("The new time needs a time zone.")
+    if new_start <= utcnow():
+        raise Invalid("Choose a time in the future.")
+    first = await get_meeting(session, group=group, number=number)
+    _check_future(first)
+    moved = [first]
+    if all_future:
+        moved = [m for m in await list_meetings(session, group=group) if m.number >= number]
+    length = first.ends_at - first.starts_at
+    zone = zoneinfo.ZoneInfo(first.anchor_timezone)
+    shift_local = new_start.astimezone(zone).replace(tzinfo=None) - first.starts_at.astimezone(
+        zone
+    ).replace(tzinfo=None)
+    for meeting in moved:
+        if meeting.status == "cancelled" and meeting is not first:
+            continue
+        local = meeting.starts_at.astimezone(zone).replace(tzinfo=None) + shift_local
+        meeting.starts_at = local.replace(tzinfo=zone).astimezone(UTC)
+        meeting.ends_at = meeting.starts_at + length
+        meeting.status = "scheduled"
+        meeting.sequence += 1
+    await session.flush()
+    return moved
+
+
+async def cancel_meeting(session: AsyncSession, *, group: Group, number: int) -> Meeting:
+    meeting = await get_meeting(session, group=group, number=number)
+    _check_future(meeting)
+    if meeting.status != "cancelled":
+        meeting.status = "cancelled"
+        meeting.sequence += 1
+        await session.flush()
+    return meeting

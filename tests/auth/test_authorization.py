@@ -85,6 +85,8 @@ MATRIX = [
     ("GET", "/calendar/not-a-token.ics", {"anonymous": 404, "student": 404, "admin": 404}),
     ("GET", "/groups/{group}", GROUP_RULE),
     ("GET", "/groups/{group}/members/{member}/transcripts", GROUP_RULE),
+    ("GET", "/groups/{group}/meetings/1", {**GROUP_RULE, "facilitator": 404, "admin": 404}),
+    ("POST", "/groups/{group}/meetings/1/cancel", {**GROUP_RULE, "facilitator": 404, "admin": 404}),
     (
         "GET",
         "/cohorts/{cohort}",

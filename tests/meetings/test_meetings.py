@@ -121,3 +121,52 @@ def test_ical_text_is_escaped_and_folded() -> None:
     unfolded = text.replace("\r\n ", "")
     assert "DESCRIPTION:Line one\\nLine two with a long tail " + "é" * 60 in unfolded
     assert fold("x" * 75) == "x" * 75
+
+
+async def test_a_facilitator_moves_and_cancels_meetings(app_client, db) -> None:
+    cohort = await make_cohort(db, start_date=date(2027, 3, 15), meetings=4, meeting_minutes=60)
+    lead = await make_signup(
+        db, cohort, role="facilitator", timezone="Europe/Berlin", available=evening(MONDAY, 19, 2)
+    )
+    member = await make_signup(
+        db, cohort, timezone="Europe/Berlin", available=evening(MONDAY, 19, 2)
+    )
+    group = await _group(db, cohort, [lead, member])
+    await create_meetings(db, cohort=cohort, group=group)
+    lead_user = await db.get(User, lead.user_id)
+    lead_user.timezone = "Europe/Berlin"
+    await db.flush()
+    base = f"/groups/{group.id}/meetings"
+
+    sign_in(app_client, await db.get(User, member.user_id))
+    assert (await app_client.get(f"{base}/2")).status_code == 403  # members cannot
+    sign_in(app_client, lead_user)
+    page = await app_client.get(f"{base}/2")
+    assert page.status_code == 200 and 'value="19:00"' in page.text
+    # Meeting 2 (22 March, 19:00 Berlin) and every later one move to Tuesday 20:00 Berlin.
+    moved = await app_client.post(
+        f"{base}/2/move",
+        data={"day": "2027-03-23", "at": "20:00", "all_future": "true"},
+        headers=ORIGIN,
+    )
+    assert moved.status_code == 303
+    bad = await app_client.post(f"{base}/3/move", data={"day": "soon", "at": ""}, headers=ORIGIN)
+    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+    past = await app_client.post(
+        f"{base}/3/move", data={"day": "2020-01-01", "at": "10:00"}, headers=ORIGIN
+    )
+    assert past.status_code == 422 and "in the future" in past.text
+    unconfirmed = await app_client.post(f"{base}/4/cancel", headers=ORIGIN)
+    assert unconfirmed.status_code == 422
+    cancelled = await app_client.post(f"{base}/4/cancel", data={"confirm": "yes"}, headers=ORIGIN)
+    assert cancelled.status_code == 303
+
+    db.expire_all()
+    meetings = list(await db.scalars(select(Meeting).order_by(Meeting.number)))
+    # Berlin wall-clock: 19:00 Mon, then 20:00 Tue (UTC moves by the DST change on 28 March).
+    assert [(m.starts_at.strftime("%m-%d %H:%M"), m.status, m.sequence) for m in meetings] == [
+        ("03-15 18:00", "scheduled", 0),
+        ("03-23 19:00", "scheduled", 1),
+        ("03-30 18:00", "scheduled", 1),
+        ("04-06 18:00", "cancelled", 2),
+    ]
