@@ -65,6 +65,8 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    # litellm logs every model call at INFO (two lines a reply); ours say enough.
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)
 
 
 def _identity(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -96,46 +97,55 @@ async def check_limits(session: AsyncSession, *, actor: str, text: str, settings
         )
     mine = select(Conversation.id).where(Conversation.actor == actor).scalar_subquery()
     now = utcnow()
-    recent = await session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.conversation_id.in_(mine),
-            Message.role == "user",
-            Message.created_at > now - timedelta(minutes=1),
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Every count in one round trip: this runs before each reply's first token.
+    recent, tokens, spent = (
+        await session.execute(
+            select(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.conversation_id.in_(mine),
+                    Message.role == "user",
+                    Message.created_at > now - timedelta(minutes=1),
+                )
+                .scalar_subquery(),
+                select(
+                    func.coalesce(func.sum(Message.prompt_tokens + Message.completion_tokens), 0)
+                )
+                .where(Message.conversation_id.in_(mine), Message.created_at >= day_start)
+                .scalar_subquery(),
+                _spent_today(day_start),
+            )
         )
-    )
+    ).one()
     if (recent or 0) >= settings.tutor_messages_per_minute:
         raise RateLimited("You are writing faster than the tutor can keep up. Wait a minute.")
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    tokens = await session.scalar(
-        select(func.coalesce(func.sum(Message.prompt_tokens + Message.completion_tokens), 0)).where(
-            Message.conversation_id.in_(mine), Message.created_at >= day_start
-        )
-    )
     if (tokens or 0) >= settings.tutor_daily_tokens:
         raise RateLimited(
             "You have used today's tutor allowance. It renews at midnight UTC; your "
             "conversation is kept."
         )
-    await _check_cost_cap(session, settings=settings, day_start=day_start)
+    _check_cost_cap(float(spent or 0.0), settings=settings)
 
 
-async def _check_cost_cap(
-    session: AsyncSession, *, settings: Settings, day_start: datetime
-) -> None:
-    """The site-wide daily budget covers replies and speech input together."""
-    replies = await session.scalar(
-        select(func.coalesce(func.sum(Message.cost_usd), 0.0)).where(
-            Message.created_at >= day_start
-        )
+def _spent_today(day_start: datetime) -> Any:
+    """The site's spending today: replies and speech input together."""
+    replies = (
+        select(func.coalesce(func.sum(Message.cost_usd), 0.0))
+        .where(Message.created_at >= day_start)
+        .scalar_subquery()
     )
-    speech = await session.scalar(
-        select(func.coalesce(func.sum(Transcription.cost_usd), 0.0)).where(
-            Transcription.created_at >= day_start
-        )
+    speech = (
+        select(func.coalesce(func.sum(Transcription.cost_usd), 0.0))
+        .where(Transcription.created_at >= day_start)
+        .scalar_subquery()
     )
-    if float(replies or 0.0) + float(speech or 0.0) >= settings.tutor_daily_cost_cap_usd:
+    return (replies + speech).label("spent")
+
+
+def _check_cost_cap(spent: float, *, settings: Settings) -> None:
+    if spent >= settings.tutor_daily_cost_cap_usd:
         raise RateLimited(
             "The tutor has reached this site's budget for today and is resting until "
             "midnight UTC. Your conversation is kept."
@@ -153,9 +163,10 @@ async def check_transcription_limits(
     )
     if (recent or 0) >= settings.tutor_messages_per_minute:
         raise RateLimited("You are recording faster than the tutor can keep up. Wait a minute.")
-    await _check_cost_cap(
-        session, settings=settings, day_start=now.replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = await session.scalar(
+        select(_spent_today(now.replace(hour=0, minute=0, second=0, microsecond=0)))
     )
+    _check_cost_cap(float(spent or 0.0), settings=settings)
 
 
 async def record_transcription(
