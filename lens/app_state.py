@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from lens.settings import Settings
 
 if TYPE_CHECKING:
+    from lens.content.parsed import ContentSet
     from lens.content.store import ContentStore
     from lens.integrations.email.client import EmailSender
     from lens.integrations.llm.client import ChatModel
@@ -33,6 +34,12 @@ class Lens:
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
     content: ContentStore | None = None
+
+    @property
+    def loaded_content(self) -> ContentSet | None:
+        """The parsed content this process serves, or None before the first load."""
+        store = self.content
+        return store.content if store is not None and store.version >= 0 else None
 
 
 def get_lens(request: Request) -> Lens:

@@ -21,12 +21,6 @@ _CELLS = SLOTS * 2  # 15-minute cells
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def slot_label(slot: int, *, short: bool = False) -> str:
-    day = DAY_NAMES[slot // 48]
-    minutes = (slot % 48) * 30
-    return f"{day[:3] if short else day} {minutes // 60:02d}:{minutes % 60:02d}"
-
-
 def check_slots(values: Iterable[object], *, field: str) -> frozenset[int]:
     """Slot numbers from a form or JSON, or ValueError saying what is wrong."""
     out = set()

@@ -39,7 +39,6 @@ from lens.cohorts.service import (
     update_cohort,
     withdraw,
 )
-from lens.content.parsed import ContentSet
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.errors import Conflict, Invalid, LensError, NotFound
@@ -56,10 +55,8 @@ STEPS = ("profile", "role", "availability", "confirm")
 
 
 def _courses(request: Request) -> dict[str, str]:
-    store = get_lens(request).content
-    if store is None or store.version < 0:
-        return {}
-    return {slug: c.title for slug, c in store.content.courses.items()}
+    content = get_lens(request).loaded_content
+    return {slug: c.title for slug, c in content.courses.items()} if content else {}
 
 
 # -- enrollment -------------------------------------------------------------------------
@@ -183,7 +180,7 @@ async def save_profile_step(
                         user=fresh,
                         new_email=email,
                         sender=lens.email,
-                        base_url=lens.settings.frontend_url or str(request.base_url),
+                        base_url=lens.settings.public_url,
                     )
                 except LensError as exc:
                     errors.append(exc.message)
@@ -605,17 +602,12 @@ async def my_groups(request: Request, user: CurrentUser) -> Response:
     return render(request, "cohorts/groups.html", {"groups": groups})
 
 
-def _content(request: Request) -> ContentSet | None:
-    store = get_lens(request).content
-    return store.content if store is not None and store.version >= 0 else None
-
-
 @router.get("/groups/{group_id}")
 async def group_page(request: Request, group_id: int, user: CurrentUser) -> Response:
     async with get_lens(request).sessionmaker() as session:
         access = await get_group(session, group_id=group_id, viewer=user)
         progress, modules = (
-            await member_progress(session, access=access, content=_content(request))
+            await member_progress(session, access=access, content=get_lens(request).loaded_content)
             if access.viewer_leads
             else ([], 0)
         )
@@ -654,7 +646,7 @@ async def member_transcripts(
         if member is None:
             raise NotFound("That person is not in this group.")
         transcripts = await list_transcripts(
-            session, user_id=member.user.id, content=_content(request)
+            session, user_id=member.user.id, content=get_lens(request).loaded_content
         )
     return render(
         request,

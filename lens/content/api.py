@@ -81,12 +81,11 @@ async def refresh(request: Request, admin: AdminUser, full: bool = False) -> JSO
 async def status(request: Request, admin: AdminUser) -> dict[str, object]:
     """Source, commit, last sync, counts and every invalid file with its messages."""
     lens = get_lens(request)
-    store = lens.content
     async with lens.sessionmaker() as session:
         result = await get_status(
             session,
             source_name=source_from_settings(lens.settings, lens.http).name,
-            content=store.content if store is not None and store.version >= 0 else None,
+            content=lens.loaded_content,
         )
     return {
         "source": result.source,

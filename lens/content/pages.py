@@ -28,12 +28,11 @@ async def content_refresh_form(request: Request, admin: AdminUser) -> Response:
 @router.get("/admin/content")
 async def content_status_page(request: Request, admin: AdminUser, queued: bool = False) -> Response:
     lens = get_lens(request)
-    store = lens.content
     async with lens.sessionmaker() as session:
         status = await get_status(
             session,
             source_name=source_from_settings(lens.settings, lens.http).name,
-            content=store.content if store is not None and store.version >= 0 else None,
+            content=lens.loaded_content,
         )
     branch = lens.settings.educational_content_branch if lens.settings.content_repo else None
     return render(

@@ -18,13 +18,9 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 feed = APIRouter(include_in_schema=False)
 
 
-def _base_url(request: Request) -> str:
-    return (get_lens(request).settings.frontend_url or str(request.base_url)).rstrip("/")
-
-
 @feed.get("/calendar/{token}.ics")
 async def calendar_feed(request: Request, token: str) -> Response:
-    base = _base_url(request)
+    base = get_lens(request).settings.public_url
     async with get_lens(request).sessionmaker() as session:
         body = await feed_calendar(
             session, token=token, base_url=base, host=urlsplit(base).hostname or "lens"
@@ -47,7 +43,7 @@ async def calendar_page(request: Request, user: CurrentUser) -> Response:
 async def make_feed(request: Request, user: CurrentUser) -> Response:
     async with unit_of_work(get_lens(request).sessionmaker) as session:
         token = await new_feed(session, user=user)
-    url = f"{_base_url(request)}/calendar/{token}.ics"
+    url = f"{get_lens(request).settings.public_url}/calendar/{token}.ics"
     return render(request, "account/calendar.html", {"active": True, "url": url})
 
 

@@ -19,14 +19,10 @@ from lens.db.engine import unit_of_work
 from lens.errors import Invalid, LensError
 from lens.scheduling import service
 from lens.scheduling.algorithm import Tier
+from lens.scheduling.algorithm.check import slot_label
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
-
-
-def _utc_label(slot: int) -> str:
-    minutes = slot * 30
-    return f"{DAY_NAMES[minutes // 1440][:3]} {minutes % 1440 // 60:02d}:{minutes % 60:02d} UTC"
 
 
 async def _page(
@@ -47,7 +43,7 @@ async def _page(
         "run": run,
         "working": working,
         "approved": approved,
-        "utc": _utc_label,
+        "utc": slot_label,
         "days": DAY_NAMES,
         "peak": peak,
         "AVAILABLE": Tier.AVAILABLE,

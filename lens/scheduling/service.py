@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 import zoneinfo
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,13 +212,6 @@ async def latest_run(session: AsyncSession, *, cohort: Cohort) -> GroupingRun | 
         .order_by(GroupingRun.id.desc())
         .limit(1)
     )
-
-
-async def get_run(session: AsyncSession, *, cohort: Cohort, run_id: int) -> GroupingRun:
-    run = await session.get(GroupingRun, run_id)
-    if run is None or run.cohort_id != cohort.id:
-        raise NotFound(f"There is no grouping run {run_id} for this cohort.")
-    return run
 
 
 # -- the preview ------------------------------------------------------------------------
@@ -664,13 +655,3 @@ async def group_of(
         )
     ).all()
     return group, [SignupRow(s, u) for s, u in rows]
-
-
-def summary_counts(preview: Preview) -> dict[str, Any]:
-    tiers = Counter(m.tier for g in preview.groups for m in g.participants)
-    return {
-        "groups": len(preview.groups),
-        "placed": preview.placed,
-        "in_available": tiers[alg.Tier.AVAILABLE],
-        "unplaced": len(preview.unplaced),
-    }

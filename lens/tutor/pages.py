@@ -11,7 +11,6 @@ from starlette.responses import Response
 
 from lens.app_state import get_lens
 from lens.auth.deps import AdminUser, CurrentUser, load_user
-from lens.content.parsed import ContentSet
 from lens.courses.service import course_modules, get_course, module_key
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
@@ -30,21 +29,18 @@ from lens.web.templating import render
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 
 
-def _content(request: Request) -> ContentSet | None:
-    store = get_lens(request).content
-    return store.content if store is not None and store.version >= 0 else None
-
-
 @router.get("/account/transcripts")
 async def my_transcripts(request: Request, user: CurrentUser) -> Response:
     async with get_lens(request).sessionmaker() as session:
-        transcripts = await list_transcripts(session, user_id=user.id, content=_content(request))
+        transcripts = await list_transcripts(
+            session, user_id=user.id, content=get_lens(request).loaded_content
+        )
     return render(request, "account/transcripts.html", {"transcripts": transcripts})
 
 
 async def _admin_page(request: Request, *, status_code: int = 200, **extra: object) -> Response:
     lens = get_lens(request)
-    content = _content(request)
+    content = get_lens(request).loaded_content
     courses = sorted(content.courses.values(), key=lambda c: c.title) if content else []
     async with lens.sessionmaker() as session:
         prompts = await list_base_prompts(session)
@@ -71,7 +67,7 @@ async def save_prompt(
     course: Annotated[str, Form()],
     prompt: Annotated[str, Form()] = "",
 ) -> Response:
-    content = _content(request)
+    content = get_lens(request).loaded_content
     if content is None or course not in content.courses:
         raise Invalid(f"There is no course {course!r}; reload the page and try again.")
     try:
@@ -102,7 +98,7 @@ def _day(value: str, name: str) -> date | None:
 async def export(
     request: Request, admin: AdminUser, course: str = "", since: str = "", until: str = ""
 ) -> Response:
-    content = _content(request)
+    content = get_lens(request).loaded_content
     module_keys: set[str] | None = None
     if course:
         if content is None:

@@ -145,9 +145,8 @@ async def discord_unlink(request: Request, user: CurrentUser) -> Response:
 @router.get("/account/data.json")
 async def download_data(request: Request, user: CurrentUser) -> Response:
     lens = get_lens(request)
-    content = lens.content.content if lens.content is not None else None
     async with lens.sessionmaker() as session:
-        data = await export_data(session, user=user, content=content)
+        data = await export_data(session, user=user, content=lens.loaded_content)
     body = json.dumps(data, indent=2, ensure_ascii=False)
     return Response(
         body,

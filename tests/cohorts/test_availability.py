@@ -9,7 +9,6 @@ from lens.cohorts.availability import (
     local_time,
     longest_run,
     meeting_weeks,
-    slot_label,
     to_utc,
 )
 
@@ -61,8 +60,6 @@ def test_if_needed_is_what_is_possible_but_not_sure() -> None:
 
 
 def test_slot_helpers() -> None:
-    assert slot_label(at(4, 19, 30)) == "Friday 19:30"
-    assert slot_label(at(6, 0), short=True) == "Sun 00:00"
     assert longest_run(span(1, 10, 12) | span(1, 13, 14)) == 4
     assert longest_run(span(6, 23, 24) | span(0, 0, 1)) == 4  # Sunday night into Monday
     assert check_slots(["3", 4], field="x") == {3, 4}
