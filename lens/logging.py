@@ -53,7 +53,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
         renderer,
     ]
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -67,6 +67,22 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     # litellm logs every model call at INFO (two lines a reply); ours say enough.
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time of the record.
+
+    A handler holding the stream it was made with keeps writing to it after it is
+    replaced (a test runner's capture, a daemon's redirect) and fails on a closed file.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 def _identity(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
