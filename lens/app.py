@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated
@@ -118,6 +119,8 @@ def create_app(
                 lens.runner, lens.triggers = runner, triggers
             lens.content = await _start_content(lens, stack)
             app.state.lens = lens
+            if settings.is_production:
+                _settle_heap()
             log.info(
                 "app.started",
                 environment=settings.environment,
@@ -165,6 +168,21 @@ def create_app(
     app.include_router(account_pages.router)
     app.include_router(account_pages.api)
     return app
+
+
+def _settle_heap() -> None:
+    """Keep the garbage collector's full passes off the request path.
+
+    What start-up built (modules, templates, the parsed course) lives as long as the
+    process; a full collection walked all of it again and again, pausing every request
+    in flight: bench/reader measured p99 165 ms before, 70-90 ms after (p50 unchanged).
+    Frozen objects are never scanned; the larger first threshold makes collections of
+    short-lived request objects rarer. Production only: a test run builds hundreds
+    of apps in one process, and frozen garbage is never collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(5000, 20, 20)
 
 
 async def _start_content(lens: Lens, stack: AsyncExitStack) -> ContentStore:

@@ -83,3 +83,51 @@ async def test_anonymous_progress_is_kept_after_signing_in(
     assert "reader" in await page.locator("#signin-slot").inner_text()
     entry = page.locator("li.module-entry", has_text="Welcome to the course")
     assert "completed" in await entry.locator(".status").inner_text()
+
+
+async def test_heartbeats_while_the_reader_is_active(live_server: LiveServer, open_page: OpenPage):
+    page = await open_page(DESKTOP)
+    await page.clock.install()
+    beats: list[dict[str, str]] = []
+    counted: list[int] = []
+
+    async def on_response(response) -> None:
+        if response.url.endswith("/api/progress/heartbeat"):
+            beats.append(response.request.post_data_json)
+            counted.append((await response.json())["counted_seconds"])
+
+    page.on("response", on_response)
+    await goto(page, live_server.url("/course/intro-to-ai-safety/welcome"))
+    await page.mouse.move(10, 10)
+    await page.clock.run_for(31_000)
+    await page.wait_for_timeout(300)  # the fetch itself runs on real time
+    assert len(beats) == 1
+    article = page.locator("article.section")
+    assert beats[0] == {
+        "course": "intro-to-ai-safety",
+        "module_key": await article.get_attribute("data-module"),
+        "content_id": await article.get_attribute("data-content"),
+    }
+    assert counted == [30]
+    # Still reading (within two minutes of the last activity): 60, 90, 120 s count.
+    await page.clock.run_for(90_000)
+    await page.wait_for_timeout(300)
+    assert len(beats) == 4
+    # Nothing done for over two minutes: the reader has stepped away, no time counted.
+    await page.clock.run_for(90_000)
+    await page.wait_for_timeout(300)
+    assert len(beats) == 4
+    # Back at it: beats resume.
+    await page.mouse.move(20, 20)
+    await page.clock.run_for(30_000)
+    await page.wait_for_timeout(300)
+    assert len(beats) == 5
+    # A hidden tab does not count, even with recent activity.
+    await page.mouse.move(30, 30)
+    await page.evaluate(
+        """() => Object.defineProperty(document, "visibilityState",
+                                       {configurable: true, get: () => "hidden"})"""
+    )
+    await page.clock.run_for(60_000)
+    await page.wait_for_timeout(300)
+    assert len(beats) == 5
