@@ -28,7 +28,9 @@ from lens.courses import api as courses_api
 from lens.courses import pages as course_pages
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+from lens.integrations.discord.rest import DiscordRest
 from lens.integrations.email.client import DevOutboxSender, EmailSender, SendGridSender
+from lens.integrations.email.smtp import SmtpSender
 from lens.integrations.llm.client import ChatModel
 from lens.integrations.llm.transcription import Transcriber
 from lens.integrations.sentry import init_sentry
@@ -37,6 +39,9 @@ from lens.jobs.registry import load_task_modules
 from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
 from lens.meetings import pages as meeting_pages
+from lens.notifications import pages as notification_pages
+from lens.notifications.context import Site
+from lens.notifications.sender import DeliverySender, DiscordMessenger
 from lens.scheduling import pages as grouping_pages
 from lens.settings import Settings
 from lens.tutor import api as tutor_api
@@ -58,6 +63,7 @@ def create_app(
     http_transport: httpx.AsyncBaseTransport | None = None,
     chat_model: ChatModel | None = None,
     transcriber: Transcriber | None = None,
+    discord: DiscordMessenger | None = None,
     configure_logs: bool = True,
 ) -> FastAPI:
     """Build the app. Nothing connects until the lifespan starts.
@@ -118,6 +124,20 @@ def create_app(
                 stack.callback(triggers.stop)
                 lens.runner, lens.triggers = runner, triggers
             lens.content = await _start_content(lens, stack)
+            if settings.run_worker:
+                sender = DeliverySender(
+                    maker,
+                    site=lambda: Site(
+                        base_url=settings.public_url,
+                        secret=jwt_secret,
+                        from_email=settings.from_email,
+                        content=lens.loaded_content,
+                    ),
+                    email=lens.email,
+                    discord=discord or _discord_messenger(settings, http),
+                )
+                sender.start()
+                stack.push_async_callback(sender.stop)
             app.state.lens = lens
             if settings.is_production:
                 _settle_heap()
@@ -162,6 +182,7 @@ def create_app(
     app.include_router(grouping_pages.router)
     app.include_router(meeting_pages.router)
     app.include_router(meeting_pages.feed)
+    app.include_router(notification_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
     app.include_router(auth_pages.router)
@@ -215,7 +236,22 @@ def _email_sender(settings: Settings, http: httpx.AsyncClient) -> EmailSender:
         return SendGridSender(
             http, api_key=settings.sendgrid_api_key, from_email=settings.from_email
         )
+    if settings.smtp_host:
+        return SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            security=settings.smtp_security,
+            from_email=settings.from_email,
+        )
     return DevOutboxSender()
+
+
+def _discord_messenger(settings: Settings, http: httpx.AsyncClient) -> DiscordMessenger | None:
+    if not settings.discord_bot_token:
+        return None
+    return DiscordRest(http, token=settings.discord_bot_token)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
 
     sendgrid_api_key: str | None = Field(None, alias="SENDGRID_API_KEY")
     from_email: str = Field(DEFAULT_FROM_EMAIL, alias="FROM_EMAIL")
+    # SMTP, when SendGrid is not used (SendGrid wins when both are set).
+    smtp_host: str | None = Field(None, alias="SMTP_HOST")
+    smtp_port: int = Field(587, alias="SMTP_PORT")
+    smtp_username: str | None = Field(None, alias="SMTP_USERNAME")
+    smtp_password: str | None = Field(None, alias="SMTP_PASSWORD")
+    smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", alias="SMTP_SECURITY")
 
     sentry_dsn: str | None = Field(None, alias="SENTRY_DSN")
     vite_sentry_dsn: str | None = Field(None, alias="VITE_SENTRY_DSN")
@@ -145,6 +151,9 @@ class Settings(BaseSettings):
         "google_calendar_credentials_file",
         "google_calendar_email",
         "sendgrid_api_key",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
         "sentry_dsn",
         "vite_sentry_dsn",
         "vite_posthog_key",
@@ -202,7 +211,7 @@ class Settings(BaseSettings):
     def dev_outbox_enabled(self) -> bool:
         """E-mail goes to the development outbox page: only in development, because the
         page shows every sign-in link to anyone who opens it."""
-        return not self.sendgrid_api_key and self.is_development
+        return not self.sendgrid_api_key and not self.smtp_host and self.is_development
 
     @property
     def secure_cookies(self) -> bool:
@@ -374,6 +383,13 @@ def integration_status(settings: Settings) -> list[IntegrationStatus]:
         f"key {mask(s.sendgrid_api_key)}, from {s.from_email}",
         "off (console and development outbox)",
     )
+    if not s.sendgrid_api_key:
+        group(
+            "e-mail (SMTP)",
+            {"SMTP_HOST": s.smtp_host},
+            f"{s.smtp_host}:{s.smtp_port} ({s.smtp_security}), from {s.from_email}",
+            "off",
+        )
     group("sentry", {"SENTRY_DSN": s.sentry_dsn}, "on", "off")
     group(
         "analytics (browser)",

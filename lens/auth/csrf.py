@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
-EXEMPT_PATHS = frozenset({"/api/content/webhook"})
+# The unsubscribe link carries its own signature; mail clients POST to it (RFC 8058).
+EXEMPT_PATHS = frozenset({"/api/content/webhook", "/notifications/unsubscribe"})
 
 
 def _origin_of(url: str) -> str | None:

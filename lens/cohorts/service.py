@@ -23,6 +23,7 @@ from lens.cohorts.models import (
 )
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
+from lens.notifications.service import notify
 from lens.users.account import check_timezone
 from lens.users.models import User
 
@@ -343,6 +344,13 @@ async def confirm_signup(
     signup.status = SignupStatus.ENROLLED
     signup.enrolled_at = utcnow()
     await session.flush()
+    await notify(
+        session,
+        kind="welcome",
+        user_ids=[user.id],
+        subject=f"signup:{signup.id}",
+        context={"signup_id": signup.id},
+    )
     return signup
 
 

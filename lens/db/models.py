@@ -7,7 +7,8 @@ from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
-from lens.meetings.models import CalendarFeed, Meeting
+from lens.meetings.models import CalendarFeed, Meeting, Rsvp
+from lens.notifications.models import Delivery, DeliveryAttempt, NotificationOptOut
 from lens.tutor.models import Conversation, CoursePrompt, Message, Transcription
 from lens.users.models import User
 
@@ -21,16 +22,20 @@ __all__ = [
     "ContentState",
     "Conversation",
     "CoursePrompt",
+    "Delivery",
+    "DeliveryAttempt",
     "Group",
     "GroupMember",
     "GroupingRun",
     "Job",
     "Meeting",
     "Message",
+    "NotificationOptOut",
     "OAuthState",
     "OutboxEmail",
     "Progress",
     "ReaderActivity",
+    "Rsvp",
     "SignInToken",
     "Signup",
     "Transcription",

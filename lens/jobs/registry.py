@@ -26,6 +26,7 @@ TASK_MODULES = [
     "lens.content.tasks",
     "lens.auth.tasks",
     "lens.scheduling.tasks",
+    "lens.meetings.tasks",
 ]
 
 

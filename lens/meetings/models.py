@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lens.db.base import Base, TimestampMixin
+from lens.db.base import Base, TimestampMixin, utcnow
 
 
 class Meeting(TimestampMixin, Base):
@@ -40,3 +40,26 @@ class CalendarFeed(TimestampMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked_at: Mapped[datetime | None]
+
+
+class RsvpStatus:
+    PENDING = "pending"
+    ATTENDING = "attending"
+    NOT_ATTENDING = "not_attending"
+    TENTATIVE = "tentative"
+    ALL = (PENDING, ATTENDING, NOT_ATTENDING, TENTATIVE)
+
+
+class Rsvp(Base):
+    """A member's answer for one meeting, from the site or their Google Calendar."""
+
+    __tablename__ = "meeting_rsvps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=RsvpStatus.PENDING)
+    source: Mapped[str] = mapped_column(String(16), default="site")  # site or google
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)

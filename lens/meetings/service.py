@@ -25,11 +25,19 @@ from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, S
 from lens.cohorts.service import availability_of
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
+from lens.jobs.service import enqueue
 from lens.meetings.ical import IcsEvent, render_calendar
 from lens.meetings.models import CalendarFeed, Meeting
+from lens.notifications.service import (
+    drop_pending,
+    meeting_subject,
+    notify,
+    schedule_meeting_notifications,
+)
 from lens.users.models import User
 
 SLOT = timedelta(minutes=30)
+ANNOUNCE_KIND = "meetings.announce"
 
 
 def first_start(cohort: Cohort, start_slot: int) -> datetime:
@@ -250,15 +258,44 @@ async def move_meetings(
     shift_local = new_start.astimezone(zone).replace(tzinfo=None) - first.starts_at.astimezone(
         zone
     ).replace(tzinfo=None)
+    changes = []
     for meeting in moved:
         if meeting.status == "cancelled" and meeting is not first:
             continue
+        old_start = meeting.starts_at
         local = meeting.starts_at.astimezone(zone).replace(tzinfo=None) + shift_local
         meeting.starts_at = local.replace(tzinfo=zone).astimezone(UTC)
         meeting.ends_at = meeting.starts_at + length
         meeting.status = "scheduled"
         meeting.sequence += 1
+        changes.append((meeting, old_start))
     await session.flush()
+    users = await member_user_ids(session, group_id=group.id)
+    for meeting, old_start in changes:
+        await drop_pending(
+            session,
+            subject_prefix=meeting_subject(meeting.id, old_start),
+            reason="the meeting moved",
+        )
+        await schedule_meeting_notifications(
+            session, meeting_id=meeting.id, starts_at=meeting.starts_at, user_ids=users
+        )
+    # One message about the change (the first meeting's), saying whether later ones
+    # moved too, rather than one per meeting.
+    if changes:
+        meeting, old_start = changes[0]
+        await notify(
+            session,
+            kind="meeting_changed",
+            user_ids=users,
+            subject=f"meeting:{meeting.id}#seq{meeting.sequence}",
+            context={
+                "meeting_id": meeting.id,
+                "sequence": meeting.sequence,
+                "old_starts_at": old_start.isoformat(),
+                "later_moved": len(changes) > 1,
+            },
+        )
     return moved
 
 
@@ -269,4 +306,66 @@ async def cancel_meeting(session: AsyncSession, *, group: Group, number: int) ->
         meeting.status = "cancelled"
         meeting.sequence += 1
         await session.flush()
+        await drop_pending(
+            session,
+            subject_prefix=meeting_subject(meeting.id, meeting.starts_at),
+            reason="the meeting was cancelled",
+        )
+        await notify(
+            session,
+            kind="meeting_cancelled",
+            user_ids=await member_user_ids(session, group_id=group.id),
+            subject=f"meeting:{meeting.id}#seq{meeting.sequence}",
+            context={"meeting_id": meeting.id, "sequence": meeting.sequence},
+        )
     return meeting
+
+
+# -- telling members ---------------------------------------------------------------------
+
+
+async def member_user_ids(session: AsyncSession, *, group_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(Signup.user_id)
+        .join(GroupMember, GroupMember.signup_id == Signup.id)
+        .where(GroupMember.group_id == group_id)
+        .order_by(Signup.user_id)
+    )
+    return list(rows)
+
+
+async def request_announcement(
+    session: AsyncSession, *, group_id: int, user_ids: list[int] | None = None
+) -> None:
+    """Queue telling a group (or the newcomers in `user_ids`) about it and its meetings:
+    the group message now, reminders and reading nudges for every meeting ahead. A job,
+    so approving a cohort of thousands does not write all of it in one request."""
+    who = "all" if user_ids is None else ",".join(map(str, sorted(user_ids)))
+    await enqueue(
+        session,
+        kind=ANNOUNCE_KIND,
+        payload={"group_id": group_id, "user_ids": user_ids},
+        dedupe_key=f"announce:group:{group_id}:{who}",
+    )
+
+
+async def announce_group(
+    session: AsyncSession, *, group_id: int, user_ids: list[int] | None = None
+) -> int:
+    group = await session.get(Group, group_id)
+    if group is None or group.status != GroupStatus.ACTIVE:
+        return 0
+    users = user_ids if user_ids is not None else await member_user_ids(session, group_id=group_id)
+    added = await notify(
+        session,
+        kind="group_assigned",
+        user_ids=users,
+        subject=f"group:{group.id}",
+        context={"group_id": group.id},
+    )
+    for meeting in await list_meetings(session, group=group):
+        if meeting.status == "scheduled":
+            added += await schedule_meeting_notifications(
+                session, meeting_id=meeting.id, starts_at=meeting.starts_at, user_ids=users
+            )
+    return added

@@ -30,7 +30,12 @@ from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
 from lens.jobs.service import enqueue
 from lens.logging import get_logger
-from lens.meetings.service import can_make, create_meetings, list_meetings
+from lens.meetings.service import (
+    can_make,
+    create_meetings,
+    list_meetings,
+    request_announcement,
+)
 from lens.scheduling import algorithm as alg
 from lens.users.models import User
 
@@ -556,6 +561,7 @@ async def approve(session: AsyncSession, *, cohort: Cohort, by: User | None) -> 
     await session.flush()
     for view in preview.groups:
         await create_meetings(session, cohort=cohort, group=view.group)
+        await request_announcement(session, group_id=view.group.id)
     log.info(
         "scheduling.approved",
         cohort=cohort.id,
@@ -631,6 +637,7 @@ async def join_group(
     session.add(GroupMember(group_id=locked.id, signup_id=signup.id, role=Role.PARTICIPANT))
     signup.status, signup.unplaced_reason = SignupStatus.GROUPED, None
     await session.flush()
+    await request_announcement(session, group_id=locked.id, user_ids=[signup.user_id])
     return locked
 
 

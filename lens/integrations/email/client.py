@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
@@ -18,11 +19,22 @@ SENDGRID_URL = "https://api.sendgrid.com/v3/mail/send"
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    # e.g. "text/calendar; method=REQUEST; charset=UTF-8" for a calendar invitation
+    content_type: str
+
+
+@dataclass(frozen=True)
 class EmailMessage:
     to: str
     subject: str
     text: str
     html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    # Extra headers, e.g. List-Unsubscribe for notifications.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class EmailSender(Protocol):
@@ -49,6 +61,18 @@ class SendGridSender:
             # Sign-in links must not be rewritten by click tracking.
             "tracking_settings": {"click_tracking": {"enable": False, "enable_text": False}},
         }
+        if message.attachments:
+            body["attachments"] = [
+                {
+                    "content": base64.b64encode(a.content).decode("ascii"),
+                    "type": a.content_type,
+                    "filename": a.filename,
+                    "disposition": "attachment",
+                }
+                for a in message.attachments
+            ]
+        if message.headers:
+            body["headers"] = dict(message.headers)
         try:
             response = await self.http.post(
                 SENDGRID_URL, json=body, headers={"Authorization": f"Bearer {self.api_key}"}

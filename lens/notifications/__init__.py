@@ -1,0 +1,1 @@
+"""Notifications: typed kinds, their e-mail and Discord renderings, delivery rows."""

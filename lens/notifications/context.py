@@ -1,0 +1,353 @@
+"""At send time: is this notification still true and wanted, and what does it say?
+
+Each kind's builder loads the current state (the meeting, the group, the person's
+membership and progress) and either returns the template context, or raises Drop with
+the reason when the message no longer holds: a moved or cancelled meeting, a member
+who left, modules already read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
+from lens.content.parsed import ContentSet
+from lens.courses.service import module_key, module_status, progress_rows, user_actor
+from lens.db.base import utcnow
+from lens.integrations.email.client import Attachment
+from lens.meetings.ical import IcsEvent, render_calendar
+from lens.meetings.models import Meeting
+from lens.notifications.kinds import EMAIL, get_kind
+from lens.notifications.models import Delivery
+from lens.notifications.render import local_date, local_time
+from lens.notifications.service import unsubscribe_url
+from lens.users.models import User
+
+
+class Drop(Exception):
+    """The notification no longer holds; the reason is recorded on the delivery."""
+
+
+@dataclass
+class Prepared:
+    context: dict[str, Any]
+    attachments: tuple[Attachment, ...] = ()
+    language: str = "en"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Site:
+    base_url: str
+    secret: str  # signs unsubscribe links
+    from_email: str
+    content: ContentSet | None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or "lens"
+
+
+Builder = Callable[[AsyncSession, Delivery, User, Site, dict[str, Any]], Awaitable[Prepared]]
+_BUILDERS: dict[str, Builder] = {}
+
+
+def builder(*kinds: str) -> Callable[[Builder], Builder]:
+    def register(fn: Builder) -> Builder:
+        for kind in kinds:
+            _BUILDERS[kind] = fn
+        return fn
+
+    return register
+
+
+async def prepare(session: AsyncSession, delivery: Delivery, user: User, site: Site) -> Prepared:
+    spec = get_kind(delivery.kind)
+    late = utcnow() - delivery.send_at
+    if delivery.late_after_seconds is not None and late > timedelta(
+        seconds=delivery.late_after_seconds
+    ):
+        raise Drop(f"too late: due {int(late.total_seconds() // 60)} minutes ago")
+    base: dict[str, Any] = {
+        "name": user.display_name,
+        "site_url": site.base_url,
+        "preferences_url": f"{site.base_url}/account/notifications",
+        "unsubscribe_url": None,
+    }
+    headers: dict[str, str] = {}
+    if spec.can_unsubscribe:
+        url = unsubscribe_url(site.base_url, site.secret, user.id, spec.name, delivery.channel)
+        base["unsubscribe_url"] = url
+        if delivery.channel == EMAIL:
+            # RFC 8058 one-click: mail clients POST to the link without a page.
+            headers = {
+                "List-Unsubscribe": f"<{url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+    prepared = await _BUILDERS[delivery.kind](session, delivery, user, site, base)
+    prepared.headers.update(headers)
+    return prepared
+
+
+def _zone(user: User, signup: Signup | None) -> str:
+    return user.timezone or (signup.timezone if signup else None) or "UTC"
+
+
+def _course_title(site: Site, cohort: Cohort) -> str:
+    course = site.content.courses.get(cohort.course_slug) if site.content else None
+    return course.title if course else cohort.course_slug
+
+
+@builder("welcome")
+async def _welcome(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    row = (
+        await session.execute(
+            select(Signup, Cohort)
+            .join(Cohort, Cohort.id == Signup.cohort_id)
+            .where(Signup.id == delivery.context["signup_id"], Signup.user_id == user.id)
+        )
+    ).first()
+    if row is None or row[0].status == SignupStatus.WITHDRAWN:
+        raise Drop("no longer enrolled")
+    signup, cohort = row
+    zone = _zone(user, signup)
+    start = datetime.combine(cohort.start_date, datetime.min.time()).replace(tzinfo=UTC)
+    return Prepared(
+        {
+            **base,
+            "course_title": _course_title(site, cohort),
+            "cohort_name": cohort.name,
+            "role": "facilitator" if signup.role == Role.FACILITATOR else "participant",
+            "start_date": local_date(start + timedelta(hours=12), zone),
+            "meetings": cohort.meetings,
+            "meeting_minutes": cohort.meeting_minutes,
+            "course_url": f"{site.base_url}/course/{cohort.course_slug}",
+            "enrollment_url": f"{site.base_url}/enroll/{cohort.id}",
+        }
+    )
+
+
+@dataclass
+class _Membership:
+    signup: Signup
+    group: Group
+    cohort: Cohort
+
+
+async def _membership(session: AsyncSession, user: User, group_id: int) -> _Membership:
+    row = (
+        await session.execute(
+            select(Signup, Group, Cohort)
+            .join(GroupMember, GroupMember.signup_id == Signup.id)
+            .join(Group, Group.id == GroupMember.group_id)
+            .join(Cohort, Cohort.id == Group.cohort_id)
+            .where(Group.id == group_id, Signup.user_id == user.id)
+        )
+    ).first()
+    if row is None:
+        raise Drop("no longer in the group")
+    signup, group, cohort = row
+    if signup.status == SignupStatus.WITHDRAWN:
+        raise Drop("withdrew from the cohort")
+    if group.status != GroupStatus.ACTIVE:
+        raise Drop("the group is not active")
+    return _Membership(signup, group, cohort)
+
+
+def _ics(
+    site: Site, user: User, group: Group, cohort: Cohort, meetings: list[Meeting], method: str
+) -> Attachment:
+    events = [
+        IcsEvent(
+            uid=f"meeting-{m.id}@{site.host}",
+            sequence=m.sequence,
+            start=m.starts_at,
+            end=m.ends_at,
+            summary=f"{cohort.name}: {group.name}, meeting {m.number}",
+            description=f"Weekly meeting {m.number} of {cohort.meetings}.",
+            url=f"{site.base_url}/groups/{group.id}",
+            cancelled=m.status == "cancelled",
+            organizer=site.from_email,
+            attendees=((user.display_name, user.email),) if user.email else (),
+        )
+        for m in meetings
+    ]
+    text = render_calendar(events, method=method)
+    return Attachment(
+        filename="cancel.ics" if method == "CANCEL" else "invite.ics",
+        content=text.encode(),
+        content_type=f"text/calendar; method={method}; charset=UTF-8",
+    )
+
+
+@builder("group_assigned")
+async def _group_assigned(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    member = await _membership(session, user, delivery.context["group_id"])
+    group, cohort = member.group, member.cohort
+    zone = _zone(user, member.signup)
+    people = (
+        await session.execute(
+            select(User, GroupMember.role)
+            .join(Signup, Signup.user_id == User.id)
+            .join(GroupMember, GroupMember.signup_id == Signup.id)
+            .where(GroupMember.group_id == group.id)
+            .order_by(User.id)
+        )
+    ).all()
+    meetings = list(
+        await session.scalars(
+            select(Meeting).where(Meeting.group_id == group.id).order_by(Meeting.number)
+        )
+    )
+    upcoming = [m for m in meetings if m.status == "scheduled"]
+    if not upcoming:
+        raise Drop("the group has no meetings ahead")
+    first = upcoming[0].starts_at.astimezone(ZoneInfo(zone))
+    facilitator = next((u.display_name for u, role in people if role == Role.FACILITATOR), None)
+    return Prepared(
+        {
+            **base,
+            "course_title": _course_title(site, cohort),
+            "cohort_name": cohort.name,
+            "group_name": group.name,
+            "weekly_time": f"{first:%A}s at {first:%H:%M} ({zone})",
+            "first_meeting": local_time(upcoming[0].starts_at, zone),
+            "meetings": len(meetings),
+            "facilitator": facilitator,
+            "members": [u.display_name for u, role in people if role != Role.FACILITATOR],
+            "group_url": f"{site.base_url}/groups/{group.id}",
+            "channel_url": None,
+            "calendar_url": f"{site.base_url}/account/calendar",
+        },
+        attachments=(_ics(site, user, group, cohort, meetings, "REQUEST"),),
+    )
+
+
+async def _meeting_member(
+    session: AsyncSession, user: User, meeting_id: int
+) -> tuple[Meeting, _Membership]:
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise Drop("the meeting no longer exists")
+    return meeting, await _membership(session, user, meeting.group_id)
+
+
+async def _open_modules(
+    session: AsyncSession, site: Site, user: User, cohort: Cohort, meeting_number: int
+) -> list[dict[str, Any]]:
+    """The required modules due before this meeting that the person has not completed."""
+    course = site.content.courses.get(cohort.course_slug) if site.content else None
+    if course is None or site.content is None:
+        return []
+    due = [
+        site.content.modules[item.path]
+        for unit in course.units
+        if unit.meeting == meeting_number
+        for item in unit.modules
+        if not item.optional and item.path in site.content.modules
+    ]
+    if not due:
+        return []
+    rows = await progress_rows(
+        session, actor=user_actor(user.id), module_keys=[module_key(m) for m in due]
+    )
+    return [
+        {
+            "title": m.title,
+            "url": f"{site.base_url}/course/{course.slug}/{m.slug}",
+            "minutes": None,
+        }
+        for m in due
+        if module_status(m, rows)[0] != "completed"
+    ]
+
+
+def _meeting_fields(site: Site, meeting: Meeting, member: _Membership, zone: str) -> dict[str, Any]:
+    return {
+        "course_title": _course_title(site, member.cohort),
+        "cohort_name": member.cohort.name,
+        "group_name": member.group.name,
+        "meeting_number": meeting.number,
+        "meetings": member.cohort.meetings,
+        "when": local_time(meeting.starts_at, zone),
+        "group_url": f"{site.base_url}/groups/{member.group.id}",
+        "rsvp_url": f"{site.base_url}/groups/{member.group.id}#meeting-{meeting.number}",
+        "channel_url": None,
+    }
+
+
+def _check_same_time(meeting: Meeting, delivery: Delivery) -> None:
+    if meeting.status != "scheduled":
+        raise Drop("the meeting was cancelled")
+    if meeting.starts_at != datetime.fromisoformat(delivery.context["starts_at"]):
+        raise Drop("the meeting moved (the new time has its own reminders)")
+
+
+@builder("meeting_reminder_24h", "meeting_reminder_1h")
+async def _reminder(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    meeting, member = await _meeting_member(session, user, delivery.context["meeting_id"])
+    _check_same_time(meeting, delivery)
+    zone = _zone(user, member.signup)
+    modules = await _open_modules(session, site, user, member.cohort, meeting.number)
+    return Prepared({**base, **_meeting_fields(site, meeting, member, zone), "modules": modules})
+
+
+@builder("module_nudge_3d", "module_nudge_1d")
+async def _nudge(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    meeting, member = await _meeting_member(session, user, delivery.context["meeting_id"])
+    _check_same_time(meeting, delivery)
+    modules = await _open_modules(session, site, user, member.cohort, meeting.number)
+    if not modules:
+        raise Drop(f"nothing left to read for meeting {meeting.number}")
+    zone = _zone(user, member.signup)
+    return Prepared({**base, **_meeting_fields(site, meeting, member, zone), "modules": modules})
+
+
+@builder("meeting_changed")
+async def _changed(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    meeting, member = await _meeting_member(session, user, delivery.context["meeting_id"])
+    if meeting.sequence != delivery.context["sequence"]:
+        raise Drop("the meeting changed again since (that change has its own message)")
+    zone = _zone(user, member.signup)
+    old = datetime.fromisoformat(delivery.context["old_starts_at"])
+    return Prepared(
+        {
+            **base,
+            **_meeting_fields(site, meeting, member, zone),
+            "old_when": local_time(old, zone),
+            "later_moved": bool(delivery.context.get("later_moved")),
+        },
+        attachments=(_ics(site, user, member.group, member.cohort, [meeting], "REQUEST"),),
+    )
+
+
+@builder("meeting_cancelled")
+async def _cancelled(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    meeting, member = await _meeting_member(session, user, delivery.context["meeting_id"])
+    if meeting.status != "cancelled":
+        raise Drop("the meeting is no longer cancelled")
+    zone = _zone(user, member.signup)
+    return Prepared(
+        {**base, **_meeting_fields(site, meeting, member, zone)},
+        attachments=(_ics(site, user, member.group, member.cohort, [meeting], "CANCEL"),),
+    )

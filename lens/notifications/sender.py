@@ -1,0 +1,300 @@
+"""Sending due deliveries: claim a batch, check each again, send, record the outcome.
+
+Every worker process runs one DeliverySender. A batch is claimed by marking it
+`sending` with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL, so two workers never
+claim the same row); each delivery is then checked again (still true, still wanted,
+not late), sent, and marked `sent` in its own short transaction right after the
+provider accepted it. A sender that dies leaves its claimed rows to be taken again
+when the lease runs out; the only message that can go out twice is one the provider
+had accepted in the moment before the process died, and Discord messages carry a
+nonce that Discord itself deduplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lens.db.base import utcnow
+from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.email.client import EmailMessage, EmailSender
+from lens.logging import get_logger
+from lens.notifications.context import Drop, Prepared, Site, prepare
+from lens.notifications.kinds import DISCORD, EMAIL
+from lens.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
+from lens.notifications.render import render_discord, render_email
+from lens.notifications.service import opted_out, wanted
+from lens.users.models import User
+
+log = get_logger("lens.notifications")
+
+MAX_ATTEMPTS = 6
+
+
+class DiscordMessenger(Protocol):
+    async def send_dm(
+        self, discord_user_id: str, content: str, *, nonce: str | None = None
+    ) -> str: ...
+
+
+def backoff(attempt: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... up to 30 min before the next try."""
+    return timedelta(seconds=min(1800, 30 * 2 ** max(0, attempt - 1)))
+
+
+def nonce_for(delivery: Delivery) -> str:
+    """Discord keeps one message per nonce (enforce_nonce): a resend after a crash
+    is answered with the first message instead of a second one. At most 25 chars."""
+    return hashlib.sha256(delivery.dedupe_key.encode()).hexdigest()[:25]
+
+
+@dataclass
+class Outcome:
+    status: str
+    outcome: str  # for the attempt row: sent, temporary, permanent, dropped
+    error: str | None = None
+    provider_id: str | None = None
+    retry_in: timedelta | None = None
+
+
+class DeliverySender:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        site: Callable[[], Site],
+        email: EmailSender,
+        discord: DiscordMessenger | None,
+        concurrency: int = 8,
+        batch: int = 100,
+        lease: timedelta = timedelta(minutes=2),
+        poll_seconds: float = 2.0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.site = site
+        self.email = email
+        self.discord = discord
+        self.concurrency = concurrency
+        self.batch = batch
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # -- the loop --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="lens-deliveries")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=30)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        log.info("notifications.sender.started", worker=self.worker_id)
+        while not self._stopping.is_set():
+            try:
+                sent = await self.run_once()
+            except Exception as exc:  # the database away for a moment: try again soon
+                log.error("notifications.sender.failed", error=f"{type(exc).__name__}: {exc}")
+                sent = 0
+            if sent < self.batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
+
+    async def run_once(self) -> int:
+        """Claim one batch of due deliveries and handle each; returns how many."""
+        claimed = await self._claim()
+        if not claimed:
+            return 0
+        site = self.site()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(delivery: Delivery) -> None:
+            async with gate:
+                await self._handle(delivery, site)
+
+        await asyncio.gather(*(one(d) for d in claimed))
+        return len(claimed)
+
+    async def _claim(self) -> list[Delivery]:
+        now = utcnow()
+        async with self.sessionmaker() as session, session.begin():
+            due = (
+                select(Delivery.id)
+                .where(
+                    or_(
+                        and_(Delivery.status == DeliveryStatus.PENDING, Delivery.send_at <= now),
+                        # Its sender died mid-batch: take it again.
+                        and_(
+                            Delivery.status == DeliveryStatus.SENDING,
+                            Delivery.locked_until < now,
+                        ),
+                    )
+                )
+                .order_by(Delivery.send_at)
+                .limit(self.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            rows = await session.scalars(
+                update(Delivery)
+                .where(Delivery.id.in_(due.scalar_subquery()))
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    locked_by=self.worker_id,
+                    locked_until=now + self.lease,
+                    attempts=Delivery.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(Delivery)
+                .execution_options(synchronize_session=False)
+            )
+            claimed = list(rows)
+            session.expunge_all()
+        return sorted(claimed, key=lambda d: d.send_at)
+
+    # -- one delivery -----------------------------------------------------------------
+
+    async def _handle(self, delivery: Delivery, site: Site) -> None:
+        try:
+            async with self.sessionmaker() as session:
+                user = await session.get(User, delivery.user_id)
+                if user is None:
+                    raise Drop("account deleted")
+                reason = wanted(
+                    user,
+                    kind=delivery.kind,
+                    channel=delivery.channel,
+                    optouts=await opted_out(session, user_id=user.id),
+                    discord_on=self.discord is not None,
+                )
+                if reason:
+                    raise Drop(reason)
+                prepared = await prepare(session, delivery, user, site)
+        except Drop as exc:
+            await self._finish(delivery, Outcome(DeliveryStatus.DROPPED, "dropped", str(exc)))
+            return
+        except Exception as exc:
+            log.exception("notifications.prepare.failed", delivery=delivery.id)
+            await self._finish(delivery, self._temporary(delivery, exc))
+            return
+        await self._send(delivery, user, prepared)
+
+    async def _send(self, delivery: Delivery, user: User, prepared: Prepared) -> None:
+        # The outbox (development) writes in the session it is given; it commits with
+        # the delivery's outcome. Real providers never touch it, so no connection is
+        # held while they answer.
+        async with self.sessionmaker() as session:
+            try:
+                provider_id: str | None = None
+                if delivery.channel == EMAIL:
+                    assert user.email is not None
+                    rendered = render_email(
+                        delivery.kind, prepared.context, language=prepared.language
+                    )
+                    await self.email.send(
+                        session,
+                        EmailMessage(
+                            to=user.email,
+                            subject=rendered.subject,
+                            text=rendered.text,
+                            html=rendered.html,
+                            attachments=prepared.attachments,
+                            headers=prepared.headers,
+                        ),
+                    )
+                elif delivery.channel == DISCORD:
+                    assert self.discord is not None and user.discord_id is not None
+                    text = render_discord(
+                        delivery.kind, prepared.context, language=prepared.language
+                    )
+                    provider_id = await self.discord.send_dm(
+                        user.discord_id, text, nonce=nonce_for(delivery)
+                    )
+                else:
+                    raise IntegrationRejected(f"unknown channel {delivery.channel!r}")
+            except IntegrationRejected as exc:
+                outcome = Outcome(DeliveryStatus.FAILED, "permanent", str(exc))
+            except (IntegrationUnavailable, httpx.TransportError) as exc:
+                outcome = self._temporary(delivery, exc)
+            except Exception as exc:
+                log.exception("notifications.send.failed", delivery=delivery.id)
+                outcome = self._temporary(delivery, exc)
+            else:
+                outcome = Outcome(DeliveryStatus.SENT, "sent", provider_id=provider_id)
+            await self._record(session, delivery, outcome)
+            await session.commit()
+
+    def _temporary(self, delivery: Delivery, exc: BaseException) -> Outcome:
+        error = f"{type(exc).__name__}: {exc}"
+        if delivery.attempts >= MAX_ATTEMPTS:
+            return Outcome(DeliveryStatus.FAILED, "temporary", f"gave up: {error}")
+        return Outcome(
+            DeliveryStatus.PENDING, "temporary", error, retry_in=backoff(delivery.attempts)
+        )
+
+    async def _finish(self, delivery: Delivery, outcome: Outcome) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await self._record(session, delivery, outcome)
+
+    async def _record(self, session: AsyncSession, delivery: Delivery, outcome: Outcome) -> None:
+        now = utcnow()
+        values: dict[str, object] = {
+            "status": outcome.status,
+            "locked_by": None,
+            "locked_until": None,
+            "updated_at": now,
+            "last_error": outcome.error,
+        }
+        if outcome.status == DeliveryStatus.SENT:
+            values |= {"sent_at": now, "provider_id": outcome.provider_id}
+        if outcome.retry_in is not None:
+            values["send_at"] = now + outcome.retry_in
+        result = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery.id, Delivery.locked_by == self.worker_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            # Our lease ran out and another sender took it over; its record counts.
+            log.warning("notifications.lease.lost", delivery=delivery.id)
+        await session.execute(
+            insert(DeliveryAttempt).values(
+                delivery_id=delivery.id,
+                number=delivery.attempts,
+                at=now,
+                outcome=outcome.outcome,
+                error=outcome.error,
+            )
+        )
+        log.info(
+            "notifications.delivery",
+            delivery=delivery.id,
+            kind=delivery.kind,
+            channel=delivery.channel,
+            outcome=outcome.outcome,
+            error=outcome.error,
+        )

@@ -1,0 +1,128 @@
+"""Every kind, rendered from a fixed context, against its golden files.
+
+To accept a deliberate change: LENS_UPDATE_GOLDEN=1 pytest tests/notifications, then
+read the diff of tests/notifications/golden before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lens.notifications.kinds import KINDS
+from lens.notifications.render import local_time, render_discord, render_email
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("LENS_UPDATE_GOLDEN") == "1"
+SITE = "https://lens.example.org"
+MEETING = datetime(2027, 3, 30, 16, 0, tzinfo=UTC)  # 18:00 in Berlin (summer time)
+
+BASE: dict[str, Any] = {
+    "name": "Ada <Lovelace>",  # escaped in HTML, as typed in text
+    "site_url": SITE,
+    "preferences_url": f"{SITE}/account/notifications",
+    "unsubscribe_url": f"{SITE}/notifications/unsubscribe?u=7&k=KIND&c=email&t=abc",
+    "course_title": "Introduction to AI Safety",
+    "cohort_name": "Spring 2027",
+}
+MEETING_FIELDS: dict[str, Any] = {
+    "group_name": "Group 3",
+    "meeting_number": 2,
+    "meetings": 8,
+    "when": local_time(MEETING, "Europe/Berlin"),
+    "group_url": f"{SITE}/groups/3",
+    "rsvp_url": f"{SITE}/groups/3#meeting-2",
+    "channel_url": "https://discord.com/channels/1/2",
+}
+MODULES = [
+    {"title": "Goals and means", "url": f"{SITE}/course/ai/goals", "minutes": 25},
+    {"title": "Specification gaming", "url": f"{SITE}/course/ai/spec", "minutes": None},
+]
+
+CONTEXTS: dict[str, dict[str, Any]] = {
+    "welcome": {
+        "role": "participant",
+        "start_date": "Monday 1 March 2027",
+        "meetings": 8,
+        "meeting_minutes": 90,
+        "course_url": f"{SITE}/course/ai",
+        "enrollment_url": f"{SITE}/enroll/1",
+    },
+    "group_assigned": {
+        "group_name": "Group 3",
+        "weekly_time": "Tuesdays at 18:00 (Europe/Berlin)",
+        "first_meeting": local_time(datetime(2027, 3, 2, 17, 0, tzinfo=UTC), "Europe/Berlin"),
+        "meetings": 8,
+        "facilitator": "Grace",
+        "members": ["Ada <Lovelace>", "Alan", "Katherine"],
+        "group_url": f"{SITE}/groups/3",
+        "channel_url": None,
+        "calendar_url": f"{SITE}/account/calendar",
+    },
+    "meeting_reminder_24h": {**MEETING_FIELDS, "modules": MODULES},
+    "meeting_reminder_1h": {**MEETING_FIELDS, "modules": []},
+    "meeting_changed": {
+        **MEETING_FIELDS,
+        "old_when": local_time(datetime(2027, 3, 29, 16, 0, tzinfo=UTC), "Europe/Berlin"),
+        "later_moved": True,
+    },
+    "meeting_cancelled": MEETING_FIELDS,
+    "module_nudge_3d": {**MEETING_FIELDS, "modules": MODULES},
+    "module_nudge_1d": {**MEETING_FIELDS, "modules": MODULES[1:]},
+    "sign_in_link": {
+        "link": f"{SITE}/auth/email/verify?token=abc",
+        "minutes": 15,
+        "unsubscribe_url": None,
+    },
+}
+
+
+def context(kind: str) -> dict[str, Any]:
+    merged = {**BASE, **CONTEXTS[kind]}
+    if merged["unsubscribe_url"]:
+        merged["unsubscribe_url"] = merged["unsubscribe_url"].replace("KIND", kind)
+    return merged
+
+
+def check(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(actual)
+        return
+    assert path.exists(), f"no golden file {name}; run with LENS_UPDATE_GOLDEN=1"
+    assert actual == path.read_text(), f"{name} differs from its golden file"
+
+
+def test_every_kind_has_a_context_here() -> None:
+    assert sorted(CONTEXTS) == sorted(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_email_matches_golden(kind: str) -> None:
+    rendered = render_email(kind, context(kind))
+    check(f"{kind}.subject", rendered.subject + "\n")
+    check(f"{kind}.txt", rendered.text)
+    check(f"{kind}.html", rendered.html)
+    # Escaped where it is HTML, as typed where it is text.
+    if "Ada" in rendered.html:
+        assert "Ada &lt;Lovelace&gt;" in rendered.html and "<Lovelace>" not in rendered.html
+        assert "Ada <Lovelace>" in rendered.text
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_discord_matches_golden(kind: str) -> None:
+    message = render_discord(kind, context(kind))
+    assert len(message) <= 2000
+    check(f"{kind}.discord", message + "\n")
+
+
+def test_times_are_shown_in_the_readers_zone() -> None:
+    assert local_time(MEETING, "Europe/Berlin") == "Tuesday 30 March 2027, 18:00 (Europe/Berlin)"
+    assert (
+        local_time(MEETING, "America/New_York") == "Tuesday 30 March 2027, 12:00 (America/New_York)"
+    )
+    assert local_time(MEETING, "Asia/Kolkata") == "Tuesday 30 March 2027, 21:30 (Asia/Kolkata)"
