@@ -28,9 +28,7 @@ from lens.courses import api as courses_api
 from lens.courses import pages as course_pages
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
-from lens.integrations.discord.rest import DiscordRest
-from lens.integrations.email.client import DevOutboxSender, EmailSender, SendGridSender
-from lens.integrations.email.smtp import SmtpSender
+from lens.integrations.email.factory import email_sender_from_settings
 from lens.integrations.llm.client import ChatModel
 from lens.integrations.llm.transcription import Transcriber
 from lens.integrations.sentry import init_sentry
@@ -40,8 +38,7 @@ from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
 from lens.meetings import pages as meeting_pages
 from lens.notifications import pages as notification_pages
-from lens.notifications.context import Site
-from lens.notifications.sender import DeliverySender, DiscordMessenger
+from lens.notifications.sender import DiscordMessenger, sender_from_settings
 from lens.scheduling import pages as grouping_pages
 from lens.settings import Settings
 from lens.tutor import api as tutor_api
@@ -111,7 +108,7 @@ def create_app(
                 sessionmaker=maker,
                 http=http,
                 jwt_secret=jwt_secret,
-                email=_email_sender(settings, http),
+                email=email_sender_from_settings(settings, http),
                 chat_model=chat_model or model_from_settings(settings),
                 transcriber=transcriber or transcriber_from_settings(settings, http),
             )
@@ -125,16 +122,14 @@ def create_app(
                 lens.runner, lens.triggers = runner, triggers
             lens.content = await _start_content(lens, stack)
             if settings.run_worker:
-                sender = DeliverySender(
+                sender = sender_from_settings(
+                    settings,
                     maker,
-                    site=lambda: Site(
-                        base_url=settings.public_url,
-                        secret=jwt_secret,
-                        from_email=settings.from_email,
-                        content=lens.loaded_content,
-                    ),
+                    http,
                     email=lens.email,
-                    discord=discord or _discord_messenger(settings, http),
+                    secret=jwt_secret,
+                    content=lambda: lens.loaded_content,
+                    discord=discord,
                 )
                 sender.start()
                 stack.push_async_callback(sender.stop)
@@ -229,29 +224,6 @@ async def _start_content(lens: Lens, stack: AsyncExitStack) -> ContentStore:
     store.start()
     stack.push_async_callback(store.stop)
     return store
-
-
-def _email_sender(settings: Settings, http: httpx.AsyncClient) -> EmailSender:
-    if settings.sendgrid_api_key:
-        return SendGridSender(
-            http, api_key=settings.sendgrid_api_key, from_email=settings.from_email
-        )
-    if settings.smtp_host:
-        return SmtpSender(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            security=settings.smtp_security,
-            from_email=settings.from_email,
-        )
-    return DevOutboxSender()
-
-
-def _discord_messenger(settings: Settings, http: httpx.AsyncClient) -> DiscordMessenger | None:
-    if not settings.discord_bot_token:
-        return None
-    return DiscordRest(http, token=settings.discord_bot_token)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -128,13 +128,18 @@ async def _run_worker(settings: Settings) -> None:
     import httpx
 
     from lens import __version__
+    from lens.content.store import ContentStore
     from lens.db import migrate
     from lens.db.engine import create_engine, create_sessionmaker
+    from lens.integrations.email.factory import email_sender_from_settings
     from lens.integrations.sentry import init_sentry
     from lens.jobs.periodic import PeriodicTriggers
     from lens.jobs.registry import load_task_modules
     from lens.jobs.runner import JobRunner
+    from lens.logging import get_logger
+    from lens.notifications.sender import sender_from_settings
 
+    log_error = get_logger("lens.worker").error
     init_sentry(settings)
     load_task_modules()
     engine = create_engine(settings.sqlalchemy_url)
@@ -144,15 +149,35 @@ async def _run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient(headers={"User-Agent": f"Lens/{__version__}"}) as http:
+    async with httpx.AsyncClient(
+        headers={"User-Agent": f"Lens/{__version__}"}, timeout=httpx.Timeout(20.0, connect=5.0)
+    ) as http:
         maker = create_sessionmaker(engine)
         runner = JobRunner(maker, settings=settings, http=http)
         triggers = PeriodicTriggers(maker)
+        # Notifications name courses and modules: this process keeps the content too.
+        store = ContentStore(maker)
+        try:
+            await store.refresh()
+        except Exception as exc:
+            log_error("content.store.load_failed", error=f"{type(exc).__name__}: {exc}")
+        store.start()
+        sender = sender_from_settings(
+            settings,
+            maker,
+            http,
+            email=email_sender_from_settings(settings, http),
+            secret=settings.resolved_jwt_secret(),
+            content=lambda: store.content if store.version >= 0 else None,
+        )
         await runner.start()
         triggers.start()
+        sender.start()
         await stop.wait()
+        await sender.stop()
         triggers.stop()
         await runner.stop()
+        await store.stop()
     await engine.dispose()
 
 

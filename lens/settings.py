@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(1.0, alias="LENS_JOB_POLL_SECONDS")
     job_concurrency: int = Field(4, alias="LENS_JOB_CONCURRENCY")
     job_lease_seconds: float = Field(60.0, alias="LENS_JOB_LEASE_SECONDS")
+    delivery_concurrency: int = Field(8, alias="LENS_DELIVERY_CONCURRENCY")
+    delivery_lease_seconds: float = Field(120.0, alias="LENS_DELIVERY_LEASE_SECONDS")
+    delivery_poll_seconds: float = Field(2.0, alias="LENS_DELIVERY_POLL_SECONDS")
+    # Vendor API addresses: only for a proxy or a test double.
+    sendgrid_api_base: str = Field("https://api.sendgrid.com", alias="LENS_SENDGRID_API_BASE")
+    discord_api_base: str = Field("https://discord.com/api/v10", alias="LENS_DISCORD_API_BASE")
     shutdown_grace_seconds: float = Field(25.0, alias="LENS_SHUTDOWN_GRACE_SECONDS")
 
     @field_validator(

@@ -24,10 +24,10 @@ from lens.cohorts.availability import to_utc
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
 from lens.cohorts.service import availability_of
 from lens.db.base import utcnow
-from lens.errors import Conflict, Invalid, NotFound
-from lens.jobs.service import enqueue
+from lens.errors import Conflict, Forbidden, Invalid, NotFound
+from lens.jobs.service import coalesce, enqueue
 from lens.meetings.ical import IcsEvent, render_calendar
-from lens.meetings.models import CalendarFeed, Meeting
+from lens.meetings.models import CalendarFeed, Meeting, Rsvp, RsvpStatus
 from lens.notifications.service import (
     drop_pending,
     meeting_subject,
@@ -38,6 +38,7 @@ from lens.users.models import User
 
 SLOT = timedelta(minutes=30)
 ANNOUNCE_KIND = "meetings.announce"
+CALENDAR_SYNC_KIND = "meetings.calendar_sync"
 
 
 def first_start(cohort: Cohort, start_slot: int) -> datetime:
@@ -123,6 +124,7 @@ async def create_meetings(session: AsyncSession, *, cohort: Cohort, group: Group
     ]
     session.add_all(meetings)
     await session.flush()
+    await request_calendar_sync(session, meetings=meetings)
     return meetings
 
 
@@ -296,6 +298,7 @@ async def move_meetings(
                 "later_moved": len(changes) > 1,
             },
         )
+    await request_calendar_sync(session, meetings=[meeting for meeting, _ in changes])
     return moved
 
 
@@ -318,6 +321,7 @@ async def cancel_meeting(session: AsyncSession, *, group: Group, number: int) ->
             subject=f"meeting:{meeting.id}#seq{meeting.sequence}",
             context={"meeting_id": meeting.id, "sequence": meeting.sequence},
         )
+        await request_calendar_sync(session, meetings=[meeting])
     return meeting
 
 

@@ -27,8 +27,10 @@ import httpx
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from lens.content.parsed import ContentSet
 from lens.db.base import utcnow
 from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.discord.rest import DiscordRest
 from lens.integrations.email.client import EmailMessage, EmailSender
 from lens.logging import get_logger
 from lens.notifications.context import Drop, Prepared, Site, prepare
@@ -36,6 +38,7 @@ from lens.notifications.kinds import DISCORD, EMAIL
 from lens.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
 from lens.notifications.render import render_discord, render_email
 from lens.notifications.service import opted_out, wanted
+from lens.settings import Settings
 from lens.users.models import User
 
 log = get_logger("lens.notifications")
@@ -222,7 +225,9 @@ class DeliverySender:
                             text=rendered.text,
                             html=rendered.html,
                             attachments=prepared.attachments,
-                            headers=prepared.headers,
+                            # Names the delivery in the provider's logs (and tells a
+                            # repeat after a crash apart from a second message).
+                            headers={**prepared.headers, "X-Lens-Delivery": nonce_for(delivery)},
                         ),
                     )
                 elif delivery.channel == DISCORD:
@@ -298,3 +303,34 @@ class DeliverySender:
             outcome=outcome.outcome,
             error=outcome.error,
         )
+
+
+def sender_from_settings(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    *,
+    email: EmailSender,
+    secret: str,
+    content: Callable[[], ContentSet | None],
+    discord: DiscordMessenger | None = None,
+) -> DeliverySender:
+    """The sender a worker process runs (web processes with the worker role too)."""
+    if discord is None and settings.discord_bot_token:
+        discord = DiscordRest(
+            http, token=settings.discord_bot_token, base_url=settings.discord_api_base
+        )
+    return DeliverySender(
+        sessionmaker,
+        site=lambda: Site(
+            base_url=settings.public_url,
+            secret=secret,
+            from_email=settings.from_email,
+            content=content(),
+        ),
+        email=email,
+        discord=discord,
+        concurrency=settings.delivery_concurrency,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        poll_seconds=settings.delivery_poll_seconds,
+    )

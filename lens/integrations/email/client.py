@@ -15,7 +15,7 @@ from lens.logging import get_logger
 
 log = get_logger("lens.email")
 
-SENDGRID_URL = "https://api.sendgrid.com/v3/mail/send"
+SENDGRID_API = "https://api.sendgrid.com"
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,18 @@ class EmailSender(Protocol):
 class SendGridSender:
     """SendGrid's v3 mail/send API (202 Accepted on success)."""
 
-    def __init__(self, http: httpx.AsyncClient, *, api_key: str, from_email: str) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        api_key: str,
+        from_email: str,
+        base_url: str = SENDGRID_API,
+    ) -> None:
         self.http = http
         self.api_key = api_key
         self.from_email = from_email
+        self.url = base_url.rstrip("/") + "/v3/mail/send"
 
     async def send(self, session: AsyncSession, message: EmailMessage) -> None:
         content = [{"type": "text/plain", "value": message.text}]
@@ -75,7 +83,7 @@ class SendGridSender:
             body["headers"] = dict(message.headers)
         try:
             response = await self.http.post(
-                SENDGRID_URL, json=body, headers={"Authorization": f"Bearer {self.api_key}"}
+                self.url, json=body, headers={"Authorization": f"Bearer {self.api_key}"}
             )
         except httpx.TransportError as exc:
             raise IntegrationUnavailable(f"SendGrid unreachable: {type(exc).__name__}") from exc

@@ -1,0 +1,200 @@
+"""2,000 due reminders on two channels, two `lens worker` processes on PostgreSQL, one
+of them stopped mid-run and replaced: nothing is lost, and nothing is sent twice.
+
+Discord deduplicates by the nonce each message carries (as Discord does with
+`enforce_nonce`), so it gets every reminder exactly once even when a worker is killed.
+SendGrid cannot deduplicate: an e-mail the provider accepted in the instant before a
+SIGKILL, before its outcome was written, is sent again when the lease runs out. The
+test shows those are only ever the killed worker's messages in flight; a normal stop
+(SIGTERM: deploys, restarts) finishes them and sends every e-mail exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from lens.cohorts.models import Cohort, Group, GroupMember, Signup
+from lens.db import migrate
+from lens.db.base import utcnow
+from lens.db.engine import create_engine, create_sessionmaker
+from lens.meetings.models import Meeting
+from lens.notifications.models import Delivery, DeliveryStatus
+from lens.notifications.service import meeting_subject, notify
+from lens.users.models import User
+from tests.conftest import fresh_database
+from tests.notifications.fake_providers import ProviderServer
+
+ROOT = Path(__file__).resolve().parents[2]
+PEOPLE, GROUP_SIZE = 2000, 50
+
+
+async def seed(url: str) -> None:
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    maker = create_sessionmaker(engine)
+    now = utcnow()
+    async with maker() as session, session.begin():
+        cohort = Cohort(
+            course_slug="intro-to-ai-safety", name="Spring", start_date=date(2030, 1, 7),
+            meetings=1, meeting_minutes=60, status="running",
+        )  # fmt: skip
+        session.add(cohort)
+        await session.flush()
+        user_ids = list(
+            await session.scalars(
+                insert(User).returning(User.id),
+                [
+                    {
+                        "email": f"p{i}@example.org",
+                        "discord_id": str(10**17 + i),
+                        "timezone": "Europe/Berlin",
+                    }
+                    for i in range(PEOPLE)
+                ],
+            )
+        )
+        signup_ids = list(
+            await session.scalars(
+                insert(Signup).returning(Signup.id),
+                [
+                    {
+                        "cohort_id": cohort.id,
+                        "user_id": u,
+                        "role": "participant",
+                        "status": "grouped",
+                        "timezone": "Europe/Berlin",
+                        "availability": {},
+                    }
+                    for u in user_ids
+                ],
+            )
+        )
+        starts = now + timedelta(hours=23, minutes=30)  # the 24 h reminder is 30 min due
+        for g in range(PEOPLE // GROUP_SIZE):
+            group = Group(cohort_id=cohort.id, number=g + 1, start_slot=0, status="active")
+            session.add(group)
+            await session.flush()
+            members = slice(g * GROUP_SIZE, (g + 1) * GROUP_SIZE)
+            await session.execute(
+                insert(GroupMember),
+                [
+                    {"group_id": group.id, "signup_id": s, "role": "participant"}
+                    for s in signup_ids[members]
+                ],
+            )
+            meeting = Meeting(
+                group_id=group.id, number=1, starts_at=starts,
+                ends_at=starts + timedelta(hours=1), anchor_timezone="Europe/Berlin",
+            )  # fmt: skip
+            session.add(meeting)
+            await session.flush()
+            await notify(
+                session,
+                kind="meeting_reminder_24h",
+                user_ids=user_ids[members],
+                subject=meeting_subject(meeting.id, starts),
+                context={"meeting_id": meeting.id, "starts_at": starts.isoformat()},
+                send_at=starts - timedelta(hours=24),
+            )
+    await engine.dispose()
+
+
+def start_worker(url: str, providers: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "JWT_SECRET": "exactly-once-" + "x" * 40,
+        "SENDGRID_API_KEY": "SG.test",
+        "LENS_SENDGRID_API_BASE": providers,
+        "DISCORD_BOT_TOKEN": "bot-test",
+        "LENS_DISCORD_API_BASE": providers + "/api/v10",
+        "LENS_DELIVERY_LEASE_SECONDS": "3",
+        "LENS_DELIVERY_POLL_SECONDS": "0.2",
+        "LENS_LOG_LEVEL": "WARNING",
+        "CONTENT_DIR": str(ROOT / "examples" / "course"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "lens", "worker"],
+        env=env,
+        cwd=log.parent,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def counts(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+        out = {str(s): int(n) for s, n in rows.all()}
+    await engine.dispose()
+    return out
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+async def test_each_reminder_is_sent_once_per_channel(tmp_path: Path, stop: int) -> None:
+    async with fresh_database("postgresql", tmp_path) as url:
+        await seed(url)
+        assert (await counts(url)) == {DeliveryStatus.PENDING: 2 * PEOPLE}
+        log = tmp_path / "workers.log"
+        workers: list[subprocess.Popen[bytes]] = []
+        with ProviderServer() as server:
+            fake = server.providers
+            try:
+                workers = [start_worker(url, server.url, log) for _ in range(2)]
+                deadline = time.monotonic() + 120
+                while fake.received < PEOPLE // 2:  # a quarter of the 4,000 messages
+                    assert time.monotonic() < deadline, log.read_text()[-3000:]
+                    assert all(w.poll() is None for w in workers), log.read_text()[-3000:]
+                    await asyncio.sleep(0.02)
+                workers[0].send_signal(stop)
+                workers[0].wait(timeout=60)
+                at_stop = fake.received
+                workers.append(start_worker(url, server.url, log))
+                while (await counts(url)).get(DeliveryStatus.SENT, 0) < 2 * PEOPLE:
+                    assert time.monotonic() < deadline, (await counts(url), log.read_text()[-3000:])
+                    await asyncio.sleep(0.3)
+            finally:
+                for worker in workers:
+                    if worker.poll() is None:
+                        worker.send_signal(signal.SIGTERM)
+                for worker in workers:
+                    try:
+                        worker.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        worker.kill()
+        assert at_stop < 2 * PEOPLE, "the worker was stopped after everything was sent"
+        assert (await counts(url)) == {DeliveryStatus.SENT: 2 * PEOPLE}
+
+        messages = fake.message_counts()
+        assert len(messages) == PEOPLE and set(messages.values()) == {1}
+        emails = fake.email_counts()
+        assert len(emails) == PEOPLE  # nobody lost
+        repeated = {to for to, n in emails.items() if n > 1}
+        if stop == signal.SIGTERM:
+            assert repeated == set()
+        else:
+            # Only what the killed worker had in flight (at most its concurrency),
+            # each at most twice, and each one a delivery that was taken over.
+            assert len(repeated) <= 8 and max(emails.values()) <= 2
+            engine = create_engine(url)
+            async with engine.connect() as conn:
+                retaken = set(
+                    await conn.scalars(
+                        select(User.email)
+                        .join(Delivery, Delivery.user_id == User.id)
+                        .where(Delivery.channel == "email", Delivery.attempts > 1)
+                    )
+                )
+            await engine.dispose()
+            assert repeated <= retaken
