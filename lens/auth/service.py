@@ -15,6 +15,7 @@ from lens.db.base import utcnow
 from lens.errors import Invalid, RateLimited
 from lens.integrations.discord.oauth import DiscordUser
 from lens.integrations.email.client import EmailMessage, EmailSender
+from lens.notifications.render import render_email
 from lens.users.models import User
 from lens.users.service import normalize_email
 
@@ -283,22 +284,16 @@ async def send_email_link(
         next_path=next_path,
     )
     link = f"{base_url}/auth/email/verify?token={token}"
+    minutes = int(EMAIL_LINK_LIFETIME.total_seconds() // 60)
+    # Rendered like every other notification, but sent now and never queued: the
+    # person is waiting for it, and the link must not sit in a table.
+    rendered = render_email(
+        "sign_in_link",
+        {"link": link, "minutes": minutes, "unsubscribe_url": None, "site_url": base_url},
+    )
     await sender.send(
         session,
-        EmailMessage(
-            to=address,
-            subject="Your sign-in link for Lens",
-            text=(
-                "Hello,\n\nuse this link to sign in to Lens. It works once, "
-                f"for 15 minutes:\n\n{link}\n\n"
-                "If you did not ask for it, you can ignore this e-mail.\n"
-            ),
-            html=(
-                "<p>Hello,</p><p>use this link to sign in to Lens. It works once, for 15 "
-                f'minutes:</p><p><a href="{link}">Sign in to Lens</a></p>'
-                "<p>If you did not ask for it, you can ignore this e-mail.</p>"
-            ),
-        ),
+        EmailMessage(to=address, subject=rendered.subject, text=rendered.text, html=rendered.html),
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
 from lens.content.parsed import ContentSet
+from lens.courses.models import Progress
 from lens.courses.service import module_key, module_status, progress_rows, user_actor
 from lens.db.base import utcnow
 from lens.integrations.email.client import Attachment
@@ -144,7 +145,57 @@ class _Membership:
     cohort: Cohort
 
 
+_MEMBERS = "lens.notifications.memberships"
+_PROGRESS = "lens.notifications.progress"
+
+
+async def preload(session: AsyncSession, deliveries: list[Delivery]) -> dict[int, User]:
+    """Load, for a whole batch, what the builders would otherwise ask for one by one:
+    the recipients, the meetings, the memberships and reading progress involved. Kept
+    in the session (its identity map and `info`), which prepares the batch in turn."""
+    users = {
+        u.id: u
+        for u in await session.scalars(
+            select(User).where(User.id.in_({d.user_id for d in deliveries}))
+        )
+    }
+    meeting_ids = {d.context["meeting_id"] for d in deliveries if "meeting_id" in d.context}
+    group_ids = {d.context["group_id"] for d in deliveries if "group_id" in d.context}
+    if meeting_ids:
+        meetings = await session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids)))
+        group_ids |= {m.group_id for m in meetings}
+    members: dict[tuple[int, int], tuple[Signup, Group, Cohort] | None] = {
+        (g, u): None for g in group_ids for u in users
+    }
+    if group_ids:
+        rows = await session.execute(
+            select(Signup, Group, Cohort)
+            .join(GroupMember, GroupMember.signup_id == Signup.id)
+            .join(Group, Group.id == GroupMember.group_id)
+            .join(Cohort, Cohort.id == Group.cohort_id)
+            .where(Group.id.in_(group_ids), Signup.user_id.in_(list(users)))
+        )
+        for signup, group, cohort in rows.all():
+            members[(group.id, signup.user_id)] = (signup, group, cohort)
+    session.info[_MEMBERS] = members
+    if meeting_ids:
+        progress = await session.scalars(
+            select(Progress).where(Progress.actor.in_([user_actor(u) for u in users]))
+        )
+        by_actor: dict[str, dict[tuple[str, str], Progress]] = {}
+        for row in progress:
+            by_actor.setdefault(row.actor, {})[(row.module_key, row.content_id)] = row
+        session.info[_PROGRESS] = by_actor
+    return users
+
+
 async def _membership(session: AsyncSession, user: User, group_id: int) -> _Membership:
+    cached = session.info.get(_MEMBERS, {})
+    if (group_id, user.id) in cached:
+        found = cached[(group_id, user.id)]
+        if found is None:
+            raise Drop("no longer in the group")
+        return _check_member(*found)
     row = (
         await session.execute(
             select(Signup, Group, Cohort)
@@ -156,7 +207,10 @@ async def _membership(session: AsyncSession, user: User, group_id: int) -> _Memb
     ).first()
     if row is None:
         raise Drop("no longer in the group")
-    signup, group, cohort = row
+    return _check_member(*row)
+
+
+def _check_member(signup: Signup, group: Group, cohort: Cohort) -> _Membership:
     if signup.status == SignupStatus.WITHDRAWN:
         raise Drop("withdrew from the cohort")
     if group.status != GroupStatus.ACTIVE:
@@ -260,9 +314,13 @@ async def _open_modules(
     ]
     if not due:
         return []
-    rows = await progress_rows(
-        session, actor=user_actor(user.id), module_keys=[module_key(m) for m in due]
-    )
+    keys = [module_key(m) for m in due]
+    actor = user_actor(user.id)
+    if _PROGRESS in session.info:
+        mine = session.info[_PROGRESS].get(actor, {})
+        rows = {k: r for k, r in mine.items() if k[0] in keys}
+    else:
+        rows = await progress_rows(session, actor=actor, module_keys=keys)
     return [
         {
             "title": m.title,

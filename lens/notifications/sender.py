@@ -33,11 +33,11 @@ from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.discord.rest import DiscordRest
 from lens.integrations.email.client import EmailMessage, EmailSender
 from lens.logging import get_logger
-from lens.notifications.context import Drop, Prepared, Site, prepare
+from lens.notifications.context import Drop, Prepared, Site, preload, prepare
 from lens.notifications.kinds import DISCORD, EMAIL
 from lens.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
 from lens.notifications.render import render_discord, render_email
-from lens.notifications.service import opted_out, wanted
+from lens.notifications.service import opted_out_many, wanted
 from lens.settings import Settings
 from lens.users.models import User
 
@@ -131,14 +131,14 @@ class DeliverySender:
         claimed = await self._claim()
         if not claimed:
             return 0
-        site = self.site()
+        ready = await self._prepare_all(claimed, self.site())
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(delivery: Delivery) -> None:
+        async def one(delivery: Delivery, user: User, prepared: Prepared) -> None:
             async with gate:
-                await self._handle(delivery, site)
+                await self._send(delivery, user, prepared)
 
-        await asyncio.gather(*(one(d) for d in claimed))
+        await asyncio.gather(*(one(*item) for item in ready))
         return len(claimed)
 
     async def _claim(self) -> list[Delivery]:
@@ -180,30 +180,41 @@ class DeliverySender:
 
     # -- one delivery -----------------------------------------------------------------
 
-    async def _handle(self, delivery: Delivery, site: Site) -> None:
-        try:
-            async with self.sessionmaker() as session:
-                user = await session.get(User, delivery.user_id)
-                if user is None:
-                    raise Drop("account deleted")
-                reason = wanted(
-                    user,
-                    kind=delivery.kind,
-                    channel=delivery.channel,
-                    optouts=await opted_out(session, user_id=user.id),
-                    discord_on=self.discord is not None,
-                )
-                if reason:
-                    raise Drop(reason)
-                prepared = await prepare(session, delivery, user, site)
-        except Drop as exc:
-            await self._finish(delivery, Outcome(DeliveryStatus.DROPPED, "dropped", str(exc)))
-            return
-        except Exception as exc:
-            log.exception("notifications.prepare.failed", delivery=delivery.id)
-            await self._finish(delivery, self._temporary(delivery, exc))
-            return
-        await self._send(delivery, user, prepared)
+    async def _prepare_all(
+        self, claimed: list[Delivery], site: Site
+    ) -> list[tuple[Delivery, User, Prepared]]:
+        """Check each delivery again and render its context, in one read-only session
+        for the batch (its recipients, meetings and memberships loaded together)."""
+        ready: list[tuple[Delivery, User, Prepared]] = []
+        dropped: list[tuple[Delivery, Outcome]] = []
+        async with self.sessionmaker() as session:
+            users = await preload(session, claimed)
+            optouts = await opted_out_many(session, user_ids=list(users))
+            for delivery in claimed:
+                try:
+                    user = users.get(delivery.user_id)
+                    if user is None:
+                        raise Drop("account deleted")
+                    reason = wanted(
+                        user,
+                        kind=delivery.kind,
+                        channel=delivery.channel,
+                        optouts=optouts.get(user.id, set()),
+                        discord_on=self.discord is not None,
+                    )
+                    if reason:
+                        raise Drop(reason)
+                    ready.append((delivery, user, await prepare(session, delivery, user, site)))
+                except Drop as exc:
+                    dropped.append((delivery, Outcome(DeliveryStatus.DROPPED, "dropped", str(exc))))
+                except Exception as exc:
+                    log.exception("notifications.prepare.failed", delivery=delivery.id)
+                    dropped.append((delivery, self._temporary(delivery, exc)))
+        if dropped:
+            async with self.sessionmaker() as session, session.begin():
+                for delivery, outcome in dropped:
+                    await self._record(session, delivery, outcome)
+        return ready
 
     async def _send(self, delivery: Delivery, user: User, prepared: Prepared) -> None:
         # The outbox (development) writes in the session it is given; it commits with
@@ -259,10 +270,6 @@ class DeliverySender:
         return Outcome(
             DeliveryStatus.PENDING, "temporary", error, retry_in=backoff(delivery.attempts)
         )
-
-    async def _finish(self, delivery: Delivery, outcome: Outcome) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            await self._record(session, delivery, outcome)
 
     async def _record(self, session: AsyncSession, delivery: Delivery, outcome: Outcome) -> None:
         now = utcnow()

@@ -161,6 +161,22 @@ async def opted_out(session: AsyncSession, *, user_id: int) -> set[tuple[str, st
     return {(k, c) for k, c in rows.all()}
 
 
+async def opted_out_many(
+    session: AsyncSession, *, user_ids: list[int]
+) -> dict[int, set[tuple[str, str]]]:
+    out: dict[int, set[tuple[str, str]]] = {}
+    if not user_ids:
+        return out
+    rows = await session.execute(
+        select(
+            NotificationOptOut.user_id, NotificationOptOut.kind, NotificationOptOut.channel
+        ).where(NotificationOptOut.user_id.in_(user_ids))
+    )
+    for user_id, kind, channel in rows.all():
+        out.setdefault(user_id, set()).add((kind, channel))
+    return out
+
+
 async def set_preference(
     session: AsyncSession, *, user_id: int, kind: str, channel: str, enabled: bool
 ) -> None:

@@ -61,6 +61,7 @@ MATRIX = [
     ("GET", "/account/transcripts", {"anonymous": 401, "student": 200, "admin": 200}),
     ("GET", "/admin", {"anonymous": 401, "student": 403, "admin": 200}),
     ("GET", "/admin/tutor", {"anonymous": 401, "student": 403, "admin": 200}),
+    ("GET", "/admin/deliveries", {"anonymous": 401, "student": 403, "admin": 200}),
     ("POST", "/admin/tutor/prompt", {"anonymous": 401, "student": 403, "admin": 422}),
     ("GET", "/admin/tutor/transcripts.json", {"anonymous": 401, "student": 403, "admin": 200}),
     ("GET", "/enroll", {"anonymous": 200, "student": 303, "admin": 303}),  # one cohort: to it
@@ -82,6 +83,8 @@ MATRIX = [
     ),
     ("GET", "/account/calendar", {"anonymous": 401, "student": 200, "admin": 200}),
     ("POST", "/account/calendar/revoke", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("GET", "/account/notifications", {"anonymous": 401, "student": 200, "admin": 200}),
+    ("POST", "/account/notifications", {"anonymous": 401, "student": 303, "admin": 303}),
     ("GET", "/calendar/not-a-token.ics", {"anonymous": 404, "student": 404, "admin": 404}),
     ("GET", "/groups/{group}", GROUP_RULE),
     ("GET", "/groups/{group}/members/{member}/transcripts", GROUP_RULE),

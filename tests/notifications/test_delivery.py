@@ -370,3 +370,26 @@ async def test_unsubscribe_link(app_client, db, how) -> None:
     from lens.notifications.service import opted_out
 
     assert await opted_out(db, user_id=users[0].id) == {("meeting_reminder_24h", "email")}
+
+
+async def test_enrolling_sends_a_welcome(db, sessionmaker) -> None:
+    from lens.cohorts.service import confirm_signup
+
+    cohort = await make_cohort(db, start_date=next_march_first_monday(), meetings=8)
+    signup = await make_signup(db, cohort, timezone="America/New_York", status="draft",
+                               available=EVERY_SLOT)  # fmt: skip
+    user = await db.get(User, signup.user_id)
+    user.email = "new@example.org"
+    await db.flush()
+    await confirm_signup(db, cohort=cohort, signup=signup, user=user)
+    await confirm_signup(db, cohort=cohort, signup=signup, user=user)  # twice: one welcome
+    email = RecordingEmail()
+    assert await sender(sessionmaker, email).run_once() == 2  # e-mail, and Discord dropped
+    (welcome,) = email.sent
+    assert welcome.subject == "Welcome to Spring 2027"
+    assert "Introduction to AI Safety" in welcome.text
+    assert f"starts on {next_march_first_monday():%A} {next_march_first_monday().day}" in (
+        welcome.text
+    )
+    dropped = await db.scalar(select(Delivery.last_error).where(Delivery.channel == "discord"))
+    assert dropped == "Discord bot not configured"

@@ -17,96 +17,20 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from lens.cohorts.models import Cohort, Group, GroupMember, Signup
-from lens.db import migrate
-from lens.db.base import utcnow
-from lens.db.engine import create_engine, create_sessionmaker
-from lens.meetings.models import Meeting
+from lens.db.engine import create_engine
 from lens.notifications.models import Delivery, DeliveryStatus
-from lens.notifications.service import meeting_subject, notify
 from lens.users.models import User
 from tests.conftest import fresh_database
+from tests.fixtures.reminders import seed_reminders
 from tests.notifications.fake_providers import ProviderServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PEOPLE, GROUP_SIZE = 2000, 50
-
-
-async def seed(url: str) -> None:
-    engine = create_engine(url)
-    await migrate.upgrade(engine)
-    maker = create_sessionmaker(engine)
-    now = utcnow()
-    async with maker() as session, session.begin():
-        cohort = Cohort(
-            course_slug="intro-to-ai-safety", name="Spring", start_date=date(2030, 1, 7),
-            meetings=1, meeting_minutes=60, status="running",
-        )  # fmt: skip
-        session.add(cohort)
-        await session.flush()
-        user_ids = list(
-            await session.scalars(
-                insert(User).returning(User.id),
-                [
-                    {
-                        "email": f"p{i}@example.org",
-                        "discord_id": str(10**17 + i),
-                        "timezone": "Europe/Berlin",
-                    }
-                    for i in range(PEOPLE)
-                ],
-            )
-        )
-        signup_ids = list(
-            await session.scalars(
-                insert(Signup).returning(Signup.id),
-                [
-                    {
-                        "cohort_id": cohort.id,
-                        "user_id": u,
-                        "role": "participant",
-                        "status": "grouped",
-                        "timezone": "Europe/Berlin",
-                        "availability": {},
-                    }
-                    for u in user_ids
-                ],
-            )
-        )
-        starts = now + timedelta(hours=23, minutes=30)  # the 24 h reminder is 30 min due
-        for g in range(PEOPLE // GROUP_SIZE):
-            group = Group(cohort_id=cohort.id, number=g + 1, start_slot=0, status="active")
-            session.add(group)
-            await session.flush()
-            members = slice(g * GROUP_SIZE, (g + 1) * GROUP_SIZE)
-            await session.execute(
-                insert(GroupMember),
-                [
-                    {"group_id": group.id, "signup_id": s, "role": "participant"}
-                    for s in signup_ids[members]
-                ],
-            )
-            meeting = Meeting(
-                group_id=group.id, number=1, starts_at=starts,
-                ends_at=starts + timedelta(hours=1), anchor_timezone="Europe/Berlin",
-            )  # fmt: skip
-            session.add(meeting)
-            await session.flush()
-            await notify(
-                session,
-                kind="meeting_reminder_24h",
-                user_ids=user_ids[members],
-                subject=meeting_subject(meeting.id, starts),
-                context={"meeting_id": meeting.id, "starts_at": starts.isoformat()},
-                send_at=starts - timedelta(hours=24),
-            )
-    await engine.dispose()
 
 
 def start_worker(url: str, providers: str, log: Path) -> subprocess.Popen[bytes]:
@@ -144,7 +68,7 @@ async def counts(url: str) -> dict[str, int]:
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
 async def test_each_reminder_is_sent_once_per_channel(tmp_path: Path, stop: int) -> None:
     async with fresh_database("postgresql", tmp_path) as url:
-        await seed(url)
+        await seed_reminders(url, people=PEOPLE, group_size=GROUP_SIZE)
         assert (await counts(url)) == {DeliveryStatus.PENDING: 2 * PEOPLE}
         log = tmp_path / "workers.log"
         workers: list[subprocess.Popen[bytes]] = []
