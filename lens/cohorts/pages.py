@@ -42,7 +42,19 @@ from lens.cohorts.service import (
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.errors import Conflict, Invalid, LensError, NotFound
-from lens.meetings.service import cancel_meeting, get_meeting, list_meetings, move_meetings
+from lens.meetings.service import (
+    ANSWER_LABELS,
+    SITE_ANSWERS,
+    answer_counts,
+    cancel_meeting,
+    check_can_answer,
+    get_meeting,
+    list_meetings,
+    move_meetings,
+    open_for_answers,
+    rsvps_for_group,
+    set_rsvp,
+)
 from lens.scheduling.service import REASON_TEXT, group_of, join_group, openings
 from lens.tutor.transcripts import list_transcripts
 from lens.users.account import check_nickname, check_timezone, request_email_change, timezones
@@ -612,6 +624,7 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
             else ([], 0)
         )
         meetings = await list_meetings(session, group=access.group)
+        answers = await rsvps_for_group(session, group=access.group)
     viewer_zone = user.timezone or "UTC"
     weeks = meeting_weeks(access.cohort.start_date, access.cohort.meetings)
     when = local_time(access.group.start_slot, weeks[0], viewer_zone)
@@ -619,6 +632,17 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
     schedule = [(m, m.starts_at.astimezone(zone)) for m in meetings]
     if schedule:  # the real first meeting (its zone's wall-clock time, DST included)
         when = schedule[0][1]
+    now = utcnow()
+    people = [(r.user.id, r.user.display_name) for r in access.members]
+    rsvp = {
+        m.id: {
+            "mine": answers.get(m.id, {}).get(user.id, "pending"),
+            # Who comes, for the facilitator (and admins).
+            "counts": answer_counts(answers.get(m.id, {}), people) if access.viewer_leads else [],
+        }
+        for m in meetings
+        if open_for_answers(m, now=now)
+    }
     return render(
         request,
         "cohorts/group.html",
@@ -629,11 +653,34 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
             "meeting": f"{when:%A %H:%M} ({viewer_zone})",
             "schedule": schedule,
             "zone": viewer_zone,
+            "rsvp": rsvp,
+            # Admins who are not in the group see the answers but give none.
+            "answers_for_viewer": any(r.user.id == user.id for r in access.members),
+            "choices": [(status, ANSWER_LABELS[status]) for status in SITE_ANSWERS],
+            "labels": ANSWER_LABELS,
             "course_title": _courses(request).get(
                 access.cohort.course_slug, access.cohort.course_slug
             ),
         },
     )
+
+
+@router.post("/groups/{group_id}/meetings/{number}/rsvp")
+async def rsvp_form(
+    request: Request,
+    group_id: int,
+    number: int,
+    user: CurrentUser,
+    status: Annotated[str, Form()] = "",
+) -> Response:
+    """A member's answer for a meeting (attending, not_attending or tentative). The
+    group's members and facilitator only; an admin outside the group gets 403."""
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        access = await get_group(session, group_id=group_id, viewer=user)
+        await check_can_answer(session, group_id=access.group.id, user=user)
+        meeting = await get_meeting(session, group=access.group, number=number)
+        await set_rsvp(session, meeting=meeting, user=user, status=status)
+    return RedirectResponse(f"/groups/{group_id}#meeting-{number}", status_code=303)
 
 
 @router.get("/groups/{group_id}/members/{signup_id}/transcripts")

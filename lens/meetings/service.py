@@ -13,10 +13,13 @@ from __future__ import annotations
 import secrets
 import zoneinfo
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.service import token_hash
@@ -373,3 +376,140 @@ async def announce_group(
                 session, meeting_id=meeting.id, starts_at=meeting.starts_at, user_ids=users
             )
     return added
+
+
+# -- Google Calendar events (the work runs in jobs: lens/meetings/calendar.py) -----------
+
+
+async def request_calendar_sync(session: AsyncSession, *, meetings: Sequence[Meeting]) -> int:
+    """Queue bringing each meeting's Google Calendar event in line with the meeting.
+
+    One job per meeting, not per group: a retry redoes only the event that failed (every
+    call to Google sends e-mail to the attendees), and a move of one meeting touches one
+    event. The key coalesces: changes while a job waits become that one job; a change
+    while it runs queues one more, which then reads the newest state. Queued even when
+    Google Calendar is not configured (the job then does nothing): the services do not
+    know the settings, and a job row is cheap.
+    """
+    added = 0
+    for meeting in meetings:
+        job_id = await enqueue(
+            session,
+            kind=CALENDAR_SYNC_KIND,
+            payload={"meeting_id": meeting.id},
+            dedupe_key=coalesce(f"{CALENDAR_SYNC_KIND}:{meeting.id}"),
+        )
+        added += job_id is not None
+    return added
+
+
+async def request_group_calendar_sync(session: AsyncSession, *, group_id: int) -> int:
+    """Queue a sync of the group's meetings still ahead (after someone joined it)."""
+    now = utcnow()
+    upcoming = await session.scalars(
+        select(Meeting).where(
+            Meeting.group_id == group_id, Meeting.status == "scheduled", Meeting.ends_at > now
+        )
+    )
+    return await request_calendar_sync(session, meetings=list(upcoming))
+
+
+# -- RSVPs -------------------------------------------------------------------------------
+
+# What a person can answer on the site, in the order the buttons show them.
+SITE_ANSWERS = (RsvpStatus.ATTENDING, RsvpStatus.NOT_ATTENDING, RsvpStatus.TENTATIVE)
+ANSWER_LABELS = {
+    RsvpStatus.ATTENDING: "Attending",
+    RsvpStatus.NOT_ATTENDING: "Not attending",
+    RsvpStatus.TENTATIVE: "Maybe",
+    RsvpStatus.PENDING: "No answer",
+}
+
+
+def open_for_answers(meeting: Meeting, *, now: datetime | None = None) -> bool:
+    """Scheduled and not over: the meetings people can still say they come to."""
+    return meeting.status == "scheduled" and meeting.ends_at > (now or utcnow())
+
+
+async def is_member(session: AsyncSession, *, group_id: int, user_id: int) -> bool:
+    """In the group as a participant or as its facilitator."""
+    found = await session.scalar(
+        select(GroupMember.group_id)
+        .join(Signup, Signup.id == GroupMember.signup_id)
+        .where(GroupMember.group_id == group_id, Signup.user_id == user_id)
+    )
+    return found is not None
+
+
+async def check_can_answer(session: AsyncSession, *, group_id: int, user: User) -> None:
+    """Only people in the group answer for its meetings (an admin outside it does not)."""
+    if not await is_member(session, group_id=group_id, user_id=user.id):
+        raise Forbidden("Only the group's members and its facilitator answer for its meetings.")
+
+
+async def set_rsvp(session: AsyncSession, *, meeting: Meeting, user: User, status: str) -> Rsvp:
+    """Record a member's answer for a meeting, given on the site.
+
+    Not written back to Google Calendar: the invitation there keeps whatever the person
+    answered in their calendar. The RSVP sync never overwrites a site answer with
+    Google's (see lens/meetings/calendar.py), so the latest answer given here stays.
+    """
+    await check_can_answer(session, group_id=meeting.group_id, user=user)
+    if status not in SITE_ANSWERS:
+        raise Invalid(
+            f"{status!r} is not an answer: choose attending, not_attending or tentative (maybe)."
+            if status
+            else "Choose an answer: attending, not attending or maybe."
+        )
+    if meeting.status == "cancelled":
+        raise Conflict(f"Meeting {meeting.number} is cancelled; there is nothing to answer.")
+    if not open_for_answers(meeting):
+        raise Conflict(f"Meeting {meeting.number} is over; answers for it can no longer change.")
+    now = utcnow()
+    # An upsert, so a double click (two requests at once) cannot fail on the unique key.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Rsvp).values(
+        meeting_id=meeting.id, user_id=user.id, status=status, source="site", updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Rsvp.meeting_id, Rsvp.user_id],
+        set_={"status": status, "source": "site", "updated_at": now},
+    )
+    await session.execute(stmt)
+    rsvp = await session.scalar(
+        select(Rsvp)
+        .where(Rsvp.meeting_id == meeting.id, Rsvp.user_id == user.id)
+        .execution_options(populate_existing=True)
+    )
+    assert rsvp is not None
+    return rsvp
+
+
+async def rsvps_for_group(session: AsyncSession, *, group: Group) -> dict[int, dict[int, str]]:
+    """meeting id -> {user id -> answer} for the group's meetings (people who have never
+    answered are missing: read them as pending)."""
+    rows = await session.execute(
+        select(Rsvp.meeting_id, Rsvp.user_id, Rsvp.status)
+        .join(Meeting, Meeting.id == Rsvp.meeting_id)
+        .where(Meeting.group_id == group.id)
+    )
+    out: dict[int, dict[int, str]] = {}
+    for meeting_id, user_id, status in rows.all():
+        out.setdefault(meeting_id, {})[user_id] = status
+    return out
+
+
+@dataclass(frozen=True)
+class AnswerCount:
+    status: str
+    label: str
+    names: list[str]
+
+
+def answer_counts(answers: dict[int, str], people: Sequence[tuple[int, str]]) -> list[AnswerCount]:
+    """Who answered what, for the facilitator: each answer (no answer last) with names."""
+    by_status: dict[str, list[str]] = {status: [] for status in (*SITE_ANSWERS, "pending")}
+    for user_id, name in people:
+        status = answers.get(user_id, RsvpStatus.PENDING)
+        by_status.get(status, by_status[RsvpStatus.PENDING]).append(name)
+    return [AnswerCount(s, ANSWER_LABELS[s], names) for s, names in by_status.items()]

@@ -90,6 +90,8 @@ MATRIX = [
     ("GET", "/groups/{group}/members/{member}/transcripts", GROUP_RULE),
     ("GET", "/groups/{group}/meetings/1", {**GROUP_RULE, "facilitator": 404, "admin": 404}),
     ("POST", "/groups/{group}/meetings/1/cancel", {**GROUP_RULE, "facilitator": 404, "admin": 404}),
+    # Members answer for themselves: an admin outside the group may not.
+    ("POST", "/groups/{group}/meetings/1/rsvp", {**GROUP_RULE, "facilitator": 404, "admin": 403}),
     (
         "GET",
         "/cohorts/{cohort}",
