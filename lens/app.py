@@ -133,6 +133,17 @@ def create_app(
                 )
                 sender.start()
                 stack.push_async_callback(sender.stop)
+            if settings.run_bot and settings.discord_bot_token and settings.discord_server_id:
+                # Imported here: discord.py is loaded only by a process that runs the bot.
+                from lens.bot.client import LensBot, running
+
+                bot = LensBot(
+                    settings=settings,
+                    sessionmaker=maker,
+                    http=http,
+                    content=lambda: lens.loaded_content,
+                )
+                await stack.enter_async_context(running(bot, settings.discord_bot_token))
             app.state.lens = lens
             if settings.is_production:
                 _settle_heap()

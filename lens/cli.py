@@ -84,7 +84,11 @@ def serve(
         )
         return
     if workers > 1:
-        # Separate processes each build their app from the environment.
+        # Separate processes each build their app from the environment. One bot only:
+        # N gateway connections would answer every command N times.
+        if settings.run_bot and settings.discord_bot_token:
+            typer.echo("--workers > 1: the Discord bot does not run here; start `lens bot`.")
+        os.environ["LENS_RUN_BOT"] = "false"
         uvicorn.run(
             "lens.app:create_app_from_env",
             factory=True,
@@ -179,6 +183,81 @@ async def _run_worker(settings: Settings) -> None:
         await runner.stop()
         await store.stop()
     await engine.dispose()
+
+
+@app.command()
+def bot() -> None:
+    """Run the Discord bot only (exactly one per server: it holds the gateway connection)."""
+    settings = _settings()
+    if not settings.discord_bot_token or not settings.discord_server_id:
+        raise _fail("the bot needs DISCORD_BOT_TOKEN and DISCORD_SERVER_ID (see docs/discord.md)")
+    from lens.logging import configure_logging
+
+    configure_logging(
+        level=settings.log_level,
+        json=settings.log_format == "json"
+        or (settings.log_format == "auto" and settings.is_production),
+    )
+    if not asyncio.run(_run_bot(settings)):
+        raise typer.Exit(1)
+
+
+async def _run_bot(settings: Settings) -> bool:
+    """Run the bot until SIGINT/SIGTERM (True) or until it cannot go on (False)."""
+    import httpx
+
+    from lens import __version__
+    from lens.bot.client import LensBot, running
+    from lens.content.store import ContentStore
+    from lens.db import migrate
+    from lens.db.engine import create_engine, create_sessionmaker
+    from lens.integrations.sentry import init_sentry
+    from lens.jobs.registry import load_task_modules
+    from lens.logging import get_logger
+
+    assert settings.discord_bot_token is not None
+    log_error = get_logger("lens.bot").error
+    init_sentry(settings)
+    load_task_modules()  # commands enqueue jobs (grouping runs)
+    engine = create_engine(settings.sqlalchemy_url)
+    if not settings.is_production:
+        await migrate.upgrade(engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with httpx.AsyncClient(
+            headers={"User-Agent": f"Lens/{__version__}"}, timeout=httpx.Timeout(20.0, connect=5.0)
+        ) as http:
+            maker = create_sessionmaker(engine)
+            # /course names modules: this process keeps the content too.
+            store = ContentStore(maker)
+            try:
+                await store.refresh()
+            except Exception as exc:
+                log_error("content.store.load_failed", error=f"{type(exc).__name__}: {exc}")
+            store.start()
+            bot = LensBot(
+                settings=settings,
+                sessionmaker=maker,
+                http=http,
+                content=lambda: store.content if store.version >= 0 else None,
+            )
+            try:
+                async with running(bot, settings.discord_bot_token) as task:
+                    stopping = asyncio.create_task(stop.wait())
+                    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    stopping.cancel()
+                    # The bot ending by itself (a bad token, say) is a failure; why is logged.
+                    ok = stop.is_set()
+            finally:
+                await store.stop()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await engine.dispose()
+    return ok
 
 
 # -- db --------------------------------------------------------------------------

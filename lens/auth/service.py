@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.models import OAuthState, SignInToken
+from lens.cohorts.discord import request_realization_for_user
 from lens.db.base import utcnow
 from lens.errors import Invalid, RateLimited
 from lens.integrations.discord.oauth import DiscordUser
@@ -159,6 +160,7 @@ async def consume_state(
 
 async def upsert_discord_user(session: AsyncSession, *, discord: DiscordUser) -> User:
     user = await session.scalar(select(User).where(User.discord_id == discord.id))
+    newly_linked = user is None
     # An address Discord has not verified proves nothing: never store it.
     email = normalize_email(discord.email) if discord.email and discord.verified else None
     if user is None and email and discord.verified:
@@ -180,6 +182,8 @@ async def upsert_discord_user(session: AsyncSession, *, discord: DiscordUser) ->
             if discord.verified and user.email_verified_at is None:
                 user.email_verified_at = utcnow()
     await session.flush()
+    if newly_linked:  # an e-mail account now has Discord: open its group channels
+        await request_realization_for_user(session, user_id=user.id)
     return user
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from lens.app_state import get_lens
 from lens.auth.deps import AdminUser, CurrentUser, OptionalUser, load_user
 from lens.cohorts.availability import DAY_NAMES, SLOTS, local_time, meeting_weeks
+from lens.cohorts.discord import get_last_report, request_realization
 from lens.cohorts.groups import get_group, get_group_to_lead, list_my_groups, member_progress
 from lens.cohorts.models import Cohort, CohortStatus, Signup, SignupStatus
 from lens.cohorts.service import (
@@ -542,9 +543,15 @@ async def _cohort_page(
     async with get_lens(request).sessionmaker() as session:
         cohort = await get_cohort(session, cohort_id)
         signups = await list_signups(session, cohort=cohort)
+        discord_report = await get_last_report(session, cohort_id=cohort.id)
     context = {
         "cohort": cohort,
         "signups": signups,
+        "discord_report": discord_report,
+        "discord_on": bool(
+            get_lens(request).settings.discord_bot_token
+            and get_lens(request).settings.discord_server_id
+        ),
         "courses": _courses(request),
         "lengths": MEETING_MINUTES,
         "form": _cohort_form_values(cohort),
@@ -563,6 +570,7 @@ async def cohort_page(request: Request, cohort_id: int, admin: AdminUser) -> Res
         cohort_id,
         created=request.query_params.get("created"),
         saved=request.query_params.get("saved"),
+        discord_queued=request.query_params.get("discord") == "queued",
     )
 
 
@@ -580,6 +588,15 @@ async def edit_cohort_form(request: Request, cohort_id: int, admin: AdminUser) -
             request, cohort_id, status_code=exc.status_code, error=exc.message, form=form
         )
     return RedirectResponse(f"/admin/cohorts/{cohort_id}?saved=1", status_code=303)
+
+
+@router.post("/admin/cohorts/{cohort_id}/discord")
+async def realize_in_discord(request: Request, cohort_id: int, admin: AdminUser) -> Response:
+    """Queue (re)creating the cohort's group channels and events in Discord."""
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort = await get_cohort(session, cohort_id)
+        await request_realization(session, cohort_id=cohort.id)
+    return RedirectResponse(f"/admin/cohorts/{cohort_id}?discord=queued", status_code=303)
 
 
 @router.post("/admin/cohorts/{cohort_id}/status")

@@ -1,6 +1,7 @@
 """Imports every feature's tables so Alembic and the tests see one complete metadata."""
 
 from lens.auth.models import OAuthState, SignInToken
+from lens.cohorts.discord_models import DiscordRealization, DiscordSpace
 from lens.cohorts.models import Cohort, Group, GroupingRun, GroupMember, Signup
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.courses.models import Progress, ReaderActivity
@@ -24,6 +25,8 @@ __all__ = [
     "CoursePrompt",
     "Delivery",
     "DeliveryAttempt",
+    "DiscordRealization",
+    "DiscordSpace",
     "Group",
     "GroupMember",
     "GroupingRun",

@@ -27,6 +27,8 @@ TASK_MODULES = [
     "lens.auth.tasks",
     "lens.scheduling.tasks",
     "lens.meetings.tasks",
+    "lens.cohorts.discord_tasks",
+    "lens.bot.tasks",
 ]
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.service import token_hash
 from lens.cohorts.availability import to_utc
+from lens.cohorts.discord import request_realization
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
 from lens.cohorts.service import availability_of
 from lens.db.base import utcnow
@@ -285,6 +286,7 @@ async def move_meetings(
         await schedule_meeting_notifications(
             session, meeting_id=meeting.id, starts_at=meeting.starts_at, user_ids=users
         )
+    await request_realization(session, cohort_id=group.cohort_id)  # Discord events
     # One message about the change (the first meeting's), saying whether later ones
     # moved too, rather than one per meeting.
     if changes:
@@ -317,6 +319,7 @@ async def cancel_meeting(session: AsyncSession, *, group: Group, number: int) ->
             subject_prefix=meeting_subject(meeting.id, meeting.starts_at),
             reason="the meeting was cancelled",
         )
+        await request_realization(session, cohort_id=group.cohort_id)
         await notify(
             session,
             kind="meeting_cancelled",

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lens.cohorts.discord import channel_url, group_text_channel
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
 from lens.content.parsed import ContentSet
 from lens.courses.models import Progress
@@ -51,6 +52,7 @@ class Site:
     secret: str  # signs unsubscribe links
     from_email: str
     content: ContentSet | None
+    discord_server_id: str | None = None
 
     @property
     def host(self) -> str:
@@ -282,7 +284,7 @@ async def _group_assigned(
             "facilitator": facilitator,
             "members": [u.display_name for u, role in people if role != Role.FACILITATOR],
             "group_url": f"{site.base_url}/groups/{group.id}",
-            "channel_url": None,
+            "channel_url": await _channel(session, site, group.id),
             "calendar_url": f"{site.base_url}/account/calendar",
         },
         attachments=(_ics(site, user, group, cohort, meetings, "REQUEST"),),
@@ -332,7 +334,15 @@ async def _open_modules(
     ]
 
 
-def _meeting_fields(site: Site, meeting: Meeting, member: _Membership, zone: str) -> dict[str, Any]:
+async def _channel(session: AsyncSession, site: Site, group_id: int) -> str | None:
+    if not site.discord_server_id:
+        return None
+    return channel_url(site.discord_server_id, await group_text_channel(session, group_id=group_id))
+
+
+async def _meeting_fields(
+    session: AsyncSession, site: Site, meeting: Meeting, member: _Membership, zone: str
+) -> dict[str, Any]:
     return {
         "course_title": _course_title(site, member.cohort),
         "cohort_name": member.cohort.name,
@@ -342,7 +352,7 @@ def _meeting_fields(site: Site, meeting: Meeting, member: _Membership, zone: str
         "when": local_time(meeting.starts_at, zone),
         "group_url": f"{site.base_url}/groups/{member.group.id}",
         "rsvp_url": f"{site.base_url}/groups/{member.group.id}#meeting-{meeting.number}",
-        "channel_url": None,
+        "channel_url": await _channel(session, site, member.group.id),
     }
 
 
@@ -361,7 +371,9 @@ async def _reminder(
     _check_same_time(meeting, delivery)
     zone = _zone(user, member.signup)
     modules = await _open_modules(session, site, user, member.cohort, meeting.number)
-    return Prepared({**base, **_meeting_fields(site, meeting, member, zone), "modules": modules})
+    return Prepared(
+        {**base, **await _meeting_fields(session, site, meeting, member, zone), "modules": modules}
+    )
 
 
 @builder("module_nudge_3d", "module_nudge_1d")
@@ -374,7 +386,9 @@ async def _nudge(
     if not modules:
         raise Drop(f"nothing left to read for meeting {meeting.number}")
     zone = _zone(user, member.signup)
-    return Prepared({**base, **_meeting_fields(site, meeting, member, zone), "modules": modules})
+    return Prepared(
+        {**base, **await _meeting_fields(session, site, meeting, member, zone), "modules": modules}
+    )
 
 
 @builder("meeting_changed")
@@ -389,7 +403,7 @@ async def _changed(
     return Prepared(
         {
             **base,
-            **_meeting_fields(site, meeting, member, zone),
+            **await _meeting_fields(session, site, meeting, member, zone),
             "old_when": local_time(old, zone),
             "later_moved": bool(delivery.context.get("later_moved")),
         },
@@ -406,6 +420,6 @@ async def _cancelled(
         raise Drop("the meeting is no longer cancelled")
     zone = _zone(user, member.signup)
     return Prepared(
-        {**base, **_meeting_fields(site, meeting, member, zone)},
+        {**base, **await _meeting_fields(session, site, meeting, member, zone)},
         attachments=(_ics(site, user, member.group, member.cohort, [meeting], "CANCEL"),),
     )

@@ -334,6 +334,7 @@ def sender_from_settings(
             secret=secret,
             from_email=settings.from_email,
             content=content(),
+            discord_server_id=settings.discord_server_id,
         ),
         email=email,
         discord=discord,

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.availability import local_time, meeting_weeks, to_utc
+from lens.cohorts.discord import request_realization
 from lens.cohorts.models import (
     Cohort,
     CohortStatus,
@@ -562,6 +563,7 @@ async def approve(session: AsyncSession, *, cohort: Cohort, by: User | None) -> 
     for view in preview.groups:
         await create_meetings(session, cohort=cohort, group=view.group)
         await request_announcement(session, group_id=view.group.id)
+    await request_realization(session, cohort_id=cohort.id)  # the groups' Discord spaces
     log.info(
         "scheduling.approved",
         cohort=cohort.id,
@@ -638,6 +640,7 @@ async def join_group(
     signup.status, signup.unplaced_reason = SignupStatus.GROUPED, None
     await session.flush()
     await request_announcement(session, group_id=locked.id, user_ids=[signup.user_id])
+    await request_realization(session, cohort_id=cohort.id)
     return locked
 
 

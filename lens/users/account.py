@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.models import SignInToken
 from lens.auth.service import new_single_use_token, token_hash
+from lens.cohorts.discord import request_realization_for_user
 from lens.content.parsed import ContentSet
 from lens.courses.models import Progress
 from lens.db.base import utcnow
@@ -150,6 +151,7 @@ async def link_discord(
     user.discord_id = discord_id
     user.discord_username = username
     await session.flush()
+    await request_realization_for_user(session, user_id=user.id)  # their group channels
 
 
 async def unlink_discord(session: AsyncSession, *, user: User) -> None:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from lens.app_state import get_lens
 from lens.auth.deps import CurrentUser, load_user
+from lens.bot.nicknames import request_nickname_push
 from lens.db.engine import unit_of_work
 from lens.errors import LensError
 from lens.users.account import (
@@ -63,6 +64,7 @@ async def save_profile(
         async with unit_of_work(get_lens(request).sessionmaker) as session:
             fresh = await session.get(User, user.id)
             assert fresh is not None
+            before = fresh.nickname
             await update_profile(
                 session,
                 user=fresh,
@@ -71,6 +73,11 @@ async def save_profile(
                 email_notifications=email_notifications,
                 dm_notifications=dm_notifications,
             )
+            if fresh.nickname != before:
+                # The server shows the same name (the bot sets it, off this request).
+                await request_nickname_push(
+                    session, settings=get_lens(request).settings, user=fresh
+                )
     except LensError as exc:
         # Show the form again with what they typed, and what to fix.
         draft = User(

@@ -62,6 +62,7 @@ MATRIX = [
     ("GET", "/admin", {"anonymous": 401, "student": 403, "admin": 200}),
     ("GET", "/admin/tutor", {"anonymous": 401, "student": 403, "admin": 200}),
     ("GET", "/admin/deliveries", {"anonymous": 401, "student": 403, "admin": 200}),
+    ("POST", "/admin/cohorts/{cohort}/discord", {"anonymous": 401, "student": 403, "admin": 303}),
     ("POST", "/admin/tutor/prompt", {"anonymous": 401, "student": 403, "admin": 422}),
     ("GET", "/admin/tutor/transcripts.json", {"anonymous": 401, "student": 403, "admin": 200}),
     ("GET", "/enroll", {"anonymous": 200, "student": 303, "admin": 303}),  # one cohort: to it

@@ -1,0 +1,1 @@
+"""Slash commands and listeners, one cog per audience (members, admins, facilitators)."""

@@ -1,0 +1,198 @@
+"""Commands for everyone: sign up, availability, profile, where am I in the course, ping."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lens.bot.common import (
+    CODE_MINUTES,
+    discord_time,
+    lens_user,
+    reply,
+    sign_in_link,
+)
+from lens.cohorts.groups import list_my_groups
+from lens.cohorts.models import CohortStatus, SignupStatus
+from lens.cohorts.service import can_change, get_signup, list_cohorts
+from lens.courses.service import course_view, first_course, user_actor
+from lens.db.base import utcnow
+from lens.errors import Conflict, LensError
+from lens.meetings.service import meetings_for_user
+from lens.users.models import User
+
+if TYPE_CHECKING:
+    from lens.bot.client import LensBot
+
+Interaction = discord.Interaction["LensBot"]
+
+NO_ACCOUNT = "You have no Lens account yet. Use /signup to make one and enroll."
+# A person could be in several cohorts at once; more links than this is noise.
+MAX_LINKS = 3
+
+
+class General(commands.Cog):
+    def __init__(self, bot: LensBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="signup", description="Get a private link to enroll in a course.")
+    async def signup(self, interaction: Interaction) -> None:
+        async with self.bot.unit_of_work() as session:
+            link = await sign_in_link(
+                session, interaction, settings=self.bot.settings, next_path="/enroll"
+            )
+        await reply(
+            interaction,
+            f"Here is your link to enroll. It signs you in, works once, and expires in "
+            f"{CODE_MINUTES} minutes:\n{link}",
+        )
+
+    @app_commands.command(
+        name="availability", description="Get a private link to change your weekly availability."
+    )
+    async def availability(self, interaction: Interaction) -> None:
+        async with self.bot.unit_of_work() as session:
+            user = await lens_user(session, interaction)
+            if user is None:
+                raise Conflict(NO_ACCOUNT)
+            lines = []
+            for name, path in (await _availability_pages(session, user))[:MAX_LINKS]:
+                link = await sign_in_link(
+                    session, interaction, settings=self.bot.settings, next_path=path
+                )
+                lines.append(f"{name}: {link}")
+        await reply(
+            interaction,
+            f"Change your availability (each link works once, for {CODE_MINUTES} minutes):\n"
+            + "\n".join(lines),
+        )
+
+    @app_commands.command(name="profile", description="See your Lens profile and groups.")
+    async def profile(self, interaction: Interaction) -> None:
+        async with self.bot.unit_of_work() as session:
+            user = await lens_user(session, interaction)
+            if user is None:
+                raise Conflict(NO_ACCOUNT)
+            groups = await list_my_groups(session, user=user)
+            link = await sign_in_link(
+                session, interaction, settings=self.bot.settings, next_path="/account"
+            )
+        lines = [
+            f"**{user.display_name}**",
+            f"Nickname: {user.nickname or 'not set'}",
+            f"Time zone: {user.timezone or 'not set'}",
+            f"E-mail: {user.email or 'not set'}"
+            + (" (not confirmed)" if user.email and user.email_verified_at is None else ""),
+            "Notifications: "
+            f"e-mail {'on' if user.email_notifications else 'off'}, "
+            f"Discord messages {'on' if user.dm_notifications else 'off'}",
+        ]
+        if groups:
+            lines.append(
+                "Groups: "
+                + "; ".join(
+                    f"{group.name} of {cohort.name}"
+                    + (" (facilitator)" if role == "facilitator" else "")
+                    for group, cohort, role in groups
+                )
+            )
+        if user.is_admin:
+            lines.append("You are a Lens admin.")
+        lines.append(f"Edit your profile (the link works once, for {CODE_MINUTES} minutes): {link}")
+        await reply(interaction, "\n".join(lines))
+
+    @app_commands.command(
+        name="course", description="Where you are in the course, and your next meeting."
+    )
+    async def course(self, interaction: Interaction) -> None:
+        content = self.bot.content
+        if content is None:
+            raise LensError("The course is still loading; try again in a minute.", 503)
+        async with self.bot.unit_of_work() as session:
+            user = await lens_user(session, interaction)
+            groups = await list_my_groups(session, user=user) if user else []
+            course = None
+            if groups:
+                course = content.courses.get(groups[0][1].course_slug)
+            course = course or first_course(content)
+            if course is None:
+                raise LensError("There is no course on this site yet.", 404)
+            view = await course_view(
+                session,
+                content=content,
+                course=course,
+                actor=user_actor(user.id) if user else None,
+            )
+            meetings = await meetings_for_user(session, user_id=user.id) if user else []
+        base = self.bot.settings.public_url
+        entries = [entry for unit in view.units for entry in unit.modules]
+        required = [entry for entry in entries if not entry.optional]
+        done = sum(1 for entry in required if entry.status == "completed")
+        lines = [f"**{course.title}**: {done} of {len(required)} modules done."]
+        entry = view.next_module
+        if entry is not None and entry.status != "completed":
+            lines.append(
+                f"Next module: {entry.module.title} ({entry.status}): "
+                f"<{base}/course/{course.slug}/{entry.module.slug}>"
+            )
+        elif entry is not None:
+            lines.append("You have read every module. Well done!")
+        now = utcnow()
+        upcoming = [
+            m for m in meetings if m.meeting.ends_at > now and m.meeting.status != "cancelled"
+        ]
+        if upcoming:
+            m = upcoming[0]
+            lines.append(
+                f"Next meeting: {m.group.name}, meeting {m.meeting.number} of "
+                f"{m.cohort.meetings}, {discord_time(m.meeting.starts_at)} "
+                f"({discord_time(m.meeting.starts_at, 'R')})"
+            )
+        elif user is None:
+            lines.append("You are not signed up yet: use /signup to join a cohort.")
+        elif not groups:
+            lines.append("You are not in a group yet, so there is no meeting to go to.")
+        else:
+            lines.append("Your group has no more meetings.")
+        await reply(interaction, "\n".join(lines))
+
+    @app_commands.command(name="ping", description="Check that the bot is answering.")
+    async def ping(self, interaction: Interaction) -> None:
+        latency = self.bot.latency
+        detail = f" ({latency * 1000:.0f} ms)" if latency == latency else ""  # NaN: no gateway
+        await reply(interaction, f"Pong{detail}.")
+
+
+async def _availability_pages(session: AsyncSession, user: User) -> list[tuple[str, str]]:
+    """Where each of the person's signups has its availability edited, newest cohort first.
+
+    Refuses (Conflict) when there is none to change, saying why.
+    """
+    pages = []
+    grouped = False
+    active = {CohortStatus.OPEN, CohortStatus.CLOSED, CohortStatus.RUNNING}
+    # Cohorts are few (a handful a year); one look-up each keeps the rule in one place.
+    for row in await list_cohorts(session, statuses={str(s) for s in active}):
+        signup = await get_signup(session, cohort=row.cohort, user=user)
+        if signup is None or signup.status == SignupStatus.WITHDRAWN:
+            continue
+        if signup.status == SignupStatus.GROUPED:
+            grouped = True
+        if not can_change(row.cohort, signup):
+            continue
+        if signup.status == SignupStatus.DRAFT:
+            # Enrollment not finished: the wizard picks up at the step that is missing.
+            pages.append((row.cohort.name, f"/enroll/{row.cohort.id}"))
+        else:
+            pages.append((row.cohort.name, f"/enroll/{row.cohort.id}/availability"))
+    if pages:
+        return pages
+    if grouped:
+        raise Conflict(
+            "You are already in a group; ask your facilitator or an admin to change your time."
+        )
+    raise Conflict("You are not enrolled in a cohort. Use /signup to enroll.")

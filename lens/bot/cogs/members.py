@@ -1,0 +1,59 @@
+"""Server members: access for people who join, nicknames changed on the server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from lens.bot.nicknames import store_server_nickname
+from lens.bot.server import grant_member_access
+from lens.errors import IntegrationRejected, IntegrationUnavailable, LensError
+from lens.logging import get_logger
+
+if TYPE_CHECKING:
+    from lens.bot.client import LensBot
+
+log = get_logger("lens.bot.members")
+
+
+class Members(commands.Cog):
+    def __init__(self, bot: LensBot) -> None:
+        self.bot = bot
+
+    def _ours(self, member: discord.Member) -> bool:
+        return member.guild.id == self.bot.server_id and not member.bot
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        """Someone already in a group joins the server: give them their group's roles.
+
+        Safe to see twice (a replayed event after a reconnect): granting is idempotent.
+        """
+        if not self._ours(member):
+            return
+        try:
+            async with self.bot.unit_of_work() as session:
+                granted = await grant_member_access(
+                    session,
+                    settings=self.bot.settings,
+                    http=self.bot.http_client,
+                    discord_id=str(member.id),
+                )
+        except (LensError, IntegrationUnavailable, IntegrationRejected) as exc:
+            # /sync-groups repairs what was missed.
+            log.warning("bot.member.access_failed", discord_user_id=str(member.id), error=str(exc))
+            return
+        log.info("bot.member.joined", discord_user_id=str(member.id), granted=granted)
+
+    @commands.Cog.listener()
+    async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
+        if not self._ours(after) or before.nick == after.nick:
+            return
+        async with self.bot.unit_of_work() as session:
+            user = await store_server_nickname(
+                session, discord_id=str(after.id), nickname=after.nick
+            )
+        if user is not None:
+            log.info("bot.nickname.stored", user_id=user.id)
