@@ -301,6 +301,7 @@ async def move_meetings(
                 "sequence": meeting.sequence,
                 "old_starts_at": old_start.isoformat(),
                 "later_moved": len(changes) > 1,
+                "meeting_ids": [m.id for m, _ in changes],
             },
         )
     await request_calendar_sync(session, meetings=[meeting for meeting, _ in changes])

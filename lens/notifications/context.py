@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.discord import channel_url, group_text_channel
+from lens.cohorts.discord_models import DiscordSpace, SpaceKind
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
 from lens.content.parsed import ContentSet
 from lens.courses.models import Progress
@@ -29,7 +30,7 @@ from lens.meetings.ical import IcsEvent, render_calendar
 from lens.meetings.models import Meeting
 from lens.notifications.kinds import EMAIL, get_kind
 from lens.notifications.models import Delivery
-from lens.notifications.render import local_date, local_time
+from lens.notifications.render import local_time
 from lens.notifications.service import unsubscribe_url
 from lens.users.models import User
 
@@ -74,7 +75,8 @@ def builder(*kinds: str) -> Callable[[Builder], Builder]:
 
 async def prepare(session: AsyncSession, delivery: Delivery, user: User, site: Site) -> Prepared:
     spec = get_kind(delivery.kind)
-    late = utcnow() - delivery.send_at
+    due = delivery.context.get("due_at")
+    late = utcnow() - (datetime.fromisoformat(due) if due else delivery.send_at)
     if delivery.late_after_seconds is not None and late > timedelta(
         seconds=delivery.late_after_seconds
     ):
@@ -123,15 +125,15 @@ async def _welcome(
     if row is None or row[0].status == SignupStatus.WITHDRAWN:
         raise Drop("no longer enrolled")
     signup, cohort = row
-    zone = _zone(user, signup)
-    start = datetime.combine(cohort.start_date, datetime.min.time()).replace(tzinfo=UTC)
     return Prepared(
         {
             **base,
             "course_title": _course_title(site, cohort),
             "cohort_name": cohort.name,
             "role": "facilitator" if signup.role == Role.FACILITATOR else "participant",
-            "start_date": local_date(start + timedelta(hours=12), zone),
+            # A calendar date: the same everywhere, not converted.
+            "start_date": f"{cohort.start_date:%A} {cohort.start_date.day} "
+            f"{cohort.start_date:%B %Y}",
             "meetings": cohort.meetings,
             "meeting_minutes": cohort.meeting_minutes,
             "course_url": f"{site.base_url}/course/{cohort.course_slug}",
@@ -148,6 +150,8 @@ class _Membership:
 
 
 _MEMBERS = "lens.notifications.memberships"
+_MEETINGS = "lens.notifications.meetings"
+_CHANNELS = "lens.notifications.channels"
 _PROGRESS = "lens.notifications.progress"
 
 
@@ -164,7 +168,9 @@ async def preload(session: AsyncSession, deliveries: list[Delivery]) -> dict[int
     meeting_ids = {d.context["meeting_id"] for d in deliveries if "meeting_id" in d.context}
     group_ids = {d.context["group_id"] for d in deliveries if "group_id" in d.context}
     if meeting_ids:
-        meetings = await session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids)))
+        meetings = list(await session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids))))
+        # Held here: the identity map keeps only weak references.
+        session.info[_MEETINGS] = {m.id: m for m in meetings}
         group_ids |= {m.group_id for m in meetings}
     members: dict[tuple[int, int], tuple[Signup, Group, Cohort] | None] = {
         (g, u): None for g in group_ids for u in users
@@ -180,6 +186,17 @@ async def preload(session: AsyncSession, deliveries: list[Delivery]) -> dict[int
         for signup, group, cohort in rows.all():
             members[(group.id, signup.user_id)] = (signup, group, cohort)
     session.info[_MEMBERS] = members
+    if group_ids:
+        session.info[_CHANNELS] = dict(
+            (
+                await session.execute(
+                    select(DiscordSpace.group_id, DiscordSpace.discord_id).where(
+                        DiscordSpace.kind == SpaceKind.TEXT,
+                        DiscordSpace.group_id.in_(group_ids),
+                    )
+                )
+            ).all()
+        )
     if meeting_ids:
         progress = await session.scalars(
             select(Progress).where(Progress.actor.in_([user_actor(u) for u in users]))
@@ -267,7 +284,9 @@ async def _group_assigned(
             select(Meeting).where(Meeting.group_id == group.id).order_by(Meeting.number)
         )
     )
-    upcoming = [m for m in meetings if m.status == "scheduled"]
+    # A late joiner's group is under way: what matters is what is still ahead.
+    now = utcnow()
+    upcoming = [m for m in meetings if m.status == "scheduled" and m.ends_at > now]
     if not upcoming:
         raise Drop("the group has no meetings ahead")
     first = upcoming[0].starts_at.astimezone(ZoneInfo(zone))
@@ -287,14 +306,16 @@ async def _group_assigned(
             "channel_url": await _channel(session, site, group.id),
             "calendar_url": f"{site.base_url}/account/calendar",
         },
-        attachments=(_ics(site, user, group, cohort, meetings, "REQUEST"),),
+        attachments=(_ics(site, user, group, cohort, upcoming, "REQUEST"),),
     )
 
 
 async def _meeting_member(
     session: AsyncSession, user: User, meeting_id: int
 ) -> tuple[Meeting, _Membership]:
-    meeting = await session.get(Meeting, meeting_id)
+    meeting = session.info.get(_MEETINGS, {}).get(meeting_id) or await session.get(
+        Meeting, meeting_id
+    )
     if meeting is None:
         raise Drop("the meeting no longer exists")
     return meeting, await _membership(session, user, meeting.group_id)
@@ -337,6 +358,8 @@ async def _open_modules(
 async def _channel(session: AsyncSession, site: Site, group_id: int) -> str | None:
     if not site.discord_server_id:
         return None
+    if _CHANNELS in session.info:
+        return channel_url(site.discord_server_id, session.info[_CHANNELS].get(group_id))
     return channel_url(site.discord_server_id, await group_text_channel(session, group_id=group_id))
 
 
@@ -407,8 +430,32 @@ async def _changed(
             "old_when": local_time(old, zone),
             "later_moved": bool(delivery.context.get("later_moved")),
         },
-        attachments=(_ics(site, user, member.group, member.cohort, [meeting], "REQUEST"),),
+        # Every meeting the change moved, so calendars holding the group invitation
+        # update them all (not only the first).
+        attachments=(
+            _ics(
+                site,
+                user,
+                member.group,
+                member.cohort,
+                await _moved_meetings(session, meeting, delivery.context.get("meeting_ids")),
+                "REQUEST",
+            ),
+        ),
     )
+
+
+async def _moved_meetings(
+    session: AsyncSession, first: Meeting, ids: list[int] | None
+) -> list[Meeting]:
+    if not ids or ids == [first.id]:
+        return [first]
+    rows = await session.scalars(
+        select(Meeting)
+        .where(Meeting.id.in_(ids), Meeting.status == "scheduled")
+        .order_by(Meeting.number)
+    )
+    return list(rows)
 
 
 @builder("meeting_cancelled")

@@ -31,6 +31,16 @@ _env = Environment(
 )
 
 
+def discord_escape(text: str) -> str:
+    """A name shown as typed in Discord, not as markdown (no links, no formatting)."""
+    for char in "\\*_~`|>[]()<#@":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+_env.filters["discord"] = discord_escape
+
+
 @dataclass(frozen=True)
 class RenderedEmail:
     subject: str

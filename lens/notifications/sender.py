@@ -131,15 +131,70 @@ class DeliverySender:
         claimed = await self._claim()
         if not claimed:
             return 0
-        ready = await self._prepare_all(claimed, self.site())
-        gate = asyncio.Semaphore(self.concurrency)
+        # Slow providers (SMTP timeouts, Discord rate limits) can make a batch outlast
+        # its lease: keep renewing it while we work, so no other sender takes it.
+        renewing = asyncio.create_task(self._renew([d.id for d in claimed]))
+        try:
+            ready = await self._prepare_all(claimed, self.site())
+            gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(delivery: Delivery, user: User, prepared: Prepared) -> None:
-            async with gate:
-                await self._send(delivery, user, prepared)
+            async def one(delivery: Delivery, user: User, prepared: Prepared) -> None:
+                async with gate:
+                    if self._stopping.is_set():
+                        return  # released below, untouched
+                    await self._send(delivery, user, prepared)
 
-        await asyncio.gather(*(one(*item) for item in ready))
+            results = await asyncio.gather(*(one(*item) for item in ready), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.error("notifications.send.crashed", error=repr(result))
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            await self._release([d.id for d in claimed])
         return len(claimed)
+
+    async def _renew(self, ids: list[int]) -> None:
+        interval = max(0.05, self.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    await session.execute(
+                        update(Delivery)
+                        .where(
+                            Delivery.id.in_(ids),
+                            Delivery.locked_by == self.worker_id,
+                            Delivery.status == DeliveryStatus.SENDING,
+                        )
+                        .values(locked_until=utcnow() + self.lease)
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception as exc:  # the lease may run out; another sender then takes over
+                log.warning("notifications.lease.renew_failed", error=repr(exc))
+
+    async def _release(self, ids: list[int]) -> None:
+        """Rows of this batch not handled (stopping, or a crash mid-send) go back to
+        waiting, without counting the attempt: nothing was sent for them."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_(ids),
+                        Delivery.locked_by == self.worker_id,
+                        Delivery.status == DeliveryStatus.SENDING,
+                    )
+                    .values(
+                        status=DeliveryStatus.PENDING,
+                        locked_by=None,
+                        locked_until=None,
+                        attempts=Delivery.attempts - 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception as exc:  # their lease runs out instead
+            log.warning("notifications.release.failed", error=repr(exc))
 
     async def _claim(self) -> list[Delivery]:
         now = utcnow()

@@ -62,7 +62,8 @@ async def notify(
             "dedupe_key": dedupe_key(kind, user_id, subject, channel),
             "send_at": when,
             "late_after_seconds": late,
-            "context": context,
+            # Lateness counts from here, however often a retry moves send_at.
+            "context": {**context, "due_at": when.isoformat()},
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
             "created_at": now,
@@ -76,12 +77,21 @@ async def notify(
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     added = 0
     for start in range(0, len(rows), 500):
-        result = await session.execute(
-            insert(Delivery)
-            .values(rows[start : start + 500])
-            .on_conflict_do_nothing(index_elements=[Delivery.dedupe_key])
-            .returning(Delivery.id)
+        stmt = insert(Delivery).values(rows[start : start + 500])
+        # Asked again for one that was dropped (a meeting moved away and back, a
+        # member who left and returned): it is wanted again. Sent or waiting: no-op.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Delivery.dedupe_key],
+            set_={
+                "status": DeliveryStatus.PENDING,
+                "send_at": stmt.excluded.send_at,
+                "context": stmt.excluded.context,
+                "last_error": None,
+                "updated_at": now,
+            },
+            where=Delivery.status == DeliveryStatus.DROPPED,
         )
+        result = await session.execute(stmt.returning(Delivery.id))
         added += len(result.all())
     return added
 
@@ -194,9 +204,15 @@ async def set_preference(
     )
     if enabled and existing is not None:
         await session.delete(existing)
+        await session.flush()
     elif not enabled and existing is None:
-        session.add(NotificationOptOut(user_id=user_id, kind=kind, channel=channel))
-    await session.flush()
+        # Two clicks at once (a mail client's one-click and the person): one row.
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(NotificationOptOut)
+            .values(user_id=user_id, kind=kind, channel=channel, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
 
 
 def wanted(

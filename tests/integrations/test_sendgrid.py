@@ -54,10 +54,10 @@ async def test_a_notification_with_an_invitation_and_unsubscribe_headers() -> No
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(400, IntegrationRejected), (403, IntegrationRejected), (429, IntegrationUnavailable),
+    [(400, IntegrationRejected), (403, IntegrationUnavailable), (429, IntegrationUnavailable),
      (503, IntegrationUnavailable)],
 )  # fmt: skip
-async def test_refusals_are_permanent_and_overload_is_temporary(status, error) -> None:
+async def test_refusals_are_permanent_and_overload_or_a_bad_key_temporary(status, error) -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(status, json={"errors": []}))
     async with httpx.AsyncClient(transport=transport) as http:
         sender = SendGridSender(http, api_key="k", from_email="a@b.c", base_url="https://sg.test")

@@ -3,12 +3,13 @@ sender, each outcome recorded."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from lens.cohorts.models import Group, GroupMember
 from lens.content.files import read_folder
@@ -257,14 +258,15 @@ async def test_stale_late_and_unwanted_notifications_are_dropped(db, sessionmake
     assert dropped_on_change is not None
     await settle(db)
     await make_due(db, kind="meeting_reminder_1h", channel="email")
-    await db.execute(
-        update(Delivery)
-        .where(
+    two_hours_ago = utcnow() - timedelta(hours=2)
+    for row in await db.scalars(
+        select(Delivery).where(
             Delivery.kind == "meeting_reminder_1h",
             Delivery.context["meeting_id"].as_integer() == series[3].id,
         )
-        .values(send_at=utcnow() - timedelta(hours=2))
-    )
+    ):
+        row.send_at = two_hours_ago
+        row.context = {**row.context, "due_at": two_hours_ago.isoformat()}
     await db.flush()
     email = RecordingEmail()
     await sender(sessionmaker, email).run_once()
@@ -393,3 +395,116 @@ async def test_enrolling_sends_a_welcome(db, sessionmaker) -> None:
     )
     dropped = await db.scalar(select(Delivery.last_error).where(Delivery.channel == "discord"))
     assert dropped == "Discord bot not configured"
+
+
+async def test_a_meeting_moved_away_and_back_has_its_reminders_again(db, sessionmaker) -> None:
+    _, group, _, series = await group_of(db, ["UTC", "UTC"], start=next_march_first_monday())
+    await announce_group(db, group_id=group.id)
+
+    async def waiting() -> int:
+        return await db.scalar(
+            select(func.count()).where(
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.kind.startswith("meeting_reminder"),
+                Delivery.context["meeting_id"].as_integer() == series[1].id,
+            )
+        )
+
+    assert await waiting() == 8  # 2 people x 2 channels x (24 h, 1 h)
+    start = series[1].starts_at
+    await move_meetings(db, group=group, number=2, new_start=start + timedelta(hours=3),
+                        all_future=False)  # fmt: skip
+    await move_meetings(db, group=group, number=2, new_start=start, all_future=False)
+    assert await waiting() == 8
+
+
+async def test_lateness_counts_from_the_first_send_time_across_retries(db, sessionmaker) -> None:
+    _, group, _, series = await group_of(db, ["UTC", "UTC"], start=next_march_first_monday())
+    await announce_group(db, group_id=group.id)
+    await settle(db)
+    due = utcnow() - timedelta(minutes=25)
+    for row in await db.scalars(
+        select(Delivery).where(
+            Delivery.kind == "meeting_reminder_1h",
+            Delivery.context["meeting_id"].as_integer() == series[0].id,
+        )
+    ):
+        row.context = {**row.context, "due_at": due.isoformat()}
+        row.send_at = due
+    await db.flush()
+    email = RecordingEmail(fail_with=IntegrationUnavailable("down"))
+    await sender(sessionmaker, email).run_once()  # 25 minutes late: tried, failed
+    # The retry comes round 10 minutes later still: 35 minutes late, over the 30 allowed.
+    for row in await db.scalars(select(Delivery).where(Delivery.status == "pending",
+                                                         Delivery.context["due_at"].as_string()
+                                                         == due.isoformat())):  # fmt: skip
+        row.context = {**row.context, "due_at": (due - timedelta(minutes=10)).isoformat()}
+        row.send_at = utcnow() - timedelta(seconds=1)
+    await db.flush()
+    email.fail_with = None
+    await sender(sessionmaker, email).run_once()
+    assert email.sent == []
+    reasons = set(
+        await db.scalars(
+            select(Delivery.last_error).where(
+                Delivery.kind == "meeting_reminder_1h",
+                Delivery.context["meeting_id"].as_integer() == series[0].id,
+                Delivery.channel == "email",
+            )
+        )
+    )
+    assert reasons == {"too late: due 35 minutes ago"}
+
+
+async def test_a_late_joiner_hears_of_meetings_ahead_only(db, sessionmaker) -> None:
+    _, group, users, series = await group_of(db, ["UTC", "UTC"], start=next_march_first_monday())
+    # The first two meetings are over by the time the message goes out.
+    for meeting in series[:2]:
+        meeting.starts_at -= timedelta(days=400)
+        meeting.ends_at -= timedelta(days=400)
+    await db.flush()
+    await notify(db, kind="group_assigned", user_ids=[users[1].id], subject=f"group:{group.id}",
+                 context={"group_id": group.id}, channels=("email",))  # fmt: skip
+    email = RecordingEmail()
+    await sender(sessionmaker, email).run_once()
+    (message,) = email.sent
+    assert f"the first on {local_time(series[2].starts_at, 'UTC')}" in message.text
+    assert message.attachments[0].content.decode().count("BEGIN:VEVENT") == 6
+
+
+async def test_a_batch_that_outlasts_its_lease_is_not_taken_over(committing_sessionmaker) -> None:
+    from tests.fixtures.users import make_user
+
+    async with committing_sessionmaker() as session, session.begin():
+        users = [await make_user(session, email=f"slow{i}@example.org") for i in range(4)]
+        cohort = await make_cohort(session, start_date=next_march_first_monday())
+        signups = [await make_signup(session, cohort, user=u, available=EVERY_SLOT) for u in users]
+        group = Group(cohort_id=cohort.id, number=1, start_slot=MONDAY_17_UTC, status="active")
+        session.add(group)
+        await session.flush()
+        for signup in signups:
+            session.add(GroupMember(group_id=group.id, signup_id=signup.id, role="participant"))
+        await session.flush()
+        await create_meetings(session, cohort=cohort, group=group)
+        await notify(session, kind="group_assigned", user_ids=[u.id for u in users],
+                     subject=f"group:{group.id}", context={"group_id": group.id},
+                     channels=("email",))  # fmt: skip
+
+    class SlowEmail(RecordingEmail):
+        async def send(self, session, message) -> None:
+            await asyncio.sleep(0.4)
+            await super().send(session, message)
+
+    email = SlowEmail()
+
+    def slow_sender() -> DeliverySender:
+        return DeliverySender(
+            committing_sessionmaker, site=lambda: SITE, email=email, discord=None,
+            concurrency=1, lease=timedelta(seconds=0.5),
+        )  # fmt: skip
+
+    first = asyncio.create_task(slow_sender().run_once())  # 4 x 0.4 s > the 0.5 s lease
+    await asyncio.sleep(0.9)
+    assert await slow_sender().run_once() == 0  # still renewed: nothing to take over
+    await first
+    assert sorted(m.to for m in email.sent) == sorted(u.email for u in users)

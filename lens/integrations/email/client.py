@@ -92,6 +92,12 @@ class SendGridSender:
             return
         if response.status_code == 429 or response.status_code >= 500:
             raise IntegrationUnavailable(f"SendGrid answered HTTP {response.status_code}")
+        if response.status_code in (401, 403):
+            # The key or the sender, not this message: keep it for when that is fixed.
+            raise IntegrationUnavailable(
+                f"SendGrid refused the key or sender (HTTP {response.status_code}): check "
+                "SENDGRID_API_KEY and that FROM_EMAIL is a verified sender"
+            )
         raise IntegrationRejected(f"SendGrid refused the message (HTTP {response.status_code})")
 
 
