@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 import httpx
 import sentry_sdk
@@ -200,7 +201,7 @@ async def running(bot: LensBot, token: str) -> AsyncIterator[asyncio.Task[None]]
     A bot that cannot log in (a revoked token, Discord down for long) logs why and stops;
     the process around it goes on without it.
     """
-    task = asyncio.create_task(bot.start(token), name="lens-discord-bot")
+    task = asyncio.create_task(start_with_retries(bot, token), name="lens-discord-bot")
     task.add_done_callback(_report_exit)
     log.info("bot.starting", server=str(bot.server_id))
     try:
@@ -213,6 +214,28 @@ async def running(bot: LensBot, token: str) -> AsyncIterator[asyncio.Task[None]]
             task.cancel()
             await asyncio.wait({task}, timeout=1)
         log.info("bot.stopped")
+
+
+LOGIN_RETRY_FIRST, LOGIN_RETRY_MAX = 5.0, 300.0
+
+
+async def start_with_retries(
+    bot: LensBot, token: str, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
+    """`bot.start`, but a Discord that cannot be reached at start-up is tried again
+    (5 s, 10 s, ... up to 5 minutes apart) instead of leaving the process without a bot.
+    A refused token or intent stops at once. Once connected, discord.py reconnects by
+    itself."""
+    delay = LOGIN_RETRY_FIRST
+    while True:
+        try:
+            await bot.login(token)
+            break
+        except (aiohttp.ClientError, OSError, discord.DiscordServerError) as exc:
+            log.warning("bot.login_retry", error=f"{type(exc).__name__}: {exc}", in_seconds=delay)
+            await sleep(delay)
+            delay = min(LOGIN_RETRY_MAX, delay * 2)
+    await bot.connect(reconnect=True)
 
 
 def _report_exit(task: asyncio.Task[None]) -> None:

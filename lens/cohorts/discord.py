@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.discord_models import DiscordRealization, DiscordSpace, SpaceKind
@@ -99,16 +99,19 @@ VOICE_ALLOW = (
 # The bot keeps seeing and managing what it hid from @everyone. Discord lets a bot
 # allow in an overwrite only what it has in the server, so the bot needs these (and
 # Manage Events, for the meetings' events) as server permissions.
+# No MANAGE_ROLES here: only an Administrator may grant it in an overwrite (Discord
+# refuses with 50013 otherwise); the bot's server-wide Manage Roles already lets it edit
+# these channels' overwrites.
 BOT_ALLOW = (
     Permission.VIEW_CHANNEL
     | Permission.MANAGE_CHANNELS
-    | Permission.MANAGE_ROLES
     | Permission.SEND_MESSAGES
     | Permission.READ_MESSAGE_HISTORY
     | Permission.EMBED_LINKS
     | Permission.CONNECT
 )
 _ERRORS = (IntegrationUnavailable, IntegrationRejected)
+REALIZE_LOCK = 0x4C454E5300000000  # "LENS" in the advisory lock's high bits
 _CHANNEL_KINDS = (SpaceKind.CATEGORY, SpaceKind.TEXT, SpaceKind.VOICE)
 _KIND_NAMES = {
     SpaceKind.CATEGORY: ("category", "categories"),
@@ -350,7 +353,13 @@ async def realize_cohort(
     out only for a bot with Administrator (it would hide the channels from itself).
     The report is also stored (`get_last_report`); the caller commits.
     """
-    cohort = await session.get(Cohort, cohort_id, with_for_update=True, populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        # One realization of a cohort at a time, without locking the cohort row: that
+        # would hold up approval and grouping for as long as Discord takes.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": REALIZE_LOCK + cohort_id}
+        )
+    cohort = await session.get(Cohort, cohort_id, populate_existing=True)
     if cohort is None:
         raise NotFound(f"No cohort {cohort_id}.")
     realizer = _Realizer(

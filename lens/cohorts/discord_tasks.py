@@ -14,9 +14,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from lens.cohorts.discord import (
     REALIZE_KIND,
     cohorts_with_active_groups,
+    grant_member_access,
     realize_cohort,
     record_not_configured,
     request_realization,
@@ -26,7 +29,7 @@ from lens.errors import NotFound
 from lens.integrations.discord.guild import DiscordGuild
 from lens.jobs.periodic import every
 from lens.jobs.registry import JobContext, job
-from lens.jobs.service import backoff
+from lens.jobs.service import backoff, coalesce, enqueue
 from lens.logging import get_logger
 
 log = get_logger("lens.cohorts.discord")
@@ -102,3 +105,28 @@ async def realize_all(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 every(REALIZE_ALL_KIND, timedelta(days=1))
+
+
+GRANT_KIND = "discord.grant_access"
+
+
+async def request_member_access(session: AsyncSession, *, discord_id: str) -> None:
+    """Someone joined the server (the bot saw it): open their group channels, in a job,
+    so a wave of joins never holds web connections while Discord answers."""
+    await enqueue(
+        session,
+        kind=GRANT_KIND,
+        payload={"discord_id": discord_id},
+        dedupe_key=coalesce(f"{GRANT_KIND}:{discord_id}"),
+    )
+
+
+@job(GRANT_KIND, max_attempts=5)
+async def grant_access(ctx: JobContext, payload: dict[str, Any]) -> None:
+    guild = guild_for(ctx)
+    if guild is None:
+        return
+    granted = await grant_member_access(
+        ctx.session, discord_id=str(payload["discord_id"]), guild=guild
+    )
+    log.info("discord.member.granted", discord_user_id=payload["discord_id"], channels=granted)

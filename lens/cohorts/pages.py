@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from lens.app_state import get_lens
 from lens.auth.deps import AdminUser, CurrentUser, OptionalUser, load_user
+from lens.bot.nicknames import request_nickname_push
 from lens.cohorts.availability import DAY_NAMES, SLOTS, local_time, meeting_weeks
 from lens.cohorts.discord import get_last_report, request_realization
 from lens.cohorts.groups import get_group, get_group_to_lead, list_my_groups, member_progress
@@ -164,10 +165,13 @@ async def save_profile_step(
     errors: list[str] = []
     async with unit_of_work(lens.sessionmaker) as session:
         cohort, signup, fresh = await _load(session, cohort_id, user)
+        before = fresh.nickname
         try:
             fresh.nickname = check_nickname(nickname) or fresh.nickname
         except Invalid as exc:
             errors.append(exc.message)
+        if fresh.nickname != before:
+            await request_nickname_push(session, settings=lens.settings, user=fresh)
         if not fresh.nickname:
             errors.append("Choose a nickname: it is how your group will know you.")
         if timezone.strip():

@@ -166,6 +166,8 @@ async def unlink_discord(session: AsyncSession, *, user: User) -> None:
     user.discord_global_name = None
     user.avatar = None
     await session.flush()
+    # The old Discord account must stop reading the group channels.
+    await request_realization_for_user(session, user_id=user.id)
 
 
 def _when(value: Any) -> str | None:
@@ -236,3 +238,4 @@ async def delete_account(session: AsyncSession, *, user: User) -> None:
     user.deleted_at = utcnow()
     user.session_version += 1  # every session ends
     await session.flush()
+    await request_realization_for_user(session, user_id=user.id)  # no more channel access

@@ -157,15 +157,18 @@ async def test_a_failing_listener_is_logged(bot) -> None:
 async def test_running_starts_with_the_token_and_closes_on_exit(bot) -> None:
     closed = asyncio.Event()
 
-    async def start(token: str) -> None:
+    async def login(token: str) -> None:
         assert token == TOKEN
+
+    async def connect(reconnect: bool) -> None:
         await closed.wait()
 
     async def close() -> None:
         closed.set()
 
     with (
-        patch.object(bot, "start", side_effect=start),
+        patch.object(bot, "login", side_effect=login),
+        patch.object(bot, "connect", side_effect=connect),
         patch.object(bot, "close", side_effect=close),
     ):
         async with running(bot, TOKEN) as task:
@@ -176,11 +179,11 @@ async def test_running_starts_with_the_token_and_closes_on_exit(bot) -> None:
 
 
 async def test_a_bot_that_cannot_log_in_says_why_and_the_process_goes_on(bot) -> None:
-    async def start(token: str) -> None:
+    async def login(token: str) -> None:
         raise discord.LoginFailure("Improper token has been passed.")
 
     with (
-        patch.object(bot, "start", side_effect=start),
+        patch.object(bot, "login", side_effect=login),
         patch.object(bot, "close", AsyncMock()),
         patch.object(bot_client, "log") as log,
     ):
@@ -215,14 +218,20 @@ async def test_serve_runs_the_bot_when_configured(client_factory, values, starts
     started: list[LensBot] = []
     stopped = asyncio.Event()
 
-    async def start(self: LensBot, token: str) -> None:
+    async def login(self: LensBot, token: str) -> None:
         started.append(self)
+
+    async def connect(self: LensBot, reconnect: bool) -> None:
         await stopped.wait()
 
     async def close(self: LensBot) -> None:
         stopped.set()
 
-    with patch.object(LensBot, "start", start), patch.object(LensBot, "close", close):
+    with (
+        patch.object(LensBot, "login", login),
+        patch.object(LensBot, "connect", connect),
+        patch.object(LensBot, "close", close),
+    ):
         async with client_factory(**values) as client:
             assert (await client.get("/healthz")).status_code == 200
             await asyncio.sleep(0)
@@ -232,3 +241,38 @@ async def test_serve_runs_the_bot_when_configured(client_factory, values, starts
     assert stopped.is_set() == starts
     if starts:
         assert started[0].server_id == SERVER_ID
+
+
+async def test_a_discord_unreachable_at_start_up_is_tried_again() -> None:
+    from unittest.mock import AsyncMock, MagicMock
+
+    import aiohttp
+
+    from lens.bot.client import start_with_retries
+
+    bot = MagicMock()
+    bot.login = AsyncMock(side_effect=[aiohttp.ClientConnectionError("down"), OSError("dns"), None])
+    bot.connect = AsyncMock()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    await start_with_retries(bot, "token", sleep=sleep)
+    assert waits == [5.0, 10.0]
+    bot.connect.assert_awaited_once_with(reconnect=True)
+
+
+async def test_a_refused_token_is_not_retried() -> None:
+    from unittest.mock import AsyncMock, MagicMock
+
+    import discord
+    import pytest
+
+    from lens.bot.client import start_with_retries
+
+    bot = MagicMock()
+    bot.login = AsyncMock(side_effect=discord.LoginFailure("Improper token"))
+    with pytest.raises(discord.LoginFailure):
+        await start_with_retries(bot, "token", sleep=AsyncMock())
+    assert bot.login.await_count == 1

@@ -85,35 +85,27 @@ async def test_store_server_nickname_rules(db) -> None:
 # -- joining ---------------------------------------------------------------------------------
 
 
-async def test_a_member_who_joins_gets_their_group_access(cog) -> None:
+async def test_a_member_who_joins_gets_their_group_access_through_a_job(cog, db) -> None:
+    from sqlalchemy import select
+
+    from lens.jobs.models import Job
+
     member = make_member()
-    with patch.object(members_cog, "grant_member_access", AsyncMock(return_value=2)) as grant:
-        await cog.on_member_join(member)
-    grant.assert_awaited_once()
-    assert grant.await_args.kwargs["discord_id"] == str(member.id)
-    assert grant.await_args.kwargs["settings"] is cog.bot.settings
+    await cog.on_member_join(member)
+    (job,) = await db.scalars(select(Job).where(Job.kind == "discord.grant_access"))
+    assert job.payload == {"discord_id": str(member.id)}
+    await cog.on_member_join(member)  # a replayed event: still one job waiting
+    assert len(list(await db.scalars(select(Job).where(Job.kind == "discord.grant_access")))) == 1
 
 
 async def test_bots_and_other_servers_are_ignored(cog) -> None:
     robot = make_member(bot=True)
     elsewhere = make_member()
     elsewhere.guild.id = 1
-    with patch.object(members_cog, "grant_member_access", AsyncMock()) as grant:
+    with patch.object(members_cog, "request_member_access", AsyncMock()) as request:
         await cog.on_member_join(robot)
         await cog.on_member_join(elsewhere)
-    grant.assert_not_awaited()
-
-
-@pytest.mark.parametrize(
-    "error", [IntegrationRejected("Missing Permissions"), IntegrationUnavailable("Discord down")]
-)
-async def test_a_failed_grant_is_logged_for_sync_groups_to_repair(cog, error) -> None:
-    with (
-        patch.object(members_cog, "grant_member_access", AsyncMock(side_effect=error)),
-        patch.object(members_cog, "log") as log,
-    ):
-        await cog.on_member_join(make_member())
-    assert log.warning.call_args.args[0] == "bot.member.access_failed"
+    request.assert_not_awaited()
 
 
 # -- Lens -> server ---------------------------------------------------------------------------

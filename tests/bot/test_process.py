@@ -39,8 +39,10 @@ async def test_lens_bot_runs_until_sigterm_and_closes(make_settings, tmp_path: P
     closed = asyncio.Event()
     seen: dict[str, object] = {}
 
-    async def start(self: LensBot, token: str) -> None:
+    async def login(self: LensBot, token: str) -> None:
         seen["token"] = token
+
+    async def connect(self: LensBot, reconnect: bool) -> None:
         started.set()
         await closed.wait()
 
@@ -52,7 +54,11 @@ async def test_lens_bot_runs_until_sigterm_and_closes(make_settings, tmp_path: P
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert sys.platform != "win32"
-    with patch.object(LensBot, "start", start), patch.object(LensBot, "close", close):
+    with (
+        patch.object(LensBot, "login", login),
+        patch.object(LensBot, "connect", connect),
+        patch.object(LensBot, "close", close),
+    ):
         killer = asyncio.create_task(terminate())
         ok = await asyncio.wait_for(_run_bot(_settings(make_settings, tmp_path)), 30)
         await killer
@@ -64,12 +70,12 @@ async def test_lens_bot_runs_until_sigterm_and_closes(make_settings, tmp_path: P
 
 
 async def test_lens_bot_fails_when_the_bot_cannot_log_in(make_settings, tmp_path: Path) -> None:
-    async def start(self: LensBot, token: str) -> None:
+    async def login(self: LensBot, token: str) -> None:
         raise discord.LoginFailure("Improper token has been passed.")
 
     async def close(self: LensBot) -> None:
         return None
 
-    with patch.object(LensBot, "start", start), patch.object(LensBot, "close", close):
+    with patch.object(LensBot, "login", login), patch.object(LensBot, "close", close):
         ok = await asyncio.wait_for(_run_bot(_settings(make_settings, tmp_path)), 30)
     assert ok is False

@@ -8,8 +8,7 @@ import discord
 from discord.ext import commands
 
 from lens.bot.nicknames import store_server_nickname
-from lens.bot.server import grant_member_access
-from lens.errors import IntegrationRejected, IntegrationUnavailable, LensError
+from lens.cohorts.discord_tasks import request_member_access
 from lens.logging import get_logger
 
 if TYPE_CHECKING:
@@ -33,19 +32,11 @@ class Members(commands.Cog):
         """
         if not self._ours(member):
             return
-        try:
-            async with self.bot.unit_of_work() as session:
-                granted = await grant_member_access(
-                    session,
-                    settings=self.bot.settings,
-                    http=self.bot.http_client,
-                    discord_id=str(member.id),
-                )
-        except (LensError, IntegrationUnavailable, IntegrationRejected) as exc:
-            # /sync-groups repairs what was missed.
-            log.warning("bot.member.access_failed", discord_user_id=str(member.id), error=str(exc))
-            return
-        log.info("bot.member.joined", discord_user_id=str(member.id), granted=granted)
+        # Queued: the worker opens their channels (REST calls off this event handler,
+        # no database connection held while Discord answers).
+        async with self.bot.unit_of_work() as session:
+            await request_member_access(session, discord_id=str(member.id))
+        log.info("bot.member.joined", discord_user_id=str(member.id))
 
     @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
