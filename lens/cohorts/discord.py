@@ -48,7 +48,16 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.discord_models import DiscordRealization, DiscordSpace, SpaceKind
-from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
+from lens.cohorts.models import (
+    Cohort,
+    CohortStatus,
+    Group,
+    GroupMember,
+    GroupStatus,
+    Role,
+    Signup,
+    SignupStatus,
+)
 from lens.db.base import utcnow
 from lens.errors import IntegrationRejected, IntegrationUnavailable, NotFound
 from lens.integrations.discord.guild import (
@@ -1097,10 +1106,12 @@ async def group_for_voice_channel(session: AsyncSession, *, channel_id: str) -> 
 
 
 async def cohorts_with_active_groups(session: AsyncSession) -> list[int]:
+    """Running cohorts with groups: a finished cohort's channels are left as they are,
+    and the daily sweep does not keep asking Discord about its members."""
     rows = await session.scalars(
         select(Cohort.id)
         .join(Group, Group.cohort_id == Cohort.id)
-        .where(Group.status == GroupStatus.ACTIVE)
+        .where(Group.status == GroupStatus.ACTIVE, Cohort.status == CohortStatus.RUNNING)
         .distinct()
         .order_by(Cohort.id)
     )

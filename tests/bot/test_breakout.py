@@ -168,6 +168,15 @@ async def test_breakout_twice_is_refused(cog, db, server) -> None:
     assert server.guild.create_voice_channel.await_count == 2
 
 
+async def test_a_breakout_while_another_is_opening_is_refused(cog, db, server) -> None:
+    _, main, facilitator, _ = await meeting_in_voice(db, server, people=4, admin=True)
+    async with cog._lock(main.id):  # the first /breakout, still creating its rooms
+        interaction = make_interaction(facilitator)
+        await invoke(cog.breakout, cog, interaction, size=2)
+    assert "being opened or closed" in only_reply(interaction).text
+    server.guild.create_voice_channel.assert_not_awaited()
+
+
 async def test_the_size_is_between_2_and_25(cog) -> None:
     (parameter,) = cog.breakout.parameters
     assert parameter.name == "size" and parameter.required

@@ -69,7 +69,9 @@ async def build(
     """Two active groups of three with three weekly meetings ahead; everyone with a
     Discord account is in the server except `outside`."""
     start = next_monday(10)
-    cohort = await make_cohort(db, name="Spring 2027", start_date=start, meetings=3)
+    cohort = await make_cohort(
+        db, name="Spring 2027", start_date=start, meetings=3, status="running"
+    )
     groups, users, meetings = [], {}, {}
     for number, names in enumerate(GROUPS, start=1):
         group = Group(cohort_id=cohort.id, number=number, start_slot=MONDAY_17_UTC, status="active")
@@ -663,6 +665,9 @@ async def test_the_daily_sweep_queues_every_cohort_with_groups(
     fake = FakeGuild()
     world = await build(db, fake)
     await make_cohort(db, name="No groups yet")
+    finished = await make_cohort(db, name="Last year", status="finished")
+    db.add(Group(cohort_id=finished.id, number=1, start_slot=0, status="active"))
+    await db.flush()
 
     await realize_all(job_context(db, fake, make_settings), {})
 

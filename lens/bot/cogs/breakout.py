@@ -9,6 +9,7 @@ and the rest once the whole group has left the call.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,12 @@ ONLY_FACILITATOR = "Only this group's facilitator can open and close breakout ro
 class Breakout(commands.Cog):
     def __init__(self, bot: LensBot) -> None:
         self.bot = bot
+        # One open or close at a time per voice channel: two quick /breakout calls
+        # would otherwise both find no rooms and both create them.
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def _lock(self, channel_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(channel_id, asyncio.Lock())
 
     @app_commands.command(
         name="breakout", description="Split the people in your voice channel into rooms."
@@ -48,6 +55,19 @@ class Breakout(commands.Cog):
         if parse_room_name(main.name) is not None:
             raise Conflict("You are in a breakout room; go back to the main channel first.")
         await self._check_leads(interaction, main)
+        lock = self._lock(main.id)
+        if lock.locked():
+            raise Conflict("Breakout rooms are being opened or closed here; wait a moment.")
+        async with lock:
+            await self._open(interaction, facilitator, main, size)
+
+    async def _open(
+        self,
+        interaction: Interaction,
+        facilitator: discord.Member,
+        main: discord.VoiceChannel,
+        size: int,
+    ) -> None:
         if rooms_of(main.guild, main.id):
             raise Conflict("Breakout rooms are already open here; use /breakout-end first.")
         people = [m for m in main.members if not m.bot and m.id != facilitator.id]
