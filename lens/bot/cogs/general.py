@@ -41,6 +41,9 @@ class General(commands.Cog):
 
     @app_commands.command(name="signup", description="Get a private link to enroll in a course.")
     async def signup(self, interaction: Interaction) -> None:
+        # Answer Discord first (3 s), then do the work: a busy database must not make
+        # the command fail, or waste the code made for it.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.unit_of_work() as session:
             link = await sign_in_link(
                 session, interaction, settings=self.bot.settings, next_path="/enroll"
@@ -55,6 +58,7 @@ class General(commands.Cog):
         name="availability", description="Get a private link to change your weekly availability."
     )
     async def availability(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.unit_of_work() as session:
             user = await lens_user(session, interaction)
             if user is None:
@@ -73,6 +77,7 @@ class General(commands.Cog):
 
     @app_commands.command(name="profile", description="See your Lens profile and groups.")
     async def profile(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.unit_of_work() as session:
             user = await lens_user(session, interaction)
             if user is None:
@@ -109,6 +114,7 @@ class General(commands.Cog):
         name="course", description="Where you are in the course, and your next meeting."
     )
     async def course(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         content = self.bot.content
         if content is None:
             raise LensError("The course is still loading; try again in a minute.", 503)
