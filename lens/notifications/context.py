@@ -45,6 +45,7 @@ class Prepared:
     attachments: tuple[Attachment, ...] = ()
     language: str = "en"
     headers: dict[str, str] = field(default_factory=dict)
+    host: str = "lens"  # the site's host name, for Message-IDs
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ async def prepare(session: AsyncSession, delivery: Delivery, user: User, site: S
             }
     prepared = await _BUILDERS[delivery.kind](session, delivery, user, site, base)
     prepared.headers.update(headers)
+    prepared.host = site.host
     return prepared
 
 

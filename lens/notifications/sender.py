@@ -291,9 +291,14 @@ class DeliverySender:
                             text=rendered.text,
                             html=rendered.html,
                             attachments=prepared.attachments,
-                            # Names the delivery in the provider's logs (and tells a
-                            # repeat after a crash apart from a second message).
-                            headers={**prepared.headers, "X-Lens-Delivery": nonce_for(delivery)},
+                            # Names the delivery in the provider's logs, and the same
+                            # Message-ID on a repeat after a crash lets mailboxes that
+                            # deduplicate (Gmail does) show it once.
+                            headers={
+                                **prepared.headers,
+                                "X-Lens-Delivery": nonce_for(delivery),
+                                "Message-ID": f"<{nonce_for(delivery)}@{prepared.host}>",
+                            },
                         ),
                     )
                 elif delivery.channel == DISCORD:

@@ -194,6 +194,10 @@ async def test_sent_once_and_each_attempt_recorded(db, sessionmaker) -> None:
     assert invite.content.decode().count("BEGIN:VEVENT") == 8
     assert "METHOD:REQUEST" in invite.content.decode()
     assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # Stable per delivery: a repeat after a crash carries the same Message-ID.
+    assert (
+        message.headers["Message-ID"] == f"<{message.headers['X-Lens-Delivery']}@lens.example.org>"
+    )
     assert all(nonce and len(nonce) <= 25 for _, _, nonce in discord.sent)
     rows = list(await db.scalars(select(Delivery)))
     assert {r.status for r in rows} == {DeliveryStatus.SENT}
