@@ -394,3 +394,34 @@ async def list_signups(
     if not include_drafts:
         query = query.where(Signup.status != SignupStatus.DRAFT)
     return [SignupRow(s, u) for s, u in (await session.execute(query)).all()]
+
+
+async def availability_pages(session: AsyncSession, *, user: User) -> list[tuple[str, str]]:
+    """Where each of the person's signups has its availability edited, newest cohort first.
+
+    Refuses (Conflict) when there is none to change, saying why.
+    """
+    pages = []
+    grouped = False
+    active = {CohortStatus.OPEN, CohortStatus.CLOSED, CohortStatus.RUNNING}
+    # Cohorts are few (a handful a year); one look-up each keeps the rule in one place.
+    for row in await list_cohorts(session, statuses={str(s) for s in active}):
+        signup = await get_signup(session, cohort=row.cohort, user=user)
+        if signup is None or signup.status == SignupStatus.WITHDRAWN:
+            continue
+        if signup.status == SignupStatus.GROUPED:
+            grouped = True
+        if not can_change(row.cohort, signup):
+            continue
+        if signup.status == SignupStatus.DRAFT:
+            # Enrollment not finished: the wizard picks up at the step that is missing.
+            pages.append((row.cohort.name, f"/enroll/{row.cohort.id}"))
+        else:
+            pages.append((row.cohort.name, f"/enroll/{row.cohort.id}/availability"))
+    if pages:
+        return pages
+    if grouped:
+        raise Conflict(
+            "You are already in a group; ask your facilitator or an admin to change your time."
+        )
+    raise Conflict("You are not enrolled in a cohort. Use /signup to enroll.")

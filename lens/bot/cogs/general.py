@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.bot.common import (
     CODE_MINUTES,
@@ -17,13 +16,11 @@ from lens.bot.common import (
     sign_in_link,
 )
 from lens.cohorts.groups import list_my_groups
-from lens.cohorts.models import CohortStatus, SignupStatus
-from lens.cohorts.service import can_change, get_signup, list_cohorts
+from lens.cohorts.service import availability_pages
 from lens.courses.service import course_view, first_course, user_actor
 from lens.db.base import utcnow
 from lens.errors import Conflict, LensError
 from lens.meetings.service import meetings_for_user
-from lens.users.models import User
 
 if TYPE_CHECKING:
     from lens.bot.client import LensBot
@@ -64,7 +61,7 @@ class General(commands.Cog):
             if user is None:
                 raise Conflict(NO_ACCOUNT)
             lines = []
-            for name, path in (await _availability_pages(session, user))[:MAX_LINKS]:
+            for name, path in (await availability_pages(session, user=user))[:MAX_LINKS]:
                 link = await sign_in_link(
                     session, interaction, settings=self.bot.settings, next_path=path
                 )
@@ -171,34 +168,3 @@ class General(commands.Cog):
         latency = self.bot.latency
         detail = f" ({latency * 1000:.0f} ms)" if latency == latency else ""  # NaN: no gateway
         await reply(interaction, f"Pong{detail}.")
-
-
-async def _availability_pages(session: AsyncSession, user: User) -> list[tuple[str, str]]:
-    """Where each of the person's signups has its availability edited, newest cohort first.
-
-    Refuses (Conflict) when there is none to change, saying why.
-    """
-    pages = []
-    grouped = False
-    active = {CohortStatus.OPEN, CohortStatus.CLOSED, CohortStatus.RUNNING}
-    # Cohorts are few (a handful a year); one look-up each keeps the rule in one place.
-    for row in await list_cohorts(session, statuses={str(s) for s in active}):
-        signup = await get_signup(session, cohort=row.cohort, user=user)
-        if signup is None or signup.status == SignupStatus.WITHDRAWN:
-            continue
-        if signup.status == SignupStatus.GROUPED:
-            grouped = True
-        if not can_change(row.cohort, signup):
-            continue
-        if signup.status == SignupStatus.DRAFT:
-            # Enrollment not finished: the wizard picks up at the step that is missing.
-            pages.append((row.cohort.name, f"/enroll/{row.cohort.id}"))
-        else:
-            pages.append((row.cohort.name, f"/enroll/{row.cohort.id}/availability"))
-    if pages:
-        return pages
-    if grouped:
-        raise Conflict(
-            "You are already in a group; ask your facilitator or an admin to change your time."
-        )
-    raise Conflict("You are not enrolled in a cohort. Use /signup to enroll.")
