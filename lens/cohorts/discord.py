@@ -121,6 +121,7 @@ BOT_ALLOW = (
 )
 _ERRORS = (IntegrationUnavailable, IntegrationRejected)
 REALIZE_LOCK = 0x4C454E5300000000  # "LENS" in the advisory lock's high bits
+LIST_MEMBERS_ABOVE = 50  # more members to check than this: list the server instead
 _CHANNEL_KINDS = (SpaceKind.CATEGORY, SpaceKind.TEXT, SpaceKind.VOICE)
 _KIND_NAMES = {
     SpaceKind.CATEGORY: ("category", "categories"),
@@ -499,6 +500,17 @@ class _Realizer:
                 if person.discord_id not in self.present:
                     self.present[person.discord_id] = None
                     unchecked.append(person.discord_id)
+        if len(unchecked) > LIST_MEMBERS_ABOVE:
+            # A large cohort: one request per 1,000 people in the server instead of one
+            # per member (which would run into Discord's rate limit).
+            try:
+                everyone = await self.guild.list_member_ids()
+            except _ERRORS as exc:
+                self._fail(f"listing the server's members ({len(unchecked)} unchecked)", exc)
+            else:
+                for discord_id in unchecked:
+                    self.present[discord_id] = discord_id in everyone
+            unchecked = []
         for n, discord_id in enumerate(unchecked):
             try:
                 member = await self.guild.get_member(discord_id)

@@ -709,3 +709,35 @@ async def test_the_admin_sees_the_last_run_and_can_queue_one(app_client, db) -> 
     assert queued.status_code == 303
     kinds = [j.kind for j in await db.scalars(select(Job))]
     assert "discord.realize" in kinds
+
+
+async def test_a_large_group_is_checked_with_one_member_list(db: AsyncSession) -> None:
+    fake = FakeGuild()
+    cohort = await make_cohort(db, name="Big", start_date=next_monday(10), meetings=1,
+                               status="running", max_group_size=80)  # fmt: skip
+    group = Group(cohort_id=cohort.id, number=1, start_slot=MONDAY_17_UTC, status="active")
+    db.add(group)
+    await db.flush()
+    users = []
+    for i in range(60):
+        user = await make_user(db, nickname=f"P{i}")
+        signup = await make_signup(db, cohort, user=user, status="grouped")
+        db.add(GroupMember(group_id=group.id, signup_id=signup.id, role="participant"))
+        users.append(user)
+        if i:  # P0 has not joined the server
+            fake.members.add(user.discord_id)
+    # Others in the server, on more than one page of the list.
+    fake.members.update(str(10**18 + n) for n in range(1500))
+    await db.flush()
+
+    report = await realize_cohort(
+        db, cohort_id=cohort.id, guild=fake.client(), base_url=BASE, bot_user_id=BOT_ID
+    )
+
+    assert fake.member_lists == 2  # 1,559 members: two pages of up to 1,000
+    member_gets = [r for r in fake.requests if r.method == "GET" and "/members/" in r.url.path]
+    assert member_gets == []
+    assert report.skipped == ["P0 (Group 1): not in the Discord server yet; gets access on joining"]
+    text = next(c for c in fake.channels.values() if c["type"] == 0)
+    allowed = {o["id"] for o in text["permission_overwrites"] if o["type"] == 1}
+    assert {u.discord_id for u in users[1:]} <= allowed and users[0].discord_id not in allowed

@@ -294,6 +294,23 @@ class DiscordGuild(DiscordRest):
             return None
         return _dict(data)
 
+    async def list_member_ids(self) -> set[str]:
+        """Everyone in the server, 1,000 per request (needs the Server Members intent
+        enabled for the application)."""
+        ids: set[str] = set()
+        after = "0"
+        while True:
+            page = await self._call(
+                "GET", f"/guilds/{self.guild_id}/members", params={"limit": 1000, "after": after}
+            )
+            if not isinstance(page, list):
+                raise IntegrationUnavailable("Discord answered the member list with no list")
+            batch = [str(m["user"]["id"]) for m in page if isinstance(m, dict) and "user" in m]
+            ids.update(batch)
+            if len(page) < 1000 or not batch:
+                return ids
+            after = max(batch, key=int)
+
     async def set_nickname(self, user_id: str, nickname: str | None, *, reason: str) -> None:
         """The member's server nickname (None clears it). Discord refuses to rename the
         server's owner and members above the bot's highest role (403)."""
