@@ -197,3 +197,13 @@ async def test_admin_previews_moves_and_approves(
     # Everyone could make a group's time: all grouped, nobody left waiting.
     assert counts.get("enrolled", 0) == 0 and counts.get("unplaced", 0) == 0
     assert counts["grouped"] >= 11
+
+    # The cohort page now offers its groups' Discord channels (no bot on this site: it says
+    # so) and queues an update on request.
+    await goto(phone, server.url(f"/admin/cohorts/{cohort}"))
+    section = phone.locator("section#discord")
+    await section.get_by_role("heading", name="Groups in Discord").wait_for()
+    assert "The Discord bot is not configured" in await section.inner_text()
+    await section.get_by_role("button", name="Update channels and events now").click()
+    await phone.get_by_role("status").get_by_text("Queued").wait_for()
+    assert await horizontal_overflow(phone) <= 0
