@@ -496,7 +496,7 @@ async def test_a_batch_that_outlasts_its_lease_is_not_taken_over(committing_sess
 
     class SlowEmail(RecordingEmail):
         async def send(self, session, message) -> None:
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(0.8)
             await super().send(session, message)
 
     email = SlowEmail()
@@ -504,11 +504,13 @@ async def test_a_batch_that_outlasts_its_lease_is_not_taken_over(committing_sess
     def slow_sender() -> DeliverySender:
         return DeliverySender(
             committing_sessionmaker, site=lambda: SITE, email=email, discord=None,
-            concurrency=1, lease=timedelta(seconds=0.5),
+            concurrency=1, lease=timedelta(seconds=1.2),
         )  # fmt: skip
 
-    first = asyncio.create_task(slow_sender().run_once())  # 4 x 0.4 s > the 0.5 s lease
-    await asyncio.sleep(0.9)
+    # 4 x 0.8 s > the 1.2 s lease; renewed every 0.4 s, so a busy machine may be late
+    # with one renewal without losing it.
+    first = asyncio.create_task(slow_sender().run_once())
+    await asyncio.sleep(1.8)
     assert await slow_sender().run_once() == 0  # still renewed: nothing to take over
     await first
     assert sorted(m.to for m in email.sent) == sorted(u.email for u in users)
