@@ -20,15 +20,11 @@ import httpx
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.discord.rest import (
-    _TIMEOUT,
-    _TRIES,
-    USER_AGENT,
     DiscordRest,
     _bad_token,
     _error,
     _id,
     _message_body,
-    _retry_after,
 )
 from lens.logging import get_logger
 
@@ -408,41 +404,13 @@ class DiscordGuild(DiscordRest):
         params: dict[str, Any] | None = None,
         reason: str | None = None,
     ) -> Any:
-        """DiscordRest._request for any route: optional body, JSON list or 204 answers."""
-        if self._token_rejected:
-            raise _bad_token()
-        headers = {"Authorization": f"Bot {self._token}", "User-Agent": USER_AGENT}
+        """DiscordRest's call for any route: optional body, JSON list or 204 answers."""
+        headers = {}
         if reason:
             # Header values are ASCII: Discord documents URL-encoding the reason.
             headers["X-Audit-Log-Reason"] = quote(reason[:MAX_AUDIT_REASON], safe=" ")
-        route = f"{method} {path}"
-        for attempt in range(1, _TRIES + 1):
-            await self._wait_for(route)
-            try:
-                response = await self.http.request(
-                    method,
-                    self.base_url + path,
-                    json=body,
-                    params=params,
-                    headers=headers,
-                    timeout=_TIMEOUT,
-                )
-            except httpx.TransportError as exc:
-                raise IntegrationUnavailable(f"Discord unreachable: {type(exc).__name__}") from exc
-            self._remember_bucket(route, response)
-            if response.status_code != 429:
-                return self._answer(route, response)
-            wait = _retry_after(response)
-            if wait is None:
-                raise IntegrationUnavailable(
-                    "Discord rate limited the bot without saying for how long"
-                )
-            if wait > self.max_wait:
-                raise IntegrationUnavailable(f"Discord rate limited the bot for {wait:g} s")
-            if attempt < _TRIES:
-                log.info("discord.rate_limited", route=route, retry_after=wait, attempt=attempt)
-                await self._sleep(wait)
-        raise IntegrationUnavailable(f"Discord still rate limited the bot after {_TRIES} tries")
+        response = await self._send(method, path, body, params=params, headers=headers)
+        return self._answer(f"{method} {path}", response)
 
     def _answer(self, route: str, response: httpx.Response) -> Any:
         status = response.status_code

@@ -121,9 +121,27 @@ class DiscordRest:
     async def _request(
         self, method: str, path: str, body: dict[str, Any], *, dm_user: str | None = None
     ) -> dict[str, Any]:
+        return self._result(await self._send(method, path, body), dm_user=dm_user)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One call, waiting out rate limits (up to `max_wait`, `_TRIES` tries); the
+        first answer that is not a 429."""
         if self._token_rejected:
             raise _bad_token()
         route = f"{method} {path}"
+        headers = {
+            "Authorization": f"Bot {self._token}",
+            "User-Agent": USER_AGENT,
+            **(headers or {}),
+        }
         for attempt in range(1, _TRIES + 1):
             await self._wait_for(route)
             try:
@@ -131,14 +149,15 @@ class DiscordRest:
                     method,
                     self.base_url + path,
                     json=body,
-                    headers={"Authorization": f"Bot {self._token}", "User-Agent": USER_AGENT},
+                    params=params,
+                    headers=headers,
                     timeout=_TIMEOUT,
                 )
             except httpx.TransportError as exc:
                 raise IntegrationUnavailable(f"Discord unreachable: {type(exc).__name__}") from exc
             self._remember_bucket(route, response)
             if response.status_code != 429:
-                return self._result(response, dm_user=dm_user)
+                return response
             wait = _retry_after(response)
             if wait is None:
                 raise IntegrationUnavailable(
