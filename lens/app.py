@@ -227,12 +227,7 @@ async def _start_content(lens: Lens, stack: AsyncExitStack) -> ContentStore:
                 await sync_content(session, source=source)
     except Exception as exc:
         log.error("content.startup_sync.failed", error=f"{type(exc).__name__}: {exc}")
-    store = ContentStore(lens.sessionmaker)
-    try:
-        await store.refresh()
-    except Exception as exc:  # e.g. migrations not applied yet: serve, and keep trying
-        log.error("content.store.load_failed", error=f"{type(exc).__name__}: {exc}")
-    store.start()
+    store = await ContentStore(lens.sessionmaker).open()
     stack.push_async_callback(store.stop)
     return store
 

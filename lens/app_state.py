@@ -38,8 +38,7 @@ class Lens:
     @property
     def loaded_content(self) -> ContentSet | None:
         """The parsed content this process serves, or None before the first load."""
-        store = self.content
-        return store.content if store is not None and store.version >= 0 else None
+        return self.content.loaded if self.content is not None else None
 
 
 def get_lens(request: Request) -> Lens:

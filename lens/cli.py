@@ -140,10 +140,8 @@ async def _run_worker(settings: Settings) -> None:
     from lens.jobs.periodic import PeriodicTriggers
     from lens.jobs.registry import load_task_modules
     from lens.jobs.runner import JobRunner
-    from lens.logging import get_logger
     from lens.notifications.sender import sender_from_settings
 
-    log_error = get_logger("lens.worker").error
     init_sentry(settings)
     load_task_modules()
     engine = create_engine(settings.sqlalchemy_url)
@@ -160,19 +158,14 @@ async def _run_worker(settings: Settings) -> None:
         runner = JobRunner(maker, settings=settings, http=http)
         triggers = PeriodicTriggers(maker)
         # Notifications name courses and modules: this process keeps the content too.
-        store = ContentStore(maker)
-        try:
-            await store.refresh()
-        except Exception as exc:
-            log_error("content.store.load_failed", error=f"{type(exc).__name__}: {exc}")
-        store.start()
+        store = await ContentStore(maker).open()
         sender = sender_from_settings(
             settings,
             maker,
             http,
             email=email_sender_from_settings(settings, http),
             secret=settings.resolved_jwt_secret(),
-            content=lambda: store.content if store.version >= 0 else None,
+            content=lambda: store.loaded,
         )
         await runner.start()
         triggers.start()
@@ -213,10 +206,8 @@ async def _run_bot(settings: Settings) -> bool:
     from lens.db.engine import create_engine, create_sessionmaker
     from lens.integrations.sentry import init_sentry
     from lens.jobs.registry import load_task_modules
-    from lens.logging import get_logger
 
     assert settings.discord_bot_token is not None
-    log_error = get_logger("lens.bot").error
     init_sentry(settings)
     load_task_modules()  # commands enqueue jobs (grouping runs)
     engine = create_engine(settings.sqlalchemy_url)
@@ -232,17 +223,12 @@ async def _run_bot(settings: Settings) -> bool:
         ) as http:
             maker = create_sessionmaker(engine)
             # /course names modules: this process keeps the content too.
-            store = ContentStore(maker)
-            try:
-                await store.refresh()
-            except Exception as exc:
-                log_error("content.store.load_failed", error=f"{type(exc).__name__}: {exc}")
-            store.start()
+            store = await ContentStore(maker).open()
             bot = LensBot(
                 settings=settings,
                 sessionmaker=maker,
                 http=http,
-                content=lambda: store.content if store.version >= 0 else None,
+                content=lambda: store.loaded,
             )
             try:
                 async with running(bot, settings.discord_bot_token) as task:

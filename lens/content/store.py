@@ -57,6 +57,20 @@ class ContentStore:
             )
             return True
 
+    @property
+    def loaded(self) -> ContentSet | None:
+        """The parsed content, or None before the first load."""
+        return self.content if self.version >= 0 else None
+
+    async def open(self) -> ContentStore:
+        """Load what there is (a failure is logged: serve, and keep trying) and poll."""
+        try:
+            await self.refresh()
+        except Exception as exc:  # e.g. migrations not applied yet
+            log.error("content.store.load_failed", error=f"{type(exc).__name__}: {exc}")
+        self.start()
+        return self
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._poll(), name="lens-content-store")
