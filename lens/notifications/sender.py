@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Protocol
 
 import httpx
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.content.parsed import ContentSet
@@ -154,6 +154,14 @@ class DeliverySender:
             await self._release([d.id for d in claimed])
         return len(claimed)
 
+    def _still_mine(self, ids: list[int]) -> tuple[ColumnElement[bool], ...]:
+        """Rows of this batch this sender holds and has not finished."""
+        return (
+            Delivery.id.in_(ids),
+            Delivery.locked_by == self.worker_id,
+            Delivery.status == DeliveryStatus.SENDING,
+        )
+
     async def _renew(self, ids: list[int]) -> None:
         interval = max(0.05, self.lease.total_seconds() / 3)
         while True:
@@ -162,11 +170,7 @@ class DeliverySender:
                 async with self.sessionmaker() as session, session.begin():
                     await session.execute(
                         update(Delivery)
-                        .where(
-                            Delivery.id.in_(ids),
-                            Delivery.locked_by == self.worker_id,
-                            Delivery.status == DeliveryStatus.SENDING,
-                        )
+                        .where(*self._still_mine(ids))
                         .values(locked_until=utcnow() + self.lease)
                         .execution_options(synchronize_session=False)
                     )
@@ -180,11 +184,7 @@ class DeliverySender:
             async with self.sessionmaker() as session, session.begin():
                 await session.execute(
                     update(Delivery)
-                    .where(
-                        Delivery.id.in_(ids),
-                        Delivery.locked_by == self.worker_id,
-                        Delivery.status == DeliveryStatus.SENDING,
-                    )
+                    .where(*self._still_mine(ids))
                     .values(
                         status=DeliveryStatus.PENDING,
                         locked_by=None,
