@@ -54,11 +54,6 @@ def local_time(moment: datetime, zone: str) -> str:
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone})"
 
 
-def local_date(moment: datetime, zone: str) -> str:
-    local = moment.astimezone(ZoneInfo(zone))
-    return f"{local:%A} {local.day} {local:%B %Y}"
-
-
 def _template(language: str, kind: str, part: str) -> Any:
     language = language if language in LANGUAGES else "en"
     return _env.get_template(f"{language}/{kind}.{part}")
