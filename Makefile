@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test pytest lint typecheck clean
+.PHONY: run test pytest lint imports typecheck clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Lens needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -25,7 +25,7 @@ $(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/lens serve $(ARGS)
 
-test: $(VENV)/.dev lint typecheck pytest
+test: $(VENV)/.dev lint imports typecheck pytest
 
 pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest $(ARGS)
@@ -33,6 +33,10 @@ pytest: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check lens tests bench
 	$(BIN)/ruff format --check lens tests bench
+
+# The layers of docs/architecture.md (contracts in pyproject.toml).
+imports: $(VENV)/.dev
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

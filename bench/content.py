@@ -15,7 +15,7 @@ import statistics
 import time
 import uuid
 
-from lens.content.parser import load_content
+from lens.content.parsing import load_content
 
 WORDS = [
     *("goal", "measure", "system", "reward", "agent", "value", "safety", "model"),

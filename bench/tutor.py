@@ -50,7 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from lens.content.parsed import ChatSegment
-from lens.content.parser import load_content
+from lens.content.parsing import load_content
 from lens.content.sources import BUNDLED_COURSE, read_folder
 from lens.courses.service import course_modules
 

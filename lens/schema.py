@@ -1,11 +1,14 @@
-"""Imports every feature's tables so Alembic and the tests see one complete metadata."""
+"""Every feature's tables in one metadata, for migrations (`lens db revision`) and the tests.
+
+At the top of the layers: it imports each feature's models, which nothing below may do.
+"""
 
 from lens.auth.models import OAuthState, SignInToken
-from lens.cohorts.discord_models import DiscordRealization, DiscordSpace
 from lens.cohorts.models import Cohort, Group, GroupingRun, GroupMember, Signup
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
+from lens.discord_groups.models import DiscordRealization, DiscordSpace
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
 from lens.meetings.models import CalendarFeed, Meeting, Rsvp

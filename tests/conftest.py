@@ -24,10 +24,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from lens import features
 from lens.db import migrate
 from lens.db.engine import create_engine
-from lens.db.models import metadata
 from lens.logging import configure_logging
+from lens.schema import metadata
 from lens.settings import Settings
 
 # Browser fixtures (live_server, browser, open_page) for any test module.
@@ -45,6 +46,9 @@ for _field in Settings.model_fields.values():
         os.environ.pop(_field.alias, None)
 os.environ.pop("LENS_RUN_WORKER", None)
 os.environ.pop("LENS_RUN_BOT", None)
+
+# Every feature's jobs and reactions, as each Lens process loads them at start-up.
+features.load()
 
 
 # -- the network guard ---------------------------------------------------------------

@@ -9,22 +9,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from lens.app_state import get_lens
+from lens.account.service import delete_account, export_data
 from lens.auth.deps import CurrentUser, load_user
-from lens.bot.nicknames import request_nickname_push
+from lens.auth.email_change import confirm_email_change, request_email_change
+from lens.content.deps import loaded_content
 from lens.db.engine import unit_of_work
 from lens.errors import LensError
-from lens.users.account import (
-    account_data,
-    confirm_email_change,
-    delete_account,
-    export_data,
-    request_email_change,
-    timezones,
-    unlink_discord,
-    update_profile,
-)
 from lens.users.models import User
+from lens.users.nicknames import request_nickname_push
+from lens.users.service import account_data, timezones, unlink_discord, update_profile
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
@@ -153,7 +147,7 @@ async def discord_unlink(request: Request, user: CurrentUser) -> Response:
 async def download_data(request: Request, user: CurrentUser) -> Response:
     lens = get_lens(request)
     async with lens.sessionmaker() as session:
-        data = await export_data(session, user=user, content=lens.loaded_content)
+        data = await export_data(session, user=user, content=loaded_content(request))
     body = json.dumps(data, indent=2, ensure_ascii=False)
     return Response(
         body,

@@ -5,15 +5,15 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Annotated
 
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lens import __version__
-from lens.app_state import Lens, get_lens
+from lens import __version__, features
+from lens.account import pages as account_pages
+from lens.app import pages
 from lens.auth import pages as auth_pages
 from lens.auth.csrf import CSRFMiddleware
 from lens.auth.sessions import SessionMiddleware
@@ -28,12 +28,12 @@ from lens.courses import api as courses_api
 from lens.courses import pages as course_pages
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+from lens.discord_groups import pages as discord_pages
 from lens.integrations.email.factory import email_sender_from_settings
 from lens.integrations.llm.client import ChatModel
 from lens.integrations.llm.transcription import Transcriber
 from lens.integrations.sentry import init_sentry
 from lens.jobs.periodic import PeriodicTriggers
-from lens.jobs.registry import load_task_modules
 from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
 from lens.meetings import pages as meeting_pages
@@ -44,10 +44,11 @@ from lens.settings import Settings
 from lens.tutor import api as tutor_api
 from lens.tutor import pages as tutor_pages
 from lens.tutor.service import model_from_settings, transcriber_from_settings
-from lens.users import pages as account_pages
-from lens.web import health, pages
+from lens.web import health
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from lens.web.middleware import RequestContextMiddleware
+from lens.web.panels import add_panel
+from lens.web.state import Lens
 from lens.web.templating import STATIC_DIR, templates
 
 log = get_logger("lens.app")
@@ -76,7 +77,7 @@ def create_app(
         )
         configure_logging(level=settings.log_level, json=json_logs)
     init_sentry(settings)
-    load_task_modules()
+    features.load()
     jwt_secret = settings.resolved_jwt_secret()
     # Outside development, templates never change under a running process: skip the
     # per-render file checks.
@@ -120,7 +121,7 @@ def create_app(
                 triggers.start()
                 stack.callback(triggers.stop)
                 lens.runner, lens.triggers = runner, triggers
-            lens.content = await _start_content(lens, stack)
+            store = await _start_content(lens, stack)
             if settings.run_worker:
                 sender = sender_from_settings(
                     settings,
@@ -128,7 +129,7 @@ def create_app(
                     http,
                     email=lens.email,
                     secret=jwt_secret,
-                    content=lambda: lens.loaded_content,
+                    content=lambda: store.loaded,
                     discord=discord,
                 )
                 sender.start()
@@ -141,10 +142,11 @@ def create_app(
                     settings=settings,
                     sessionmaker=maker,
                     http=http,
-                    content=lambda: lens.loaded_content,
+                    content=lambda: store.loaded,
                 )
                 await stack.enter_async_context(running(bot, settings.discord_bot_token))
             app.state.lens = lens
+            app.state.content = store
             if settings.is_production:
                 _settle_heap()
             log.info(
@@ -194,6 +196,9 @@ def create_app(
     app.include_router(auth_pages.router)
     app.include_router(account_pages.router)
     app.include_router(account_pages.api)
+    app.include_router(discord_pages.router)
+    # Parts of pages below that features above fill in (lens/web/panels.py).
+    add_panel(app, "admin.cohort", discord_pages.cohort_panel)
     return app
 
 
@@ -230,20 +235,6 @@ async def _start_content(lens: Lens, stack: AsyncExitStack) -> ContentStore:
     store = await ContentStore(lens.sessionmaker).open()
     stack.push_async_callback(store.stop)
     return store
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One unit of work per request: committed before the response goes out."""
-    async with get_lens(request).sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-
-
-DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def create_app_from_env() -> FastAPI:

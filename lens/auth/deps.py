@@ -16,10 +16,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lens.app_state import get_lens
 from lens.auth.sessions import SessionClaims
 from lens.errors import Forbidden, Unauthorized
 from lens.users.models import User
+from lens.web.state import get_lens
 
 
 async def load_user(request: Request) -> User | None:

@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.responses import Response
 
-from lens.app_state import get_lens
 from lens.auth.deps import CurrentUser, OptionalUser, load_user
+from lens.auth.events import VisitorSignedIn
 from lens.auth.service import (
     SignInProblem,
     consume_bot_code,
@@ -24,8 +24,7 @@ from lens.auth.service import (
     upsert_discord_user,
 )
 from lens.auth.sessions import issue_token
-from lens.courses.pages import ANON_COOKIE
-from lens.courses.service import merge_anonymous, read_anonymous_id
+from lens.auth.visitors import ANON_COOKIE, read_anonymous_id
 from lens.db.engine import unit_of_work
 from lens.errors import (
     Conflict,
@@ -35,12 +34,13 @@ from lens.errors import (
     NotFound,
     Unauthorized,
 )
+from lens.events import publish
 from lens.integrations.discord.oauth import DiscordOAuth
 from lens.integrations.email.models import OutboxEmail
 from lens.logging import get_logger
-from lens.tutor.service import merge_anonymous_conversations
-from lens.users.account import link_discord
 from lens.users.models import User
+from lens.users.service import link_discord
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 log = get_logger("lens.auth")
@@ -53,14 +53,11 @@ async def _sign_in(request: Request, user: User, next_path: str) -> RedirectResp
     request.state.set_session = issue_token(
         lens.jwt_secret, user_id=user.id, version=user.session_version
     )
-    # What they read before signing in joins their account.
+    # What they read before signing in joins their account (lens/courses, lens/tutor).
     anon = read_anonymous_id(lens.jwt_secret, request.cookies.get(ANON_COOKIE))
     if anon is not None:
         async with unit_of_work(lens.sessionmaker) as session:
-            moved = await merge_anonymous(session, anon_id=anon, user_id=user.id)
-            moved += await merge_anonymous_conversations(session, anon_id=anon, user_id=user.id)
-        if moved:
-            log.info("auth.progress_merged", user_id=user.id, rows=moved)
+            await publish(session, VisitorSignedIn(visitor_id=anon, user_id=user.id))
     request.state.user = user
     log.info("auth.signed_in", user_id=user.id)
     return RedirectResponse(safe_next(next_path), status_code=303)

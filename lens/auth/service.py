@@ -5,21 +5,24 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.models import OAuthState, SignInToken
-from lens.cohorts.discord import request_realization_for_user
 from lens.db.base import utcnow
 from lens.errors import Invalid, RateLimited
+from lens.events import publish
 from lens.integrations.discord.oauth import DiscordUser
 from lens.integrations.email.client import EmailMessage, EmailSender
-from lens.notifications.render import render_email
+from lens.users.events import DiscordAccountChanged
 from lens.users.models import User
 from lens.users.service import normalize_email
+from lens.web.messages import MessageTemplates
 
+MESSAGES = MessageTemplates(Path(__file__).parent / "templates")
 STATE_LIFETIME = timedelta(minutes=10)
 BOT_CODE_LIFETIME = timedelta(minutes=10)
 EMAIL_LINK_LIFETIME = timedelta(minutes=15)
@@ -183,7 +186,7 @@ async def upsert_discord_user(session: AsyncSession, *, discord: DiscordUser) ->
                 user.email_verified_at = utcnow()
     await session.flush()
     if newly_linked:  # an e-mail account now has Discord: open its group channels
-        await request_realization_for_user(session, user_id=user.id)
+        await publish(session, DiscordAccountChanged(user.id))
     return user
 
 
@@ -289,9 +292,9 @@ async def send_email_link(
     )
     link = f"{base_url}/auth/email/verify?token={token}"
     minutes = int(EMAIL_LINK_LIFETIME.total_seconds() // 60)
-    # Rendered like every other notification, but sent now and never queued: the
-    # person is waiting for it, and the link must not sit in a table.
-    rendered = render_email(
+    # Rendered like the notifications (lens/web/messages), but sent now and never
+    # queued: the person is waiting for it, and the link must not sit in a table.
+    rendered = MESSAGES.email(
         "sign_in_link",
         {"link": link, "minutes": minutes, "unsubscribe_url": None, "site_url": base_url},
     )

@@ -27,7 +27,7 @@ from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.bot.common import reply
-from lens.db.engine import unit_of_work
+from lens.bot.services import BotServices
 from lens.errors import IntegrationRejected, IntegrationUnavailable, LensError
 from lens.logging import get_logger
 from lens.settings import Settings
@@ -129,20 +129,41 @@ class LensBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # reads no messages: keep no message cache
         )
-        self.settings = settings
-        self.sessionmaker = sessionmaker
-        self.http_client = http  # `http` is discord.py's own client
-        self._content = content
-        self.server_id = int(settings.discord_server_id)
+        # Built once; each cog gets it with the bot (the cogs do not import this module).
+        self.services = BotServices(
+            settings=settings,
+            sessionmaker=sessionmaker,
+            http_client=http,  # `http` is discord.py's own client
+            get_content=content,
+            server_id=int(settings.discord_server_id),
+        )
+
+    # Shortcuts to the services, for this module and tests.
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.services.sessionmaker
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        return self.services.http_client
+
+    @property
+    def server_id(self) -> int:
+        return self.services.server_id
 
     @property
     def content(self) -> ContentSet | None:
         """The parsed course content this process serves (None before the first load)."""
-        return self._content()
+        return self.services.content
 
     def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """One transaction per command: committed when the command ends normally."""
-        return unit_of_work(self.sessionmaker)
+        return self.services.unit_of_work()
 
     @property
     def server(self) -> discord.Guild | None:
@@ -152,10 +173,10 @@ class LensBot(commands.Bot):
         from lens.bot.cogs import admin, breakout, general, members
 
         for cog in (
-            general.General(self),
-            admin.Admin(self),
-            members.Members(self),
-            breakout.Breakout(self),
+            general.General(self, self.services),
+            admin.Admin(self, self.services),
+            members.Members(self, self.services),
+            breakout.Breakout(self, self.services),
         ):
             await self.add_cog(cog)
         await self.sync_commands()

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lens.auth.visitors import user_actor
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
 from lens.cohorts.service import SignupRow
 from lens.content.parsed import ContentSet
 from lens.courses.models import Progress
-from lens.courses.service import course_modules, module_key, module_status, user_actor
+from lens.courses.service import course_modules, module_key, module_status
 from lens.errors import Forbidden, NotFound
 from lens.users.models import User
 

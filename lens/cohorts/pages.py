@@ -3,7 +3,6 @@ pages. Thin: every rule is in cohorts/service.py and scheduling/service.py."""
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
@@ -12,16 +11,15 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from lens.app_state import get_lens
 from lens.auth.deps import AdminUser, CurrentUser, OptionalUser, load_user
-from lens.bot.nicknames import request_nickname_push
-from lens.cohorts.availability import DAY_NAMES, SLOTS, local_time, meeting_weeks
-from lens.cohorts.discord import get_last_report, request_realization
-from lens.cohorts.groups import get_group, get_group_to_lead, list_my_groups, member_progress
+from lens.auth.email_change import request_email_change
+from lens.cohorts.availability import DAY_NAMES, SLOTS, meeting_weeks
+from lens.cohorts.groups import get_group_to_lead, list_my_groups
 from lens.cohorts.models import Cohort, CohortStatus, Signup, SignupStatus
 from lens.cohorts.service import (
     MAX_FACILITATOR_GROUPS,
     MEETING_MINUTES,
+    REASON_TEXT,
     CohortFields,
     accepts_signups,
     approve_facilitator,
@@ -41,36 +39,21 @@ from lens.cohorts.service import (
     update_cohort,
     withdraw,
 )
+from lens.content.deps import course_titles, loaded_content
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
-from lens.errors import Conflict, Invalid, LensError, NotFound
-from lens.meetings.service import (
-    ANSWER_LABELS,
-    SITE_ANSWERS,
-    answer_counts,
-    cancel_meeting,
-    check_can_answer,
-    get_meeting,
-    list_meetings,
-    move_meetings,
-    open_for_answers,
-    rsvps_for_group,
-    set_rsvp,
-)
-from lens.scheduling.service import REASON_TEXT, group_of, join_group, openings
+from lens.errors import Invalid, LensError, NotFound
 from lens.tutor.transcripts import list_transcripts
-from lens.users.account import check_nickname, check_timezone, request_email_change, timezones
 from lens.users.models import User
+from lens.users.nicknames import request_nickname_push
+from lens.users.service import check_nickname, check_timezone, timezones
+from lens.web.panels import render_panels
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 
 STEPS = ("profile", "role", "availability", "confirm")
-
-
-def _courses(request: Request) -> dict[str, str]:
-    content = get_lens(request).loaded_content
-    return {slug: c.title for slug, c in content.courses.items()} if content else {}
 
 
 # -- enrollment -------------------------------------------------------------------------
@@ -90,7 +73,7 @@ async def enroll_index(request: Request, viewer: OptionalUser) -> Response:
     return render(
         request,
         "cohorts/enroll_index.html",
-        {"cohorts": cohorts, "mine": mine, "courses": _courses(request)},
+        {"cohorts": cohorts, "mine": mine, "courses": course_titles(request)},
     )
 
 
@@ -138,7 +121,7 @@ def _wizard(
         "cohort": cohort,
         "signup": signup,
         "user": user,
-        "course_title": _courses(request).get(cohort.course_slug, cohort.course_slug),
+        "course_title": course_titles(request).get(cohort.course_slug, cohort.course_slug),
         **extra,
     }
     return render(request, f"cohorts/enroll_{step}.html", context, status_code=status_code)
@@ -377,40 +360,6 @@ async def confirm(request: Request, cohort_id: int, user: CurrentUser) -> Respon
     return RedirectResponse(f"/cohorts/{cohort.id}?enrolled=1", status_code=303)
 
 
-@router.get("/cohorts/{cohort_id}")
-async def my_status(request: Request, cohort_id: int, user: CurrentUser) -> Response:
-    async with get_lens(request).sessionmaker() as session:
-        cohort = await get_cohort(session, cohort_id)
-        signup = await get_signup(session, cohort=cohort, user=user)
-        if signup is None or signup.status == SignupStatus.DRAFT:
-            return RedirectResponse(f"/enroll/{cohort.id}", status_code=303)
-        membership = await group_of(session, signup=signup)
-        offers = await openings(session, cohort=cohort, signup=signup) if not membership else []
-    sure, maybe = availability_of(signup)
-    meeting = None
-    if membership:
-        zone = signup.timezone or user.timezone or "UTC"
-        weeks = meeting_weeks(cohort.start_date, cohort.meetings)
-        meeting = f"{local_time(membership[0].start_slot, weeks[0], zone):%A %H:%M} ({zone})"
-    return render(
-        request,
-        "cohorts/status.html",
-        {
-            "cohort": cohort,
-            "signup": signup,
-            "membership": membership,
-            "meeting": meeting,
-            "offers": offers,
-            "hours": (len(sure) / 2, len(maybe) / 2),
-            "can_change": can_change(cohort, signup),
-            "reason": REASON_TEXT.get(signup.unplaced_reason or "", ""),
-            "enrolled": request.query_params.get("enrolled"),
-            "saved": request.query_params.get("saved"),
-            "course_title": _courses(request).get(cohort.course_slug, cohort.course_slug),
-        },
-    )
-
-
 @router.post("/cohorts/{cohort_id}/withdraw")
 async def withdraw_form(
     request: Request, cohort_id: int, user: CurrentUser, confirm: Annotated[str, Form()] = ""
@@ -424,19 +373,6 @@ async def withdraw_form(
             raise NotFound("You are not signed up for this cohort.")
         await withdraw(session, cohort=cohort, signup=signup)
     return RedirectResponse("/enroll?withdrawn=1", status_code=303)
-
-
-@router.post("/cohorts/{cohort_id}/join")
-async def join_form(
-    request: Request, cohort_id: int, user: CurrentUser, group: Annotated[int, Form()]
-) -> Response:
-    async with unit_of_work(get_lens(request).sessionmaker) as session:
-        cohort = await get_cohort(session, cohort_id)
-        signup = await get_signup(session, cohort=cohort, user=user)
-        if signup is None or signup.status == SignupStatus.DRAFT:
-            raise NotFound("Finish enrolling first.")
-        await join_group(session, cohort=cohort, signup=signup, group_id=group)
-    return RedirectResponse(f"/cohorts/{cohort_id}?saved=group", status_code=303)
 
 
 # -- admin ------------------------------------------------------------------------------
@@ -513,7 +449,7 @@ async def _cohorts_page(request: Request, *, status_code: int = 200, **extra: ob
         rows = await list_cohorts(session)
     context = {
         "rows": rows,
-        "courses": _courses(request),
+        "courses": course_titles(request),
         "lengths": MEETING_MINUTES,
         "form": _cohort_form_values(None),
         **extra,
@@ -532,7 +468,7 @@ async def create_cohort_form(request: Request, admin: AdminUser) -> Response:
     try:
         async with unit_of_work(get_lens(request).sessionmaker) as session:
             cohort = await create_cohort(
-                session, _fields(form), courses=set(_courses(request)) or None
+                session, _fields(form), courses=set(course_titles(request)) or None
             )
     except LensError as exc:
         return await _cohorts_page(
@@ -547,16 +483,13 @@ async def _cohort_page(
     async with get_lens(request).sessionmaker() as session:
         cohort = await get_cohort(session, cohort_id)
         signups = await list_signups(session, cohort=cohort)
-        discord_report = await get_last_report(session, cohort_id=cohort.id)
+        # What features above add here (the groups in Discord).
+        panels = await render_panels(request, "admin.cohort", session, cohort)
     context = {
         "cohort": cohort,
         "signups": signups,
-        "discord_report": discord_report,
-        "discord_on": bool(
-            get_lens(request).settings.discord_bot_token
-            and get_lens(request).settings.discord_server_id
-        ),
-        "courses": _courses(request),
+        "panels": panels,
+        "courses": course_titles(request),
         "lengths": MEETING_MINUTES,
         "form": _cohort_form_values(cohort),
         "statuses": list(CohortStatus),
@@ -574,7 +507,6 @@ async def cohort_page(request: Request, cohort_id: int, admin: AdminUser) -> Res
         cohort_id,
         created=request.query_params.get("created"),
         saved=request.query_params.get("saved"),
-        discord_queued=request.query_params.get("discord") == "queued",
     )
 
 
@@ -585,22 +517,13 @@ async def edit_cohort_form(request: Request, cohort_id: int, admin: AdminUser) -
         async with unit_of_work(get_lens(request).sessionmaker) as session:
             cohort = await get_cohort(session, cohort_id)
             await update_cohort(
-                session, cohort, _fields(form), courses=set(_courses(request)) or None
+                session, cohort, _fields(form), courses=set(course_titles(request)) or None
             )
     except LensError as exc:
         return await _cohort_page(
             request, cohort_id, status_code=exc.status_code, error=exc.message, form=form
         )
     return RedirectResponse(f"/admin/cohorts/{cohort_id}?saved=1", status_code=303)
-
-
-@router.post("/admin/cohorts/{cohort_id}/discord")
-async def realize_in_discord(request: Request, cohort_id: int, admin: AdminUser) -> Response:
-    """Queue (re)creating the cohort's group channels and events in Discord."""
-    async with unit_of_work(get_lens(request).sessionmaker) as session:
-        cohort = await get_cohort(session, cohort_id)
-        await request_realization(session, cohort_id=cohort.id)
-    return RedirectResponse(f"/admin/cohorts/{cohort_id}?discord=queued", status_code=303)
 
 
 @router.post("/admin/cohorts/{cohort_id}/status")
@@ -635,75 +558,6 @@ async def my_groups(request: Request, user: CurrentUser) -> Response:
     return render(request, "cohorts/groups.html", {"groups": groups})
 
 
-@router.get("/groups/{group_id}")
-async def group_page(request: Request, group_id: int, user: CurrentUser) -> Response:
-    async with get_lens(request).sessionmaker() as session:
-        access = await get_group(session, group_id=group_id, viewer=user)
-        progress, modules = (
-            await member_progress(session, access=access, content=get_lens(request).loaded_content)
-            if access.viewer_leads
-            else ([], 0)
-        )
-        meetings = await list_meetings(session, group=access.group)
-        answers = await rsvps_for_group(session, group=access.group)
-    viewer_zone = user.timezone or "UTC"
-    weeks = meeting_weeks(access.cohort.start_date, access.cohort.meetings)
-    when = local_time(access.group.start_slot, weeks[0], viewer_zone)
-    zone = zoneinfo.ZoneInfo(viewer_zone)
-    schedule = [(m, m.starts_at.astimezone(zone)) for m in meetings]
-    if schedule:  # the real first meeting (its zone's wall-clock time, DST included)
-        when = schedule[0][1]
-    now = utcnow()
-    people = [(r.user.id, r.user.display_name) for r in access.members]
-    rsvp = {
-        m.id: {
-            "mine": answers.get(m.id, {}).get(user.id, "pending"),
-            # Who comes, for the facilitator (and admins).
-            "counts": answer_counts(answers.get(m.id, {}), people) if access.viewer_leads else [],
-        }
-        for m in meetings
-        if open_for_answers(m, now=now)
-    }
-    return render(
-        request,
-        "cohorts/group.html",
-        {
-            "access": access,
-            "progress": progress,
-            "modules": modules,
-            "meeting": f"{when:%A %H:%M} ({viewer_zone})",
-            "schedule": schedule,
-            "zone": viewer_zone,
-            "rsvp": rsvp,
-            # Admins who are not in the group see the answers but give none.
-            "answers_for_viewer": any(r.user.id == user.id for r in access.members),
-            "choices": [(status, ANSWER_LABELS[status]) for status in SITE_ANSWERS],
-            "labels": ANSWER_LABELS,
-            "course_title": _courses(request).get(
-                access.cohort.course_slug, access.cohort.course_slug
-            ),
-        },
-    )
-
-
-@router.post("/groups/{group_id}/meetings/{number}/rsvp")
-async def rsvp_form(
-    request: Request,
-    group_id: int,
-    number: int,
-    user: CurrentUser,
-    status: Annotated[str, Form()] = "",
-) -> Response:
-    """A member's answer for a meeting (attending, not_attending or tentative). The
-    group's members and facilitator only; an admin outside the group gets 403."""
-    async with unit_of_work(get_lens(request).sessionmaker) as session:
-        access = await get_group(session, group_id=group_id, viewer=user)
-        await check_can_answer(session, group_id=access.group.id, user=user)
-        meeting = await get_meeting(session, group=access.group, number=number)
-        await set_rsvp(session, meeting=meeting, user=user, status=status)
-    return RedirectResponse(f"/groups/{group_id}#meeting-{number}", status_code=303)
-
-
 @router.get("/groups/{group_id}/members/{signup_id}/transcripts")
 async def member_transcripts(
     request: Request, group_id: int, signup_id: int, user: CurrentUser
@@ -714,104 +568,10 @@ async def member_transcripts(
         if member is None:
             raise NotFound("That person is not in this group.")
         transcripts = await list_transcripts(
-            session, user_id=member.user.id, content=get_lens(request).loaded_content
+            session, user_id=member.user.id, content=loaded_content(request)
         )
     return render(
         request,
         "account/transcripts.html",
         {"transcripts": transcripts, "member": member, "group": access.group},
     )
-
-
-@router.get("/groups/{group_id}/meetings/{number}")
-async def meeting_page(request: Request, group_id: int, number: int, user: CurrentUser) -> Response:
-    return await _meeting_page(request, group_id, number, user)
-
-
-async def _meeting_page(
-    request: Request,
-    group_id: int,
-    number: int,
-    user: User,
-    *,
-    status_code: int = 200,
-    **extra: object,
-) -> Response:
-    async with get_lens(request).sessionmaker() as session:
-        access = await get_group_to_lead(session, group_id=group_id, viewer=user)
-        meeting = await get_meeting(session, group=access.group, number=number)
-    zone = user.timezone or "UTC"
-    local = meeting.starts_at.astimezone(zoneinfo.ZoneInfo(zone))
-    return render(
-        request,
-        "cohorts/meeting.html",
-        {"access": access, "meeting": meeting, "local": local, "zone": zone, **extra},
-        status_code=status_code,
-    )
-
-
-@router.post("/groups/{group_id}/meetings/{number}/move")
-async def move_meeting_form(
-    request: Request,
-    group_id: int,
-    number: int,
-    user: CurrentUser,
-    day: Annotated[str, Form()] = "",
-    at: Annotated[str, Form()] = "",
-    all_future: Annotated[bool, Form()] = False,
-) -> Response:
-    zone = zoneinfo.ZoneInfo(user.timezone or "UTC")
-    try:
-        new_start = datetime.combine(date.fromisoformat(day), time.fromisoformat(at), zone)
-    except ValueError:
-        return await _meeting_page(
-            request,
-            group_id,
-            number,
-            user,
-            error="Give the new date (YYYY-MM-DD) and time (HH:MM).",
-            status_code=422,
-        )
-    try:
-        async with unit_of_work(get_lens(request).sessionmaker) as session:
-            access = await get_group_to_lead(session, group_id=group_id, viewer=user)
-            await move_meetings(
-                session,
-                group=access.group,
-                number=number,
-                new_start=new_start.astimezone(UTC),
-                all_future=all_future,
-            )
-    except (Invalid, Conflict) as exc:
-        return await _meeting_page(
-            request, group_id, number, user, error=exc.message, status_code=exc.status_code
-        )
-    return RedirectResponse(f"/groups/{group_id}?changed={number}", status_code=303)
-
-
-@router.post("/groups/{group_id}/meetings/{number}/cancel")
-async def cancel_meeting_form(
-    request: Request,
-    group_id: int,
-    number: int,
-    user: CurrentUser,
-    confirm: Annotated[str, Form()] = "",
-) -> Response:
-    if confirm != "yes":
-        return await _meeting_page(
-            request,
-            group_id,
-            number,
-            user,
-            error="Tick the box to confirm the cancellation.",
-            status_code=422,
-        )
-    try:
-        async with unit_of_work(get_lens(request).sessionmaker) as session:
-            access = await get_group_to_lead(session, group_id=group_id, viewer=user)
-            await cancel_meeting(session, group=access.group, number=number)
-    except Conflict as exc:
-        return await _meeting_page(
-            request, group_id, number, user, error=exc.message, status_code=exc.status_code
-        )
-    return RedirectResponse(f"/groups/{group_id}?changed={number}", status_code=303)

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.availability import check_slots, longest_run
+from lens.cohorts.events import SignupConfirmed
 from lens.cohorts.models import (
     Cohort,
     CohortStatus,
@@ -23,13 +24,23 @@ from lens.cohorts.models import (
 )
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
-from lens.notifications.service import notify
-from lens.users.account import check_timezone
+from lens.events import publish
 from lens.users.models import User
+from lens.users.service import check_timezone
 
 MEETING_MINUTES = (60, 90, 120)
 MAX_MEETINGS = 52
 MAX_FACILITATOR_GROUPS = 4
+# Why a signup is unplaced (Signup.unplaced_reason), in words for them and the admin.
+REASON_TEXT = {
+    "no_availability": "gave no stretch of time as long as a meeting",
+    "no_shared_slot": "no time they can make is shared by enough other participants",
+    "no_facilitator": "no facilitator can meet at any time that works for them",
+    "facilitator_capacity": "the facilitators who could meet then are all leading other groups",
+    "groups_full": "the groups at their times are full, and too few share a time for a new one",
+    "facilitator_not_needed": "every group already has a facilitator",
+    "not_approved": "facilitator not approved yet",
+}
 
 
 @dataclass(frozen=True)
@@ -344,12 +355,8 @@ async def confirm_signup(
     signup.status = SignupStatus.ENROLLED
     signup.enrolled_at = utcnow()
     await session.flush()
-    await notify(
-        session,
-        kind="welcome",
-        user_ids=[user.id],
-        subject=f"signup:{signup.id}",
-        context={"signup_id": signup.id},
+    await publish(
+        session, SignupConfirmed(signup_id=signup.id, user_id=user.id, cohort_id=cohort.id)
     )
     return signup
 

@@ -9,14 +9,15 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from lens.app_state import get_lens
 from lens.auth.deps import AdminUser
+from lens.content.deps import loaded_content
 from lens.content.service import get_status
 from lens.content.sources import source_from_settings
 from lens.content.tasks import request_sync
 from lens.db.engine import unit_of_work
 from lens.errors import Unauthorized
 from lens.logging import get_logger
+from lens.web.state import get_lens
 
 log = get_logger("lens.content")
 router = APIRouter(prefix="/api/content", tags=["content"])
@@ -85,7 +86,7 @@ async def status(request: Request, admin: AdminUser) -> dict[str, object]:
         result = await get_status(
             session,
             source_name=source_from_settings(lens.settings, lens.http).name,
-            content=lens.loaded_content,
+            content=loaded_content(request),
         )
     return {
         "source": result.source,

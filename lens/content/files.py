@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lens.content.parser import file_kind
+from lens.content.parsing import FOLDERS, file_kind
 
 
 def read_folder(root: Path) -> dict[str, str]:
@@ -20,22 +20,12 @@ def read_folder(root: Path) -> dict[str, str]:
     return files
 
 
-_CONTENT_FOLDERS = (
-    "courses",
-    "modules",
-    "Learning Outcomes",
-    "Lenses",
-    "articles",
-    "video_transcripts",
-)
-
-
 def find_root(path: Path) -> Path | None:
     """The content repository holding `path`: the nearest folder with a content folder."""
     current = path.resolve()
     if current.is_file():
         current = current.parent
     for candidate in (current, *current.parents):
-        if any((candidate / name).is_dir() for name in _CONTENT_FOLDERS):
+        if any((candidate / name).is_dir() for name in FOLDERS):
             return candidate
     return None

@@ -4,12 +4,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from lens.app_state import get_lens
 from lens.auth.deps import AdminUser, load_user
+from lens.content.deps import loaded_content
 from lens.content.service import get_status
 from lens.content.sources import source_from_settings
 from lens.content.tasks import request_sync
 from lens.db.engine import unit_of_work
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
@@ -32,7 +33,7 @@ async def content_status_page(request: Request, admin: AdminUser, queued: bool =
         status = await get_status(
             session,
             source_name=source_from_settings(lens.settings, lens.http).name,
-            content=lens.loaded_content,
+            content=loaded_content(request),
         )
     branch = lens.settings.educational_content_branch if lens.settings.content_repo else None
     return render(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.content.parsed import ContentSet
-from lens.content.parser import file_kind, load_content
+from lens.content.parsing import file_kind, load_content
 from lens.content.sources import ContentSource
 from lens.db.base import utcnow
 from lens.logging import get_logger

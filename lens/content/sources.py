@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lens.content.files import read_folder
-from lens.content.parser import file_kind
+from lens.content.parsing import file_kind
 from lens.errors import IntegrationRejected
 from lens.integrations.github import GitHub, GitHubClient
 

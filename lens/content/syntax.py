@@ -15,6 +15,7 @@ _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)::(.*)$")
 _ONE_COLON = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):(?!:)\s*(.*)$")
 _WIKI_LINK = re.compile(r"!?\[\[([^\]|]*)(?:\|[^\]]*)?\]\]")
 _DRAFT = re.compile(r"(?:^|[^a-z])(?:wip|work in progress|drafts?)(?:[^a-z]|$)")
+_TIME = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)$")
 
 # Critic markup, rejecting every suggestion (CONTENT-FORMAT.md, Shared syntax).
 _CRITIC = [
@@ -179,6 +180,20 @@ def parse_document(path: str, text: str, *, critic: bool = True) -> Document:
     return Document(path, frontmatter, fm_lines, has_fm, preamble, roots, problems)
 
 
+def after_frontmatter(text: str) -> str:
+    """The text after the frontmatter, as written.
+
+    Articles and transcripts are prose: their headers and `::` are content, so their body
+    is taken raw rather than through parse_document.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines and lines[0].strip() == "---":
+        for i in range(1, len(lines)):
+            if lines[i].strip() == "---":
+                return "\n".join(lines[i + 1 :]).strip()
+    return text.strip()
+
+
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
@@ -204,6 +219,23 @@ def parse_bool(value: str) -> bool | None:
     if lowered in FALSE_WORDS:
         return False
     return None
+
+
+def parse_time(value: str) -> float | None:
+    """`M:SS`, `H:MM:SS` or plain seconds; minutes may exceed 59 in `M:SS`."""
+    value = value.strip()
+    try:
+        seconds = float(value)
+        return seconds if seconds >= 0 else None
+    except ValueError:
+        pass
+    match = _TIME.match(value)
+    if not match:
+        return None
+    hours, minutes, secs = match.groups()
+    if float(secs) >= 60 or (hours is not None and int(minutes) >= 60):
+        return None
+    return int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from lens.app_state import get_lens
 from lens.auth.deps import OptionalUser
-from lens.courses.pages import Reader, current_content
+from lens.auth.visitors import Reader
+from lens.courses.pages import current_content
 from lens.courses.rendering import section_blocks
 from lens.courses.service import (
     complete_section,
@@ -21,6 +21,7 @@ from lens.courses.service import (
 )
 from lens.db.engine import unit_of_work
 from lens.errors import NotFound
+from lens.web.state import get_lens
 
 router = APIRouter(prefix="/api", tags=["reader"])
 

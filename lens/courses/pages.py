@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from lens.app_state import get_lens
 from lens.auth.deps import OptionalUser, load_user
+from lens.auth.visitors import Reader
+from lens.content.deps import content_store
 from lens.content.parsed import ContentSet
 from lens.courses.rendering import Block, TocEntry, clock, section_blocks
 from lens.courses.service import (
@@ -21,58 +22,22 @@ from lens.courses.service import (
     get_module,
     module_key,
     module_status,
-    new_anonymous_id,
     progress_rows,
-    read_anonymous_id,
     required_sections,
-    sign_anonymous_id,
-    user_actor,
 )
 from lens.db.engine import unit_of_work
 from lens.errors import NotFound
-from lens.users.models import User
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
-
-ANON_COOKIE = "reader"
-ANON_MAX_AGE = 365 * 24 * 3600
-
-
-class Reader:
-    """Who is reading: an account, or a visitor known by a signed random id."""
-
-    def __init__(self, request: Request, user: User | None) -> None:
-        self.user_id = user.id if user else None
-        self.new_cookie: str | None = None
-        secret = get_lens(request).jwt_secret
-        if user is not None:
-            self.actor: str | None = user_actor(user.id)
-            return
-        anon = read_anonymous_id(secret, request.cookies.get(ANON_COOKIE))
-        if anon is None:
-            anon = new_anonymous_id()
-            self.new_cookie = sign_anonymous_id(secret, anon)
-        self.actor = f"a:{anon}"
-
-    def apply(self, request: Request, response: Response) -> Response:
-        if self.new_cookie:
-            response.set_cookie(
-                ANON_COOKIE,
-                self.new_cookie,
-                max_age=ANON_MAX_AGE,
-                httponly=True,
-                samesite="lax",
-                secure=get_lens(request).settings.secure_cookies,
-            )
-        return response
 
 
 def rendered_section(
     request: Request, module_path: str, position: int
 ) -> tuple[list[Block], list[TocEntry]]:
     """A section's blocks, rendered and sanitised once per content snapshot."""
-    store = get_lens(request).content
+    store = content_store(request)
     assert store is not None
     key = ("section", module_path, position)
     cached = store.memo.get(key)
@@ -84,7 +49,7 @@ def rendered_section(
 
 def current_content(request: Request) -> ContentSet:
     """The parsed current content this process serves."""
-    store = get_lens(request).content
+    store = content_store(request)
     if store is None:
         raise NotFound("No course content is loaded yet.")
     return store.content

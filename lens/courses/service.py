@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -12,6 +9,7 @@ from typing import Literal
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lens.auth.visitors import user_actor, visitor_actor
 from lens.content.parsed import ContentSet, Course, CourseModule, Module, Section
 from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import utcnow
@@ -22,29 +20,6 @@ HEARTBEAT_SECONDS = 30
 MIN_HEARTBEAT_GAP = timedelta(seconds=25)
 
 Status = Literal["not started", "in progress", "completed"]
-
-
-# -- who is reading ---------------------------------------------------------------------
-
-
-def user_actor(user_id: int) -> str:
-    return f"u:{user_id}"
-
-
-def new_anonymous_id() -> str:
-    return secrets.token_urlsafe(18)
-
-
-def sign_anonymous_id(secret: str, anon_id: str) -> str:
-    mac = hmac.new(secret.encode(), f"anon:{anon_id}".encode(), hashlib.sha256).hexdigest()
-    return f"{anon_id}.{mac[:32]}"
-
-
-def read_anonymous_id(secret: str, cookie: str | None) -> str | None:
-    if not cookie or "." not in cookie:
-        return None
-    anon_id = cookie.rsplit(".", 1)[0]
-    return anon_id if hmac.compare_digest(sign_anonymous_id(secret, anon_id), cookie) else None
 
 
 # -- read models -------------------------------------------------------------------------
@@ -245,7 +220,7 @@ async def heartbeat(
 
 async def merge_anonymous(session: AsyncSession, *, anon_id: str, user_id: int) -> int:
     """A visitor signed in: their progress joins their account. Returns rows moved."""
-    source = f"a:{anon_id}"
+    source = visitor_actor(anon_id)
     target = user_actor(user_id)
     theirs = list(await session.scalars(select(Progress).where(Progress.actor == source)))
     if not theirs:

@@ -16,15 +16,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.cohorts.discord import (
+from lens.db.base import utcnow
+from lens.discord_groups.apply import realize_cohort
+from lens.discord_groups.report import record_not_configured
+from lens.discord_groups.service import (
+    GRANT_KIND,
     REALIZE_KIND,
     cohorts_with_active_groups,
     grant_member_access,
-    realize_cohort,
-    record_not_configured,
     request_realization,
 )
-from lens.db.base import utcnow
 from lens.errors import NotFound
 from lens.integrations.discord.guild import DiscordGuild
 from lens.jobs.periodic import every
@@ -32,7 +33,7 @@ from lens.jobs.registry import JobContext, job
 from lens.jobs.service import backoff, coalesce, enqueue
 from lens.logging import get_logger
 
-log = get_logger("lens.cohorts.discord")
+log = get_logger("lens.discord_groups")
 
 REALIZE_ALL_KIND = "discord.realize_all"
 # Follow-ups after temporary failures: 1, 2, 4, 8, 16 minutes, then the daily sweep.
@@ -48,12 +49,7 @@ def guild_for(ctx: JobContext) -> DiscordGuild | None:
     settings = ctx.settings
     if not settings.discord_bot_token or not settings.discord_server_id or ctx.http is None:
         return None
-    return DiscordGuild(
-        ctx.http,
-        token=settings.discord_bot_token,
-        guild_id=settings.discord_server_id,
-        base_url=settings.discord_api_base,
-    )
+    return DiscordGuild.from_settings(settings, ctx.http)
 
 
 @job(REALIZE_KIND, max_attempts=3)
@@ -105,9 +101,6 @@ async def realize_all(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 every(REALIZE_ALL_KIND, timedelta(days=1))
-
-
-GRANT_KIND = "discord.grant_access"
 
 
 async def request_member_access(session: AsyncSession, *, discord_id: str) -> None:

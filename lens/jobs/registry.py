@@ -5,12 +5,11 @@ A feature declares its jobs in its own `tasks.py`:
     @job("content.sync")
     async def sync_content(ctx: JobContext, payload: dict[str, Any]) -> None: ...
 
-and lists that module in `TASK_MODULES` so every process (web or worker) knows it.
+and lists that module in lens/features.py, so every process (web or worker) knows it.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,16 +19,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from lens.settings import Settings
-
-TASK_MODULES = [
-    "lens.jobs.tasks",
-    "lens.content.tasks",
-    "lens.auth.tasks",
-    "lens.scheduling.tasks",
-    "lens.meetings.tasks",
-    "lens.cohorts.discord_tasks",
-    "lens.bot.tasks",
-]
 
 
 @dataclass
@@ -84,8 +73,3 @@ def job(name: str, *, max_attempts: int = 5) -> Callable[[Handler], Handler]:
         return handler
 
     return decorate
-
-
-def load_task_modules() -> None:
-    for module in TASK_MODULES:
-        importlib.import_module(module)

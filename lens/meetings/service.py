@@ -24,24 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.service import token_hash
 from lens.cohorts.availability import to_utc
-from lens.cohorts.discord import request_realization
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
 from lens.cohorts.service import availability_of
 from lens.db.base import utcnow
 from lens.errors import Conflict, Forbidden, Invalid, NotFound
+from lens.events import publish
 from lens.jobs.service import coalesce, enqueue
+from lens.meetings.events import MeetingCancelled, MeetingMove, MeetingsMoved
 from lens.meetings.ical import IcsEvent, render_calendar
 from lens.meetings.models import CalendarFeed, Meeting, Rsvp, RsvpStatus
-from lens.notifications.service import (
-    drop_pending,
-    meeting_subject,
-    notify,
-    schedule_meeting_notifications,
-)
 from lens.users.models import User
 
 SLOT = timedelta(minutes=30)
-ANNOUNCE_KIND = "meetings.announce"
 CALENDAR_SYNC_KIND = "meetings.calendar_sync"
 
 
@@ -276,33 +270,14 @@ async def move_meetings(
         meeting.sequence += 1
         changes.append((meeting, old_start))
     await session.flush()
-    users = await member_user_ids(session, group_id=group.id)
-    for meeting, old_start in changes:
-        await drop_pending(
-            session,
-            subject_prefix=meeting_subject(meeting.id, old_start),
-            reason="the meeting moved",
-        )
-        await schedule_meeting_notifications(
-            session, meeting_id=meeting.id, starts_at=meeting.starts_at, user_ids=users
-        )
-    await request_realization(session, cohort_id=group.cohort_id)  # Discord events
-    # One message about the change (the first meeting's), saying whether later ones
-    # moved too, rather than one per meeting.
     if changes:
-        meeting, old_start = changes[0]
-        await notify(
-            session,
-            kind="meeting_changed",
-            user_ids=users,
-            subject=f"meeting:{meeting.id}#seq{meeting.sequence}",
-            context={
-                "meeting_id": meeting.id,
-                "sequence": meeting.sequence,
-                "old_starts_at": old_start.isoformat(),
-                "later_moved": len(changes) > 1,
-                "meeting_ids": [m.id for m, _ in changes],
-            },
+        # Reminders follow the new times; members hear of it; Discord's events move.
+        moves = tuple(
+            MeetingMove(meeting.id, old_start, meeting.starts_at, meeting.sequence)
+            for meeting, old_start in changes
+        )
+        await publish(
+            session, MeetingsMoved(cohort_id=group.cohort_id, group_id=group.id, moves=moves)
         )
     await request_calendar_sync(session, meetings=[meeting for meeting, _ in changes])
     return moved
@@ -315,24 +290,21 @@ async def cancel_meeting(session: AsyncSession, *, group: Group, number: int) ->
         meeting.status = "cancelled"
         meeting.sequence += 1
         await session.flush()
-        await drop_pending(
+        await publish(
             session,
-            subject_prefix=meeting_subject(meeting.id, meeting.starts_at),
-            reason="the meeting was cancelled",
-        )
-        await request_realization(session, cohort_id=group.cohort_id)
-        await notify(
-            session,
-            kind="meeting_cancelled",
-            user_ids=await member_user_ids(session, group_id=group.id),
-            subject=f"meeting:{meeting.id}#seq{meeting.sequence}",
-            context={"meeting_id": meeting.id, "sequence": meeting.sequence},
+            MeetingCancelled(
+                cohort_id=group.cohort_id,
+                group_id=group.id,
+                meeting_id=meeting.id,
+                starts_at=meeting.starts_at,
+                sequence=meeting.sequence,
+            ),
         )
         await request_calendar_sync(session, meetings=[meeting])
     return meeting
 
 
-# -- telling members ---------------------------------------------------------------------
+# -- members -----------------------------------------------------------------------------
 
 
 async def member_user_ids(session: AsyncSession, *, group_id: int) -> list[int]:
@@ -343,43 +315,6 @@ async def member_user_ids(session: AsyncSession, *, group_id: int) -> list[int]:
         .order_by(Signup.user_id)
     )
     return list(rows)
-
-
-async def request_announcement(
-    session: AsyncSession, *, group_id: int, user_ids: list[int] | None = None
-) -> None:
-    """Queue telling a group (or the newcomers in `user_ids`) about it and its meetings:
-    the group message now, reminders and reading nudges for every meeting ahead. A job,
-    so approving a cohort of thousands does not write all of it in one request."""
-    who = "all" if user_ids is None else ",".join(map(str, sorted(user_ids)))
-    await enqueue(
-        session,
-        kind=ANNOUNCE_KIND,
-        payload={"group_id": group_id, "user_ids": user_ids},
-        dedupe_key=f"announce:group:{group_id}:{who}",
-    )
-
-
-async def announce_group(
-    session: AsyncSession, *, group_id: int, user_ids: list[int] | None = None
-) -> int:
-    group = await session.get(Group, group_id)
-    if group is None or group.status != GroupStatus.ACTIVE:
-        return 0
-    users = user_ids if user_ids is not None else await member_user_ids(session, group_id=group_id)
-    added = await notify(
-        session,
-        kind="group_assigned",
-        user_ids=users,
-        subject=f"group:{group.id}",
-        context={"group_id": group.id},
-    )
-    for meeting in await list_meetings(session, group=group):
-        if meeting.status == "scheduled":
-            added += await schedule_meeting_notifications(
-                session, meeting_id=meeting.id, starts_at=meeting.starts_at, user_ids=users
-            )
-    return added
 
 
 # -- Google Calendar events (the work runs in jobs: lens/meetings/calendar.py) -----------

@@ -1,5 +1,5 @@
-"""Telling a group about itself and its meetings, and keeping Google Calendar in line
-with the meetings, off the requests that change them."""
+"""Keeping Google Calendar in line with the meetings, off the requests that change them,
+and reading the invitations' answers back as RSVPs."""
 
 from __future__ import annotations
 
@@ -17,12 +17,7 @@ from lens.meetings.calendar import (
     sync_meeting_event,
     sync_rsvps,
 )
-from lens.meetings.service import (
-    ANNOUNCE_KIND,
-    CALENDAR_SYNC_KIND,
-    announce_group,
-    request_group_calendar_sync,
-)
+from lens.meetings.service import CALENDAR_SYNC_KIND
 from lens.settings import ConfigError
 
 log = get_logger("lens.meetings")
@@ -30,17 +25,6 @@ log = get_logger("lens.meetings")
 # Retries of a temporary failure (Google down, rate limit, invitation quota spent) back
 # off 10 s, 20 s, ... 43 min: about 85 minutes in all before the job shows as failed.
 CALENDAR_SYNC_ATTEMPTS = 10
-
-
-@job(ANNOUNCE_KIND)
-async def announce(ctx: JobContext, payload: dict[str, Any]) -> None:
-    user_ids = payload.get("user_ids")
-    added = await announce_group(ctx.session, group_id=int(payload["group_id"]), user_ids=user_ids)
-    if user_ids is not None:
-        # Someone joined late: invite them to the calendar events of the meetings ahead
-        # (the events of a new group were queued when its meetings were made).
-        await request_group_calendar_sync(ctx.session, group_id=int(payload["group_id"]))
-    log.info("meetings.announced", group=payload["group_id"], deliveries=added)
 
 
 @job(CALENDAR_SYNC_KIND, max_attempts=CALENDAR_SYNC_ATTEMPTS)

@@ -18,21 +18,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.cohorts.discord import channel_url, group_text_channel
-from lens.cohorts.discord_models import DiscordSpace, SpaceKind
+from lens.auth.visitors import user_actor
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
 from lens.content.parsed import ContentSet
 from lens.courses.models import Progress
-from lens.courses.service import module_key, module_status, progress_rows, user_actor
+from lens.courses.service import module_key, module_status, progress_rows
 from lens.db.base import utcnow
+from lens.discord_groups.models import DiscordSpace, SpaceKind
+from lens.discord_groups.service import channel_url, group_text_channel
 from lens.integrations.email.client import Attachment
 from lens.meetings.ical import IcsEvent, render_calendar
 from lens.meetings.models import Meeting
 from lens.notifications.kinds import EMAIL, get_kind
 from lens.notifications.models import Delivery
-from lens.notifications.render import local_time
 from lens.notifications.service import unsubscribe_url
 from lens.users.models import User
+from lens.web.messages import local_time
 
 
 class Drop(Exception):

@@ -51,8 +51,6 @@ _ALL = [
         late_after=timedelta(hours=6),
         before_meeting=timedelta(days=1),
     ),
-    # Asked for by the person themselves, this minute: never turned off, never queued.
-    Kind("sign_in_link", "Sign-in links", can_unsubscribe=False),
 ]
 KINDS: dict[str, Kind] = {k.name: k for k in _ALL}
 MEETING_TIMED = [k for k in _ALL if k.before_meeting is not None]

@@ -7,13 +7,13 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from starlette.responses import RedirectResponse, Response
 
-from lens.app_state import get_lens
 from lens.auth.deps import AdminUser, CurrentUser, load_user
 from lens.db.engine import unit_of_work
 from lens.errors import Invalid
 from lens.notifications.kinds import CHANNELS, KINDS
 from lens.notifications.models import Delivery, DeliveryStatus
 from lens.notifications.service import check_unsubscribe, opted_out, set_preference
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])

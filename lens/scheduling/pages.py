@@ -1,4 +1,6 @@
-"""The admin's grouping preview: run, inspect, edit with every rule re-checked, approve."""
+"""The admin's grouping preview (run, inspect, edit with every rule re-checked, approve),
+and a person's own place in a cohort: enrolled, grouped, or unplaced with the groups
+they could still join."""
 
 from __future__ import annotations
 
@@ -10,16 +12,18 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from lens.app_state import get_lens
-from lens.auth.deps import AdminUser, load_user
-from lens.cohorts.availability import DAY_NAMES
-from lens.cohorts.models import Cohort, CohortStatus, GroupStatus
-from lens.cohorts.service import get_cohort
+from lens.auth.deps import AdminUser, CurrentUser, load_user
+from lens.cohorts.availability import DAY_NAMES, local_time, meeting_weeks
+from lens.cohorts.models import Cohort, CohortStatus, GroupStatus, SignupStatus
+from lens.cohorts.service import REASON_TEXT, availability_of, can_change, get_cohort, get_signup
+from lens.content.deps import course_titles
 from lens.db.engine import unit_of_work
-from lens.errors import Invalid, LensError
+from lens.errors import Invalid, LensError, NotFound
 from lens.scheduling import service
 from lens.scheduling.algorithm import Tier
 from lens.scheduling.algorithm.check import slot_label
+from lens.scheduling.service import group_of, join_group, openings
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
@@ -170,3 +174,53 @@ async def approve_form(
         await service.approve(session, cohort=cohort, by=admin)
 
     return await _edit(request, cohort_id, "approve", change)
+
+
+# -- a person's place in a cohort ------------------------------------------------------
+
+
+@router.get("/cohorts/{cohort_id}")
+async def my_status(request: Request, cohort_id: int, user: CurrentUser) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        cohort = await get_cohort(session, cohort_id)
+        signup = await get_signup(session, cohort=cohort, user=user)
+        if signup is None or signup.status == SignupStatus.DRAFT:
+            return RedirectResponse(f"/enroll/{cohort.id}", status_code=303)
+        membership = await group_of(session, signup=signup)
+        offers = await openings(session, cohort=cohort, signup=signup) if not membership else []
+    sure, maybe = availability_of(signup)
+    meeting = None
+    if membership:
+        zone = signup.timezone or user.timezone or "UTC"
+        weeks = meeting_weeks(cohort.start_date, cohort.meetings)
+        meeting = f"{local_time(membership[0].start_slot, weeks[0], zone):%A %H:%M} ({zone})"
+    return render(
+        request,
+        "cohorts/status.html",
+        {
+            "cohort": cohort,
+            "signup": signup,
+            "membership": membership,
+            "meeting": meeting,
+            "offers": offers,
+            "hours": (len(sure) / 2, len(maybe) / 2),
+            "can_change": can_change(cohort, signup),
+            "reason": REASON_TEXT.get(signup.unplaced_reason or "", ""),
+            "enrolled": request.query_params.get("enrolled"),
+            "saved": request.query_params.get("saved"),
+            "course_title": course_titles(request).get(cohort.course_slug, cohort.course_slug),
+        },
+    )
+
+
+@router.post("/cohorts/{cohort_id}/join")
+async def join_form(
+    request: Request, cohort_id: int, user: CurrentUser, group: Annotated[int, Form()]
+) -> Response:
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        cohort = await get_cohort(session, cohort_id)
+        signup = await get_signup(session, cohort=cohort, user=user)
+        if signup is None or signup.status == SignupStatus.DRAFT:
+            raise NotFound("Finish enrolling first.")
+        await join_group(session, cohort=cohort, signup=signup, group_id=group)
+    return RedirectResponse(f"/cohorts/{cohort_id}?saved=group", status_code=303)

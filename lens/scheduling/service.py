@@ -14,7 +14,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.availability import local_time, meeting_weeks, to_utc
-from lens.cohorts.discord import request_realization
 from lens.cohorts.models import (
     Cohort,
     CohortStatus,
@@ -26,18 +25,15 @@ from lens.cohorts.models import (
     Signup,
     SignupStatus,
 )
-from lens.cohorts.service import SignupRow, availability_of, list_signups
+from lens.cohorts.service import REASON_TEXT, SignupRow, availability_of, list_signups
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
+from lens.events import publish
 from lens.jobs.service import enqueue
 from lens.logging import get_logger
-from lens.meetings.service import (
-    can_make,
-    create_meetings,
-    list_meetings,
-    request_announcement,
-)
+from lens.meetings.service import can_make, create_meetings, list_meetings
 from lens.scheduling import algorithm as alg
+from lens.scheduling.events import GroupsApproved, MemberJoined
 from lens.users.models import User
 
 log = get_logger("lens.scheduling")
@@ -45,15 +41,6 @@ log = get_logger("lens.scheduling")
 GROUP_KIND = "scheduling.group"  # the job in scheduling/tasks.py
 
 GROUPABLE = (SignupStatus.ENROLLED, SignupStatus.UNPLACED)
-REASON_TEXT = {
-    "no_availability": "gave no stretch of time as long as a meeting",
-    "no_shared_slot": "no time they can make is shared by enough other participants",
-    "no_facilitator": "no facilitator can meet at any time that works for them",
-    "facilitator_capacity": "the facilitators who could meet then are all leading other groups",
-    "groups_full": "the groups at their times are full, and too few share a time for a new one",
-    "facilitator_not_needed": "every group already has a facilitator",
-    "not_approved": "facilitator not approved yet",
-}
 
 
 @dataclass
@@ -562,8 +549,11 @@ async def approve(session: AsyncSession, *, cohort: Cohort, by: User | None) -> 
     await session.flush()
     for view in preview.groups:
         await create_meetings(session, cohort=cohort, group=view.group)
-        await request_announcement(session, group_id=view.group.id)
-    await request_realization(session, cohort_id=cohort.id)  # the groups' Discord spaces
+    # The group messages and reminders, the groups' Discord spaces.
+    await publish(
+        session,
+        GroupsApproved(cohort_id=cohort.id, group_ids=tuple(v.group.id for v in preview.groups)),
+    )
     log.info(
         "scheduling.approved",
         cohort=cohort.id,
@@ -639,8 +629,9 @@ async def join_group(
     session.add(GroupMember(group_id=locked.id, signup_id=signup.id, role=Role.PARTICIPANT))
     signup.status, signup.unplaced_reason = SignupStatus.GROUPED, None
     await session.flush()
-    await request_announcement(session, group_id=locked.id, user_ids=[signup.user_id])
-    await request_realization(session, cohort_id=cohort.id)
+    await publish(
+        session, MemberJoined(cohort_id=cohort.id, group_id=locked.id, user_id=signup.user_id)
+    )
     return locked
 
 

@@ -17,9 +17,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from lens.app_state import get_lens
 from lens.auth.deps import OptionalUser
-from lens.courses.pages import Reader, current_content
+from lens.auth.visitors import Reader
+from lens.courses.pages import current_content
 from lens.courses.service import get_course, get_module, module_key
 from lens.db.engine import unit_of_work
 from lens.errors import IntegrationRejected, IntegrationUnavailable, Invalid, LensError, NotFound
@@ -38,6 +38,7 @@ from lens.tutor.service import (
 )
 from lens.tutor.transcripts import get_base_prompt
 from lens.web.markdown import render_markdown
+from lens.web.state import get_lens
 
 log = get_logger("lens.tutor")
 router = APIRouter(prefix="/api/tutor", tags=["tutor"])

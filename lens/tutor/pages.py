@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.responses import Response
 
-from lens.app_state import get_lens
 from lens.auth.deps import AdminUser, CurrentUser, load_user
+from lens.content.deps import loaded_content
 from lens.courses.service import course_modules, get_course, module_key
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
@@ -24,6 +24,7 @@ from lens.tutor.transcripts import (
     list_transcripts,
     set_base_prompt,
 )
+from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
@@ -33,14 +34,14 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 async def my_transcripts(request: Request, user: CurrentUser) -> Response:
     async with get_lens(request).sessionmaker() as session:
         transcripts = await list_transcripts(
-            session, user_id=user.id, content=get_lens(request).loaded_content
+            session, user_id=user.id, content=loaded_content(request)
         )
     return render(request, "account/transcripts.html", {"transcripts": transcripts})
 
 
 async def _admin_page(request: Request, *, status_code: int = 200, **extra: object) -> Response:
     lens = get_lens(request)
-    content = get_lens(request).loaded_content
+    content = loaded_content(request)
     courses = sorted(content.courses.values(), key=lambda c: c.title) if content else []
     async with lens.sessionmaker() as session:
         prompts = await list_base_prompts(session)
@@ -67,7 +68,7 @@ async def save_prompt(
     course: Annotated[str, Form()],
     prompt: Annotated[str, Form()] = "",
 ) -> Response:
-    content = get_lens(request).loaded_content
+    content = loaded_content(request)
     if content is None or course not in content.courses:
         raise Invalid(f"There is no course {course!r}; reload the page and try again.")
     try:
@@ -98,7 +99,7 @@ def _day(value: str, name: str) -> date | None:
 async def export(
     request: Request, admin: AdminUser, course: str = "", since: str = "", until: str = ""
 ) -> Response:
-    content = get_lens(request).loaded_content
+    content = loaded_content(request)
     module_keys: set[str] | None = None
     if course:
         if content is None:

@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from lens.auth.visitors import user_actor, visitor_actor
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.errors import Invalid, RateLimited
@@ -249,7 +250,7 @@ async def merge_anonymous_conversations(
     session: AsyncSession, *, anon_id: str, user_id: int
 ) -> int:
     """A visitor signed in: their conversations follow them (unless they already have one)."""
-    source, target = f"a:{anon_id}", f"u:{user_id}"
+    source, target = visitor_actor(anon_id), user_actor(user_id)
     taken = select(
         Conversation.module_key, Conversation.content_id, Conversation.segment_index
     ).where(Conversation.actor == target)

@@ -3,7 +3,7 @@ changed on the site is set on the server.
 
 No discord.py here: web and worker processes push nicknames through Discord's REST API
 with the bot token (`request_nickname_push` queues it in the caller's transaction; the
-job in lens/bot/tasks.py sends it). The loop is closed: setting the nickname on the
+job in lens/users/tasks.py sends it). The loop is closed: setting the nickname on the
 server makes the bot see a member update with the same value, which changes nothing.
 """
 
@@ -12,17 +12,15 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.bot.server import rest_guild
 from lens.errors import Invalid
-from lens.integrations.discord.guild import UNKNOWN_MEMBER, DiscordNotFound
+from lens.integrations.discord.guild import UNKNOWN_MEMBER, DiscordGuild, DiscordNotFound
 from lens.jobs.service import coalesce, enqueue
 from lens.logging import get_logger
 from lens.settings import Settings
-from lens.users.account import check_nickname
 from lens.users.models import User
-from lens.users.service import get_user_by_discord_id
+from lens.users.service import check_nickname, get_user_by_discord_id
 
-log = get_logger("lens.bot.nicknames")
+log = get_logger("lens.users.nicknames")
 
 NICKNAME_KIND = "discord.nickname"
 DISCORD_NICK_MAX = 32  # server nicknames; Lens allows longer ones
@@ -87,7 +85,7 @@ async def push_nickname(
     if not _bot_configured(settings):
         return False
     try:
-        await rest_guild(settings, http).set_nickname(
+        await DiscordGuild.from_settings(settings, http).set_nickname(
             discord_id, nickname, reason="Nickname changed on Lens"
         )
     except DiscordNotFound as exc:

@@ -1,15 +1,23 @@
+"""People: finding and creating accounts, the profile rules, linking a Discord account."""
+
 from __future__ import annotations
 
 import re
+import zoneinfo
+from functools import cache
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.errors import Invalid, NotFound
+from lens.errors import Conflict, Invalid, NotFound
+from lens.events import publish
+from lens.users.events import DiscordAccountChanged
 from lens.users.models import User
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DISCORD_ID = re.compile(r"^\d{15,22}$")
+NICKNAME_MAX = 100
 
 
 def normalize_email(email: str) -> str:
@@ -71,3 +79,114 @@ async def make_admin(session: AsyncSession, *, identifier: str, create: bool = F
     user.is_admin = True
     await session.flush()
     return user
+
+
+# -- the profile ----------------------------------------------------------------------
+
+
+@cache
+def timezones() -> tuple[str, ...]:
+    """Every IANA zone name people pick from (Etc/ and legacy aliases left out)."""
+    skip = ("Etc/", "SystemV/", "posix/", "right/")
+    names = sorted(n for n in zoneinfo.available_timezones() if "/" in n and not n.startswith(skip))
+    return (*names, "UTC")
+
+
+def check_timezone(value: str) -> str:
+    value = value.strip()
+    if value not in zoneinfo.available_timezones():
+        raise Invalid(
+            f"{value!r} is not a time zone we know; pick one from the list "
+            "(for example Europe/Berlin or America/New_York)"
+        )
+    return value
+
+
+def check_nickname(value: str) -> str | None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value.replace("\t", " ")):
+        raise Invalid("The nickname has characters it cannot have; use letters, digits, spaces.")
+    value = " ".join(value.split())
+    if len(value) > NICKNAME_MAX:
+        raise Invalid(f"The nickname is too long: at most {NICKNAME_MAX} characters, please.")
+    return value or None
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    user: User,
+    nickname: str,
+    timezone: str | None,
+    email_notifications: bool,
+    dm_notifications: bool,
+) -> User:
+    user.nickname = check_nickname(nickname)
+    user.timezone = check_timezone(timezone) if timezone and timezone.strip() else None
+    user.email_notifications = email_notifications
+    user.dm_notifications = dm_notifications
+    await session.flush()
+    return user
+
+
+# -- Discord --------------------------------------------------------------------------
+
+
+async def link_discord(
+    session: AsyncSession, *, user: User, discord_id: str, username: str
+) -> None:
+    other = await session.scalar(
+        select(User).where(User.discord_id == discord_id, User.id != user.id)
+    )
+    if other is not None:
+        raise Conflict(
+            "That Discord account is already linked to another Lens account. Sign in with "
+            "Discord to use that account, or unlink it there first."
+        )
+    user.discord_id = discord_id
+    user.discord_username = username
+    await session.flush()
+    await publish(session, DiscordAccountChanged(user.id))  # their group channels
+
+
+async def unlink_discord(session: AsyncSession, *, user: User) -> None:
+    if user.discord_id is None:
+        raise Invalid("No Discord account is linked.")
+    if not (user.email and user.email_verified_at):
+        raise Invalid(
+            "Add and confirm an e-mail address first; without Discord it is how you sign in."
+        )
+    user.discord_id = None
+    user.discord_username = None
+    user.discord_global_name = None
+    user.avatar = None
+    await session.flush()
+    # The old Discord account must stop reading the group channels.
+    await publish(session, DiscordAccountChanged(user.id))
+
+
+def _when(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def account_data(user: User) -> dict[str, Any]:
+    when = _when
+    return {
+        "id": user.id,
+        "nickname": user.nickname,
+        "email": user.email,
+        "email_verified_at": when(user.email_verified_at),
+        "timezone": user.timezone,
+        "discord": {
+            "id": user.discord_id,
+            "username": user.discord_username,
+            "global_name": user.discord_global_name,
+            "avatar": user.avatar,
+        },
+        "is_admin": user.is_admin,
+        "notifications": {
+            "email": user.email_notifications,
+            "discord_dm": user.dm_notifications,
+        },
+        "terms_accepted_at": when(user.terms_accepted_at),
+        "created_at": when(user.created_at),
+    }

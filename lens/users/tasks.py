@@ -1,16 +1,16 @@
-"""Jobs for the Discord server that any worker runs (REST, no gateway connection)."""
+"""The nickname push to the Discord server, run by any worker (REST, no gateway connection)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lens.bot.nicknames import NICKNAME_KIND, push_nickname
 from lens.errors import IntegrationRejected
 from lens.jobs.registry import JobContext, job
 from lens.logging import get_logger
 from lens.users.models import User
+from lens.users.nicknames import NICKNAME_KIND, push_nickname
 
-log = get_logger("lens.bot.tasks")
+log = get_logger("lens.users.nicknames")
 
 
 @job(NICKNAME_KIND, max_attempts=5)

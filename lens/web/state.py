@@ -1,19 +1,23 @@
-"""What the app's lifespan builds and request handlers share (app.state.lens)."""
+"""What the app's lifespan builds and request handlers share (app.state.lens).
+
+Platform things only: settings, the database, the shared HTTP client and the vendor
+clients. A feature that keeps per-process state of its own (the content store) puts it
+on `app.state` under its own name and gives a dependency to read it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from lens.settings import Settings
 
 if TYPE_CHECKING:
-    from lens.content.parsed import ContentSet
-    from lens.content.store import ContentStore
     from lens.integrations.email.client import EmailSender
     from lens.integrations.llm.client import ChatModel
     from lens.integrations.llm.transcription import Transcriber
@@ -33,14 +37,22 @@ class Lens:
     transcriber: Transcriber | None = None
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
-    content: ContentStore | None = None
-
-    @property
-    def loaded_content(self) -> ContentSet | None:
-        """The parsed content this process serves, or None before the first load."""
-        return self.content.loaded if self.content is not None else None
 
 
 def get_lens(request: Request) -> Lens:
     lens: Lens = request.app.state.lens
     return lens
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed before the response goes out."""
+    async with get_lens(request).sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -28,3 +28,9 @@ def render(
     status_code: int = 200,
 ) -> Response:
     return templates.TemplateResponse(request, name, context or {}, status_code=status_code)
+
+
+def render_fragment(request: Request, name: str, context: dict[str, Any] | None = None) -> Markup:
+    """A template rendered as a piece of a page (a panel), not as a response."""
+    html = templates.get_template(name).render({"request": request, **(context or {})})
+    return Markup(html)  # noqa: S704 (autoescaped template output)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from lens.bot.client import LensBot
 from lens.content.files import read_folder
 from lens.content.parsed import ContentSet
-from lens.content.parser import load_content
+from lens.content.parsing import load_content
 from lens.settings import Settings
 from tests.bot.fakes import SERVER_ID
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from lens.bot.client import LensBot
 from lens.bot.cogs.admin import Admin
-from lens.bot.server import group_for_voice_channel
 from lens.cohorts.models import Group, GroupingRun, GroupMember, GroupStatus
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
+from lens.discord_groups.service import group_for_voice_channel
 from lens.jobs.models import Job
 from lens.meetings.service import create_meetings
 from lens.scheduling.service import GROUP_KIND, run_grouping
@@ -31,7 +31,7 @@ TUESDAY = 1
 
 @pytest.fixture
 def cog(bot) -> Admin:
-    return Admin(bot)
+    return Admin(bot, bot.services)
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ async def test_one_realize_per_cohort_at_a_time(cog, db, admin) -> None:
 
 
 async def test_realize_then_sync_against_a_discord_server(db, sessionmaker, make_settings) -> None:
-    """End to end through lens/cohorts/discord.py and DiscordGuild, against the fake
+    """End to end through lens/discord_groups and DiscordGuild, against the fake
     server of tests/fixtures/fake_discord.py: the first run makes the channels, the
     second finds nothing to change."""
     fake = FakeGuild()
@@ -251,7 +251,7 @@ async def test_realize_then_sync_against_a_discord_server(db, sessionmaker, make
     )
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as http:
         bot = LensBot(settings=settings, sessionmaker=sessionmaker, http=http, content=dict)
-        cog = Admin(bot)
+        cog = Admin(bot, bot.services)
         first, second = as_user(admin), as_user(admin)
         await cog.realize_groups.callback(cog, first, cohort=cohort.id)
         await cog.sync_groups.callback(cog, second, cohort=cohort.id)

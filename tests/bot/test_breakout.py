@@ -9,8 +9,8 @@ import pytest
 
 from lens.bot.cogs.breakout import Breakout
 from lens.bot.rooms import parse_room_name, plan_rooms, room_name
-from lens.cohorts.discord_models import DiscordSpace, SpaceKind
 from lens.cohorts.models import Group, GroupMember, GroupStatus
+from lens.discord_groups.models import DiscordSpace, SpaceKind
 from lens.errors import Invalid
 from tests.bot.fakes import FakeServer, invoke, make_interaction, only_reply
 from tests.fixtures.cohorts import make_cohort, make_signup
@@ -46,7 +46,7 @@ def test_room_names_say_their_main_channel() -> None:
 
 @pytest.fixture
 def cog(bot) -> Breakout:
-    return Breakout(bot)
+    return Breakout(bot, bot.services)
 
 
 @pytest.fixture

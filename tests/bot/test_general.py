@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from lens.auth.models import SignInToken
 from lens.auth.service import SignInProblem, consume_bot_code, token_hash
+from lens.auth.visitors import user_actor
 from lens.bot.cogs.general import General
 from lens.cohorts.models import Group, GroupMember, GroupStatus
 from lens.courses.models import Progress
-from lens.courses.service import module_key, user_actor
+from lens.courses.service import module_key
 from lens.db.base import utcnow
 from lens.meetings.service import create_meetings
 from lens.users.models import User
@@ -28,7 +29,7 @@ LINK = re.compile(r"<(https://lens\.test/auth/code\?[^>]+)>")
 
 @pytest.fixture
 def cog(bot) -> General:
-    return General(bot)
+    return General(bot, bot.services)
 
 
 def links(text: str) -> list[tuple[str, str]]:

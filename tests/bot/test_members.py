@@ -11,17 +11,17 @@ from sqlalchemy import func, select
 
 from lens.bot.cogs import members as members_cog
 from lens.bot.cogs.members import Members
-from lens.bot.nicknames import (
+from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.discord.rest import USER_AGENT
+from lens.jobs.models import Job
+from lens.jobs.registry import JobContext, registry
+from lens.users.nicknames import (
     NICKNAME_KIND,
     push_nickname,
     request_nickname_push,
     store_server_nickname,
 )
-from lens.bot.tasks import push_nickname_job
-from lens.errors import IntegrationRejected, IntegrationUnavailable
-from lens.integrations.discord.rest import USER_AGENT
-from lens.jobs.models import Job
-from lens.jobs.registry import JobContext, registry
+from lens.users.tasks import push_nickname_job
 from tests.bot.conftest import TOKEN
 from tests.bot.fakes import SERVER_ID, make_member
 from tests.fixtures.users import make_user
@@ -29,7 +29,7 @@ from tests.fixtures.users import make_user
 
 @pytest.fixture
 def cog(bot) -> Members:
-    return Members(bot)
+    return Members(bot, bot.services)
 
 
 def renamed(user_id: int, before: str | None, after: str | None, *, server: int = SERVER_ID):

@@ -11,8 +11,8 @@ from unittest.mock import patch
 
 import discord
 
+from lens.bot.cli import _run_bot
 from lens.bot.client import LensBot
-from lens.cli import _run_bot
 from tests.bot.conftest import TOKEN
 from tests.bot.fakes import SERVER_ID
 from tests.test_cli import lens

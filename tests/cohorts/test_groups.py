@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from lens.auth.visitors import user_actor
 from lens.cohorts.models import Group
 from lens.courses.models import Progress
-from lens.courses.service import course_modules, module_key, user_actor
+from lens.courses.service import course_modules, module_key
 from lens.db.base import utcnow
 from lens.scheduling import service
 from lens.tutor.models import Conversation, Message
@@ -43,7 +44,7 @@ async def test_who_sees_what(client_factory, db) -> None:
     stranger, admin = await make_user(db), await make_user(db, is_admin=True)
     # Ada has finished the first module and read for two minutes; she asked the tutor.
     async with client_factory() as client:
-        content = client.app.state.lens.content.content
+        content = client.app.state.content.content
         course = content.courses["intro-to-ai-safety"]
         first = course_modules(content, course)[0][1]
         key = module_key(first)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from lens.content.files import read_folder
-from lens.content.parser import load_content
+from lens.content.parsing import load_content
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "example-course.json"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lens.content.parser import load_content, parse_time, youtube_id
-from lens.content.syntax import strip_critic_markup
+from lens.content.parsing import load_content
+from lens.content.parsing.transcript import youtube_id
+from lens.content.syntax import parse_time, strip_critic_markup
 
 COURSE = """---
 id: 00000000-0000-4000-8000-000000000001

@@ -42,7 +42,7 @@ async def site(tmp_path: Path, database_url, sessionmaker, make_settings):
         runner = JobRunner(lens.sessionmaker, settings=settings, http=lens.http, poll_seconds=0.05)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as client:
-            yield client, fake, runner, lens
+            yield client, fake, runner, app.state
 
 
 async def push(client: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.Response:
@@ -54,10 +54,10 @@ async def push(client: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.
 
 
 async def test_start_up_queues_a_sync_without_calling_github(site) -> None:
-    client, fake, runner, lens = site
+    client, fake, runner, state = site
     assert fake.requests == []  # start-up never waits on GitHub
     await runner.run_until_idle()
-    assert await lens.content.refresh()  # what every process's poller does within 2 s
+    assert await state.content.refresh()  # what every process's poller does within 2 s
     assert (await client.get("/course/intro-to-ai-safety")).text.count("Before meeting") == 2
 
 
@@ -139,7 +139,7 @@ async def test_without_a_secret_the_webhook_refuses(
 
 
 async def test_a_burst_of_20_pushes_ends_in_one_consistent_snapshot(site, db) -> None:
-    client, fake, runner, lens = site
+    client, fake, runner, app_state = site
     commits = fake.history.commits
     for n in range(20):
         fake.head = commits[min(n, len(commits) - 1)]
@@ -156,6 +156,6 @@ async def test_a_burst_of_20_pushes_ends_in_one_consistent_snapshot(site, db) ->
     from lens.integrations.github import GitHubClient
 
     full = await GitHubSource(
-        GitHubClient(lens.http, token=fake.token), OWNER_REPO, "main"
+        GitHubClient(app_state.lens.http, token=fake.token), OWNER_REPO, "main"
     ).fetch_all(commits[-1])
     assert stored == full

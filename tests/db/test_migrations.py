@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.db import migrate
 from lens.db.engine import create_engine
-from lens.db.models import metadata
 from lens.jobs.models import Job
+from lens.schema import metadata
 from tests.conftest import fresh_database
 from tests.fixtures.users import make_user
 

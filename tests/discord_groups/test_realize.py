@@ -12,20 +12,13 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.cohorts.discord import (
-    BOT_ALLOW,
-    REALIZE_KIND,
-    TEXT_ALLOW,
-    VOICE_ALLOW,
-    RealizeReport,
-    get_last_report,
-    grant_member_access,
-    group_for_voice_channel,
-    realize_cohort,
-)
-from lens.cohorts.discord_models import DiscordSpace
-from lens.cohorts.discord_tasks import realize, realize_all
 from lens.cohorts.models import Cohort, Group, GroupMember, Signup
+from lens.discord_groups.apply import realize_cohort
+from lens.discord_groups.models import DiscordSpace
+from lens.discord_groups.plan import BOT_ALLOW, TEXT_ALLOW, VOICE_ALLOW
+from lens.discord_groups.report import RealizeReport, get_last_report
+from lens.discord_groups.service import REALIZE_KIND, grant_member_access, group_for_voice_channel
+from lens.discord_groups.tasks import realize, realize_all
 from lens.integrations.discord.guild import Permission
 from lens.jobs.models import Job
 from lens.jobs.registry import JobContext
@@ -690,8 +683,8 @@ async def test_the_job_does_nothing_without_a_bot(db: AsyncSession, make_setting
 
 
 async def test_the_admin_sees_the_last_run_and_can_queue_one(app_client, db) -> None:
-    from lens.cohorts.discord import RealizeReport, _save_report
     from lens.db.base import utcnow
+    from lens.discord_groups.report import RealizeReport, save_report
     from lens.jobs.models import Job
     from tests.fixtures.auth import ORIGIN, sign_in
     from tests.fixtures.cohorts import make_cohort
@@ -700,7 +693,7 @@ async def test_the_admin_sees_the_last_run_and_can_queue_one(app_client, db) -> 
     cohort = await make_cohort(db, status="running")
     report = RealizeReport(cohort_id=cohort.id)
     report.skipped.append("Ada (group 1): not in the Discord server yet")
-    await _save_report(db, report, now=utcnow())
+    await save_report(db, report, now=utcnow())
     sign_in(app_client, await make_user(db, is_admin=True))
     page = await app_client.get(f"/admin/cohorts/{cohort.id}")
     assert "Groups in Discord" in page.text and "not in the Discord server yet" in page.text

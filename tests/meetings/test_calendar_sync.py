@@ -19,13 +19,8 @@ from lens.jobs.runner import JobRunner
 from lens.jobs.service import retry_failed
 from lens.meetings import tasks
 from lens.meetings.models import Meeting
-from lens.meetings.service import (
-    CALENDAR_SYNC_KIND,
-    cancel_meeting,
-    create_meetings,
-    move_meetings,
-    request_announcement,
-)
+from lens.meetings.service import CALENDAR_SYNC_KIND, cancel_meeting, create_meetings, move_meetings
+from lens.notifications.announce import request_announcement
 from lens.users.models import User
 from tests.fixtures.cohorts import make_cohort, make_signup
 from tests.meetings.fakes import FakeCalendar

@@ -11,19 +11,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
+from lens.auth.visitors import user_actor
 from lens.cohorts.models import Group, GroupMember
 from lens.content.files import read_folder
-from lens.content.parser import load_content
-from lens.courses.service import complete_section, user_actor
+from lens.content.parsing import load_content
+from lens.courses.service import complete_section
 from lens.db.base import utcnow
 from lens.errors import IntegrationUnavailable
-from lens.meetings.service import announce_group, cancel_meeting, create_meetings, move_meetings
+from lens.meetings.service import cancel_meeting, create_meetings, move_meetings
+from lens.notifications.announce import announce_group
 from lens.notifications.context import Site
 from lens.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
-from lens.notifications.render import local_time
 from lens.notifications.sender import DeliverySender
 from lens.notifications.service import notify, set_preference
 from lens.users.models import User
+from lens.web.messages import local_time
 from tests.fixtures.cohorts import make_cohort, make_signup
 from tests.notifications.fakes import RecordingDiscord, RecordingEmail
 

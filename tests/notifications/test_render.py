@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from lens.notifications.kinds import KINDS
-from lens.notifications.render import local_time, render_discord, render_email
+from lens.notifications.render import render_discord, render_email
+from lens.web.messages import local_time
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("LENS_UPDATE_GOLDEN") == "1"
@@ -73,11 +74,6 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "meeting_cancelled": MEETING_FIELDS,
     "module_nudge_3d": {**MEETING_FIELDS, "modules": MODULES},
     "module_nudge_1d": {**MEETING_FIELDS, "modules": MODULES[1:]},
-    "sign_in_link": {
-        "link": f"{SITE}/auth/email/verify?token=abc",
-        "minutes": 15,
-        "unsubscribe_url": None,
-    },
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lens.content.parser import load_content
+from lens.content.parsing import load_content
 from lens.tutor.prompt import DEFAULT_BASE_PROMPT, build_system_prompt, find_chat
 from tests.content.test_rules import repo, sub
 

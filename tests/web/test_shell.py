@@ -5,10 +5,10 @@ import pytest
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from lens.app import DbSession
 from lens.errors import Conflict, NotFound
 from lens.users.models import User
 from lens.users.service import create_user
+from lens.web.state import DbSession
 
 
 async def test_home_page_has_the_layout(app_client: httpx.AsyncClient) -> None:

@@ -10,23 +10,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from lens.bot.common import lens_user, plural, reply, require_admin
-from lens.bot.server import realize_groups
+from lens.bot.services import BotServices
 from lens.cohorts.models import Cohort
 from lens.cohorts.service import get_cohort, list_cohorts
+from lens.discord_groups.service import realize_groups
 from lens.errors import Conflict
 from lens.scheduling.service import Preview, get_preview, latest_run, request_grouping
 
-if TYPE_CHECKING:
-    from lens.bot.client import LensBot
-
-Interaction = discord.Interaction["LensBot"]
+Interaction = discord.Interaction[commands.Bot]
 CohortId = app_commands.Range[int, 1]
 
 # How long /schedule waits for the worker to finish the run before answering "queued"
@@ -38,8 +35,9 @@ POLL_SECONDS = 2.0
 class Admin(commands.Cog):
     cohort = app_commands.Group(name="cohort", description="Cohorts (Lens admins only).")
 
-    def __init__(self, bot: LensBot) -> None:
+    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
         self.bot = bot
+        self.services = services
         self.schedule_wait = SCHEDULE_WAIT_SECONDS
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         # One Discord set-up per cohort at a time in this (the only) bot process: two
@@ -48,10 +46,10 @@ class Admin(commands.Cog):
 
     @cohort.command(name="list", description="List the cohorts with their signups.")
     async def cohort_list(self, interaction: Interaction) -> None:
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             await require_admin(session, interaction, to="list cohorts")
             rows = await list_cohorts(session)
-        base = self.bot.settings.public_url
+        base = self.services.settings.public_url
         if not rows:
             await reply(
                 interaction, f"There are no cohorts yet. Create one at <{base}/admin/cohorts>."
@@ -72,7 +70,7 @@ class Admin(commands.Cog):
     async def schedule(self, interaction: Interaction, cohort: CohortId) -> None:
         # Answered within Discord's 3 seconds; the result follows.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             admin = await require_admin(session, interaction, to="run grouping")
             found = await get_cohort(session, cohort)
             run = await request_grouping(session, cohort=found, by=admin)
@@ -81,10 +79,10 @@ class Admin(commands.Cog):
         await reply(interaction, await self._grouping_outcome(found.id, run_id))
 
     async def _grouping_outcome(self, cohort_id: int, run_id: int) -> str:
-        preview_url = f"<{self.bot.settings.public_url}/admin/cohorts/{cohort_id}/grouping>"
+        preview_url = f"<{self.services.settings.public_url}/admin/cohorts/{cohort_id}/grouping>"
         deadline = time.monotonic() + self.schedule_wait
         while True:
-            async with self.bot.sessionmaker() as session:
+            async with self.services.sessionmaker() as session:
                 cohort = await get_cohort(session, cohort_id)
                 run = await latest_run(session, cohort=cohort)
                 if run is not None and run.id == run_id and run.status == "failed":
@@ -121,21 +119,21 @@ class Admin(commands.Cog):
         the approved groups, and say what changed. Run here rather than as a job so the
         admin sees the outcome in the reply (the interaction stays open 15 minutes)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             await require_admin(session, interaction, to=to)
             cohort = await get_cohort(session, cohort_id)
         lock = self._realizing.setdefault(cohort.id, asyncio.Lock())
         if lock.locked():
             raise Conflict(f"Discord is already being set up for {cohort.name}; wait for it.")
-        async with lock, self.bot.unit_of_work() as session:
+        async with lock, self.services.unit_of_work() as session:
             summary = await realize_groups(
                 session,
-                settings=self.bot.settings,
-                http=self.bot.http_client,
+                settings=self.services.settings,
+                http=self.services.http_client,
                 cohort_id=cohort.id,
                 bot_user_id=str(self.bot.user.id) if self.bot.user else None,
             )
-        base = self.bot.settings.public_url
+        base = self.services.settings.public_url
         await reply(
             interaction,
             f"{done} {cohort.name}: {summary}\nDetails: <{base}/admin/cohorts/{cohort.id}>",
@@ -148,7 +146,7 @@ class Admin(commands.Cog):
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
         """Cohorts matching what was typed, for admins only (others see no choices)."""
-        async with self.bot.sessionmaker() as session:
+        async with self.services.sessionmaker() as session:
             user = await lens_user(session, interaction)
             if user is None or not user.is_admin:
                 return []

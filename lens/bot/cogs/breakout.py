@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -19,23 +18,22 @@ from discord.ext import commands
 
 from lens.bot.common import lens_user, reply
 from lens.bot.rooms import parse_room_name, plan_rooms, room_name
-from lens.bot.server import group_for_voice_channel
+from lens.bot.services import BotServices
 from lens.cohorts.groups import get_group_to_lead
+from lens.discord_groups.service import group_for_voice_channel
 from lens.errors import Conflict, Forbidden, Invalid
 from lens.logging import get_logger
 
-if TYPE_CHECKING:
-    from lens.bot.client import LensBot
-
-Interaction = discord.Interaction["LensBot"]
+Interaction = discord.Interaction[commands.Bot]
 log = get_logger("lens.bot.breakout")
 
 ONLY_FACILITATOR = "Only this group's facilitator can open and close breakout rooms."
 
 
 class Breakout(commands.Cog):
-    def __init__(self, bot: LensBot) -> None:
+    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
         self.bot = bot
+        self.services = services
         # One open or close at a time per voice channel: two quick /breakout calls
         # would otherwise both find no rooms and both create them.
         self._locks: dict[int, asyncio.Lock] = {}
@@ -129,7 +127,7 @@ class Breakout(commands.Cog):
 
     async def _check_leads(self, interaction: Interaction, main: discord.VoiceChannel) -> None:
         """The caller leads the group meeting in this channel (Lens admins may anywhere)."""
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             user = await lens_user(session, interaction)
             if user is None:
                 raise Forbidden(ONLY_FACILITATOR)
@@ -146,7 +144,7 @@ class Breakout(commands.Cog):
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         """Delete breakout rooms left empty by a restart (safe to repeat on reconnect)."""
-        server = self.bot.server
+        server = self.bot.get_guild(self.services.server_id)
         if server is None:
             return
         for channel in server.voice_channels:
@@ -159,7 +157,7 @@ class Breakout(commands.Cog):
     ) -> None:
         """Once everyone has left the main channel and its rooms, the rooms go too."""
         left = before.channel
-        if left is None or left == after.channel or left.guild.id != self.bot.server_id:
+        if left is None or left == after.channel or left.guild.id != self.services.server_id:
             return
         parsed = parse_room_name(left.name)
         main_id = parsed[0] if parsed else left.id

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from lens.auth.visitors import user_actor
 from lens.bot.common import (
     CODE_MINUTES,
     discord_time,
@@ -15,17 +14,15 @@ from lens.bot.common import (
     reply,
     sign_in_link,
 )
+from lens.bot.services import BotServices
 from lens.cohorts.groups import list_my_groups
 from lens.cohorts.service import availability_pages
-from lens.courses.service import course_view, first_course, user_actor
+from lens.courses.service import course_view, first_course
 from lens.db.base import utcnow
 from lens.errors import Conflict, LensError
 from lens.meetings.service import meetings_for_user
 
-if TYPE_CHECKING:
-    from lens.bot.client import LensBot
-
-Interaction = discord.Interaction["LensBot"]
+Interaction = discord.Interaction[commands.Bot]
 
 NO_ACCOUNT = "You have no Lens account yet. Use /signup to make one and enroll."
 # A person could be in several cohorts at once; more links than this is noise.
@@ -33,17 +30,18 @@ MAX_LINKS = 3
 
 
 class General(commands.Cog):
-    def __init__(self, bot: LensBot) -> None:
+    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
         self.bot = bot
+        self.services = services
 
     @app_commands.command(name="signup", description="Get a private link to enroll in a course.")
     async def signup(self, interaction: Interaction) -> None:
         # Answer Discord first (3 s), then do the work: a busy database must not make
         # the command fail, or waste the code made for it.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             link = await sign_in_link(
-                session, interaction, settings=self.bot.settings, next_path="/enroll"
+                session, interaction, settings=self.services.settings, next_path="/enroll"
             )
         await reply(
             interaction,
@@ -56,14 +54,14 @@ class General(commands.Cog):
     )
     async def availability(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             user = await lens_user(session, interaction)
             if user is None:
                 raise Conflict(NO_ACCOUNT)
             lines = []
             for name, path in (await availability_pages(session, user=user))[:MAX_LINKS]:
                 link = await sign_in_link(
-                    session, interaction, settings=self.bot.settings, next_path=path
+                    session, interaction, settings=self.services.settings, next_path=path
                 )
                 lines.append(f"{name}: {link}")
         await reply(
@@ -75,13 +73,13 @@ class General(commands.Cog):
     @app_commands.command(name="profile", description="See your Lens profile and groups.")
     async def profile(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             user = await lens_user(session, interaction)
             if user is None:
                 raise Conflict(NO_ACCOUNT)
             groups = await list_my_groups(session, user=user)
             link = await sign_in_link(
-                session, interaction, settings=self.bot.settings, next_path="/account"
+                session, interaction, settings=self.services.settings, next_path="/account"
             )
         lines = [
             f"**{user.display_name}**",
@@ -112,10 +110,10 @@ class General(commands.Cog):
     )
     async def course(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        content = self.bot.content
+        content = self.services.content
         if content is None:
             raise LensError("The course is still loading; try again in a minute.", 503)
-        async with self.bot.unit_of_work() as session:
+        async with self.services.unit_of_work() as session:
             user = await lens_user(session, interaction)
             groups = await list_my_groups(session, user=user) if user else []
             course = None
@@ -131,7 +129,7 @@ class General(commands.Cog):
                 actor=user_actor(user.id) if user else None,
             )
             meetings = await meetings_for_user(session, user_id=user.id) if user else []
-        base = self.bot.settings.public_url
+        base = self.services.settings.public_url
         entries = [entry for unit in view.units for entry in unit.modules]
         required = [entry for entry in entries if not entry.optional]
         done = sum(1 for entry in required if entry.status == "completed")

@@ -1,10 +1,10 @@
-"""Alembic environment. Lens always hands in an open connection (lens.db.migrate)."""
+"""Alembic environment. Lens always hands in an open connection (lens.db.migrate), and,
+for `lens db revision`, the metadata of every table (lens.schema, which sits above
+every feature and so cannot be imported from here)."""
 
 from __future__ import annotations
 
 from alembic import context
-
-from lens.db.models import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -12,7 +12,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    target_metadata=context.config.attributes.get("metadata"),
     # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,

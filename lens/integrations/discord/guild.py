@@ -27,6 +27,7 @@ from lens.integrations.discord.rest import (
     _message_body,
 )
 from lens.logging import get_logger
+from lens.settings import Settings
 
 log = get_logger("lens.discord.guild")
 
@@ -195,6 +196,18 @@ class DiscordGuild(DiscordRest):
     def __init__(self, http: httpx.AsyncClient, *, token: str, guild_id: str, **kwargs: Any):
         super().__init__(http, token=token, **kwargs)
         self.guild_id = guild_id
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> DiscordGuild:
+        """The server named by DISCORD_SERVER_ID, with the bot's own token."""
+        if not settings.discord_bot_token or not settings.discord_server_id:
+            raise ValueError("DISCORD_BOT_TOKEN and DISCORD_SERVER_ID are needed")
+        return cls(
+            http,
+            token=settings.discord_bot_token,
+            guild_id=settings.discord_server_id,
+            base_url=settings.discord_api_base,
+        )
 
     def __repr__(self) -> str:
         return f"DiscordGuild(guild_id={self.guild_id!r}, base_url={self.base_url!r})"

@@ -1,0 +1,1 @@
+"""A person's own account: the account page, a download of their data, deletion."""

@@ -1,0 +1,87 @@
+"""Reads a lens (`Lenses/*.md`): one `### Article:` or `### Video:` resource linking an
+article or transcript, with the Text, Chat and excerpt segments that present it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from lens.content.parsing.reader import LensDef, Reader
+from lens.content.parsing.segments import read_segments
+from lens.content.syntax import Block, parse_document
+
+
+def load_lens(reader: Reader, path: str) -> None:
+    doc = parse_document(path, reader.files[path])
+    reader.out.problems.setdefault(path, []).extend(doc.problems)
+    fm = reader.frontmatter(doc, ["id"])
+    if "title" in doc.frontmatter:
+        reader.problem(
+            path,
+            doc.frontmatter_lines["title"],
+            "frontmatter",
+            "A lens takes no title field; the title comes from the "
+            "`### Article:` or `### Video:` header",
+        )
+    if fm.get("id"):
+        reader.claim_id(path, doc.frontmatter_lines.get("id", 1), "frontmatter", fm["id"])
+    reader.check_fields(path, doc.preamble, set(), "")
+    resources = [b for b in _walk(doc.blocks) if b.name in ("Article", "Video")]
+    others = [b for b in doc.blocks if b.name not in ("Article", "Video")]
+    for b in others:
+        if b.level < 3 or b.name not in ("Text", "Chat", "Article-excerpt", "Video-excerpt"):
+            reader.problem(
+                path,
+                b.line,
+                b.label,
+                f"Unknown section `{b.name}` "
+                "(a lens has one `### Article:` or `### Video:` section)",
+            )
+    if len(resources) != 1:
+        line = resources[1].line if len(resources) > 1 else 1
+        reader.problem(
+            path,
+            line,
+            "",
+            "A lens needs exactly one `### Article:` or `### Video:` section, "
+            f"found {len(resources)}",
+        )
+        return
+    resource = resources[0]
+    kind: Literal["article", "video"] = "article" if resource.name == "Article" else "video"
+    ctx = resource.label
+    title = reader.title(path, resource, ctx, wanted=True)
+    reader.check_fields(path, resource, {"source"}, ctx)
+    source = reader.required(path, resource, "source", ctx)
+    folder = "articles" if kind == "article" else "video_transcripts"
+    target = reader.link(path, source, ctx, folder) if source else None
+    if target and not (target in reader.articles or target in reader.transcripts):
+        reader.problem(
+            path,
+            source.line if source else 1,
+            ctx,
+            f"The linked file {target} is invalid (see its own problems)",
+        )
+    segments = read_segments(
+        reader, path, resource, ctx, resource=kind, dialect=2, resource_path=target
+    )
+    named = "Article-excerpt" if kind == "article" else "Video-excerpt"
+    if not any(b.name == named for b in resource.children):
+        reader.problem(path, resource.line, ctx, f"A {kind} lens needs at least one `#### {named}`")
+    if reader.ok(path) and target:
+        reader.lenses[path] = LensDef(
+            path,
+            fm["id"],
+            kind,
+            title,
+            tuple(segments),
+            reader.articles.get(target),
+            reader.transcripts.get(target),
+        )
+
+
+def _walk(blocks: list[Block]) -> list[Block]:
+    out: list[Block] = []
+    for b in blocks:
+        out.append(b)
+        out.extend(_walk(b.children))
+    return out

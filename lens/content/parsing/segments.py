@@ -1,0 +1,184 @@
+"""Reads the segments under a module page, a v1 section or a lens resource.
+
+Text and Chat segments can appear anywhere segments do; Article-excerpt only under an
+article and Video-excerpt only under a video, where they cut the linked article's body
+or transcript's timings.
+"""
+
+from __future__ import annotations
+
+from lens.content.parsed import (
+    ArticleExcerpt,
+    ChatSegment,
+    Segment,
+    TextSegment,
+    VideoExcerpt,
+)
+from lens.content.parsing.reader import CHAT_V1, CHAT_V2, Reader
+from lens.content.syntax import Block, parse_time
+
+
+def read_segments(
+    reader: Reader,
+    path: str,
+    parent: Block,
+    context: str,
+    *,
+    resource: str | None,
+    dialect: int,
+    resource_path: str | None,
+) -> list[Segment]:
+    """Text, Chat and excerpt segments under a section or lens resource."""
+    out: list[Segment] = []
+    last_end: int | None = None
+    allowed = {"Text", "Chat"}
+    if resource == "article":
+        allowed.add("Article-excerpt")
+    if resource == "video":
+        allowed.add("Video-excerpt")
+    for block in parent.children:
+        ctx = f"{context} > {block.label}"
+        if block.name not in allowed:
+            where = (
+                "here"
+                if block.name in {"Text", "Chat", "Article-excerpt", "Video-excerpt"}
+                else "at all"
+            )
+            reader.problem(
+                path,
+                block.line,
+                ctx,
+                f"Segment `{block.name}` is not allowed {where} "
+                f"(expected: {', '.join(sorted(allowed))})",
+            )
+            continue
+        # Segments may carry a title (`## Chat: About risk`); it is only a label.
+        optional = reader.boolean(path, block, "optional", ctx, False)
+        if block.name == "Text":
+            reader.check_fields(path, block, {"content", "optional"}, ctx)
+            f = reader.required(path, block, "content", ctx)
+            out.append(TextSegment(f.value if f else "", optional))
+        elif block.name == "Chat":
+            out.append(read_chat(reader, path, block, ctx, dialect, optional))
+        elif block.name == "Article-excerpt":
+            reader.check_fields(path, block, {"from", "to", "optional"}, ctx)
+            excerpt = _article_excerpt(reader, path, block, ctx, resource_path, last_end, optional)
+            if excerpt:
+                last_end = excerpt.end
+                out.append(excerpt)
+        else:
+            reader.check_fields(path, block, {"from", "to", "optional"}, ctx)
+            video = _video_excerpt(reader, path, block, ctx, resource_path, optional)
+            if video:
+                out.append(video)
+    return out
+
+
+def read_chat(
+    reader: Reader, path: str, block: Block, ctx: str, dialect: int, optional: bool
+) -> ChatSegment:
+    reader.check_fields(path, block, CHAT_V2 if dialect == 2 else CHAT_V1, ctx)
+    f = reader.required(path, block, "instructions", ctx)
+    if dialect == 2:
+        hide_user = reader.boolean(path, block, "hidePreviousContentFromUser", ctx, False)
+        hide_tutor = reader.boolean(path, block, "hidePreviousContentFromTutor", ctx, False)
+    else:
+        hide_user = not reader.boolean(path, block, "showUserPreviousContent", ctx, True)
+        hide_tutor = not reader.boolean(path, block, "showTutorPreviousContent", ctx, True)
+    return ChatSegment(f.value if f else "", hide_user, hide_tutor, optional)
+
+
+def _article_excerpt(
+    reader: Reader,
+    path: str,
+    block: Block,
+    ctx: str,
+    article_path: str | None,
+    last_end: int | None,
+    optional: bool,
+) -> ArticleExcerpt | None:
+    article = reader.articles.get(article_path or "")
+    if article is None:
+        return None  # the source problem is already reported
+    body = article.body
+    lowered = body.lower()
+    start, end = 0, len(body)
+    anchor_from = block.get("from")
+    anchor_to = block.get("to")
+    if anchor_from and anchor_from.value:
+        needle = anchor_from.value.lower()
+        count = lowered.count(needle)
+        if count != 1:
+            reader.problem(
+                path,
+                anchor_from.line,
+                ctx,
+                _anchor_message("from", anchor_from.value, count, article.path),
+            )
+            return None
+        start = lowered.index(needle)
+    if anchor_to and anchor_to.value:
+        needle = anchor_to.value.lower()
+        count = lowered.count(needle, start)
+        if count != 1:
+            reader.problem(
+                path,
+                anchor_to.line,
+                ctx,
+                _anchor_message("to", anchor_to.value, count, article.path, after_from=True),
+            )
+            return None
+        end = lowered.index(needle, start) + len(needle)
+    omitted = ""
+    if last_end is not None and start > last_end:
+        omitted = body[last_end:start].strip()
+    return ArticleExcerpt(body[start:end].strip(), start, end, omitted, optional)
+
+
+def _video_excerpt(
+    reader: Reader,
+    path: str,
+    block: Block,
+    ctx: str,
+    transcript_path: str | None,
+    optional: bool,
+) -> VideoExcerpt | None:
+    start: float = 0.0
+    end: float | None = None
+    bad = False
+    for name in ("from", "to"):
+        f = block.get(name)
+        if f is None or not f.value:
+            continue
+        value = parse_time(f.value)
+        if value is None:
+            reader.problem(
+                path,
+                f.line,
+                ctx,
+                f"{name}:: must be a time like 1:10, 1:02:03 or 70, not {f.value!r}",
+            )
+            bad = True
+        elif name == "from":
+            start = value
+        else:
+            end = value
+    if end is not None and end <= start:
+        reader.problem(path, block.line, ctx, "to:: must be after from::")
+        bad = True
+    transcript = reader.transcripts.get(transcript_path or "")
+    if bad or transcript is None:
+        return None
+    words = [
+        t.text for t in transcript.timings if t.start >= start and (end is None or t.start <= end)
+    ]
+    return VideoExcerpt(start, end, " ".join(w.strip() for w in words if w.strip()), optional)
+
+
+def _anchor_message(
+    name: str, anchor: str, count: int, article: str, after_from: bool = False
+) -> str:
+    where = f"in {article}" + (" after from::" if after_from else "")
+    if count == 0:
+        return f"{name}:: anchor {anchor!r} not found {where}"
+    return f"{name}:: anchor {anchor!r} occurs {count} times {where}; it must occur exactly once"

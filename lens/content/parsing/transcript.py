@@ -1,0 +1,68 @@
+"""Reads a video transcript (`video_transcripts/*.md`) and its word timings
+(`*.timestamps.json`), which video excerpts cut by time."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from lens.content.parsed import Timing, Transcript
+from lens.content.parsing.reader import Reader
+from lens.content.syntax import after_frontmatter, parse_document, parse_time
+
+_YOUTUBE = re.compile(r"(?:[?&]v=|youtu\.be/|/embed/)([A-Za-z0-9_-]{6,})")
+
+
+def youtube_id(url: str) -> str | None:
+    match = _YOUTUBE.search(url)
+    return match.group(1) if match else None
+
+
+def load_transcript(reader: Reader, path: str) -> None:
+    doc = parse_document(path, reader.files[path], critic=False)
+    reader.out.problems.setdefault(path, []).extend(doc.problems)
+    fm = reader.frontmatter(doc, ["url"])
+    video_id = youtube_id(fm.get("url", ""))
+    if fm.get("url") and video_id is None:
+        reader.problem(
+            path,
+            doc.frontmatter_lines.get("url", 1),
+            "frontmatter",
+            f"url is not a YouTube video URL: {fm['url']}",
+        )
+    timings: tuple[Timing, ...] = ()
+    stamps = path[: -len(".md")] + ".timestamps.json"
+    if stamps in reader.files:
+        timings = load_timestamps(reader, stamps)
+    if reader.ok(path) and video_id:
+        reader.transcripts[path] = Transcript(
+            path,
+            fm["url"],
+            video_id,
+            fm.get("title", ""),
+            fm.get("channel", ""),
+            after_frontmatter(reader.files[path]),
+            timings,
+        )
+
+
+def load_timestamps(reader: Reader, path: str) -> tuple[Timing, ...]:
+    reader.out.problems.setdefault(path, [])
+    try:
+        data = json.loads(reader.files[path])
+    except ValueError as exc:
+        reader.problem(path, getattr(exc, "lineno", 1), "", f"Not valid JSON: {exc}")
+        return ()
+    if not isinstance(data, list):
+        reader.problem(path, 1, "", 'Expected a JSON array of {"text", "start"} entries')
+        return ()
+    timings = []
+    for n, entry in enumerate(data):
+        start = parse_time(str(entry.get("start", ""))) if isinstance(entry, dict) else None
+        if start is None or not isinstance(entry.get("text"), str):
+            reader.problem(
+                path, 1, f"entry {n}", 'Each entry needs "text" and "start" as "M:SS.ss"'
+            )
+            continue
+        timings.append(Timing(start, entry["text"]))
+    return tuple(timings)

@@ -1,0 +1,33 @@
+"""What happens to meetings that features above care about (reminders, Discord events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class MeetingMove:
+    meeting_id: int
+    old_start: datetime
+    new_start: datetime
+    sequence: int  # the meeting's calendar SEQUENCE after the move
+
+
+@dataclass(frozen=True)
+class MeetingsMoved:
+    """A facilitator moved a meeting, or it and every later one. `moves[0]` is the one
+    they moved; the others moved with it."""
+
+    cohort_id: int
+    group_id: int
+    moves: tuple[MeetingMove, ...]
+
+
+@dataclass(frozen=True)
+class MeetingCancelled:
+    cohort_id: int
+    group_id: int
+    meeting_id: int
+    starts_at: datetime
+    sequence: int  # the meeting's calendar SEQUENCE after the cancellation
