@@ -17,6 +17,7 @@ from lens.app import pages
 from lens.auth import pages as auth_pages
 from lens.auth.csrf import CSRFMiddleware
 from lens.auth.sessions import SessionMiddleware
+from lens.cohorts import admin_pages as cohort_admin_pages
 from lens.cohorts import pages as cohort_pages
 from lens.content import api as content_api
 from lens.content import pages as content_pages
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(tutor_api.speech)
     app.include_router(tutor_pages.router)
     app.include_router(cohort_pages.router)
+    app.include_router(cohort_admin_pages.router)
     app.include_router(grouping_pages.router)
     app.include_router(meeting_pages.router)
     app.include_router(meeting_pages.feed)

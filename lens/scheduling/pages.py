@@ -19,10 +19,10 @@ from lens.cohorts.service import REASON_TEXT, availability_of, can_change, get_c
 from lens.content.deps import course_titles
 from lens.db.engine import unit_of_work
 from lens.errors import Invalid, LensError, NotFound
-from lens.scheduling import service
+from lens.scheduling import edits, service
 from lens.scheduling.algorithm import Tier
 from lens.scheduling.algorithm.check import slot_label
-from lens.scheduling.service import group_of, join_group, openings
+from lens.scheduling.joiners import group_of, join_group, openings
 from lens.web.state import get_lens
 from lens.web.templating import render
 
@@ -114,7 +114,7 @@ async def move_form(
     to: Annotated[str, Form()] = "",
 ) -> Response:
     async def change(session: AsyncSession, cohort: Cohort) -> None:
-        await service.move_person_to_number(
+        await edits.move_person_to_number(
             session, cohort=cohort, signup_id=signup, number=to.strip()
         )
 
@@ -130,7 +130,7 @@ async def facilitator_form(
     signup: Annotated[str, Form()] = "",
 ) -> Response:
     async def change(session: AsyncSession, cohort: Cohort) -> None:
-        await service.set_facilitator(
+        await edits.set_facilitator(
             session, cohort=cohort, group_id=group, signup_id=_optional_id(signup)
         )
 
@@ -148,8 +148,8 @@ async def merge_form(
     async def change(session: AsyncSession, cohort: Cohort) -> None:
         if not other.strip():
             raise Invalid("Type the number of the group to merge into this one.")
-        target = await service.draft_group_id(session, cohort=cohort, number=other)
-        await service.merge_groups(session, cohort=cohort, into=group, other=target)
+        target = await edits.draft_group_id(session, cohort=cohort, number=other)
+        await edits.merge_groups(session, cohort=cohort, into=group, other=target)
 
     return await _edit(request, cohort_id, "merge", change)
 
@@ -159,7 +159,7 @@ async def split_form(
     request: Request, cohort_id: int, admin: AdminUser, group: Annotated[int, Form()]
 ) -> Response:
     async def change(session: AsyncSession, cohort: Cohort) -> None:
-        await service.split_group(session, cohort=cohort, group_id=group)
+        await edits.split_group(session, cohort=cohort, group_id=group)
 
     return await _edit(request, cohort_id, "split", change)
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.availability import local_time, meeting_weeks, to_utc
@@ -22,7 +21,6 @@ from lens.cohorts.models import (
     GroupMember,
     GroupStatus,
     Role,
-    Signup,
     SignupStatus,
 )
 from lens.cohorts.service import REASON_TEXT, SignupRow, availability_of, list_signups
@@ -31,9 +29,9 @@ from lens.errors import Conflict, Invalid, NotFound
 from lens.events import publish
 from lens.jobs.service import enqueue
 from lens.logging import get_logger
-from lens.meetings.service import can_make, create_meetings, list_meetings
+from lens.meetings.service import create_meetings
 from lens.scheduling import algorithm as alg
-from lens.scheduling.events import GroupsApproved, MemberJoined
+from lens.scheduling.events import GroupsApproved
 from lens.users.models import User
 
 log = get_logger("lens.scheduling")
@@ -98,7 +96,7 @@ async def load_problem(session: AsyncSession, cohort: Cohort, *, seed: int = 0) 
     return build_problem(cohort, await list_signups(session, cohort=cohort), seed=seed)
 
 
-def _check_groupable(cohort: Cohort) -> None:
+def check_groupable(cohort: Cohort) -> None:
     if cohort.status not in (CohortStatus.OPEN, CohortStatus.CLOSED):
         raise Conflict(f"{cohort.name} is {cohort.status}; its groups are already approved.")
 
@@ -107,10 +105,10 @@ async def request_grouping(
     session: AsyncSession, *, cohort: Cohort, by: User | None, seed: int = 0
 ) -> GroupingRun:
     """Queue a grouping run (the worker runs it; the preview page shows its progress)."""
-    _check_groupable(cohort)
+    check_groupable(cohort)
     if not 0 <= seed < 2**31 - 10_000:
         raise Invalid("The seed must be a whole number from 0 to 2,000,000,000.")
-    if await _run_in_progress(session, cohort):
+    if await run_in_progress(session, cohort):
         raise Conflict("A grouping run for this cohort is already under way; wait for it.")
     run = GroupingRun(
         cohort_id=cohort.id, status="queued", seed=seed, requested_by=by.id if by else None
@@ -121,7 +119,7 @@ async def request_grouping(
     return run
 
 
-async def _run_in_progress(session: AsyncSession, cohort: Cohort) -> bool:
+async def run_in_progress(session: AsyncSession, cohort: Cohort) -> bool:
     found = await session.scalar(
         select(GroupingRun.id).where(
             GroupingRun.cohort_id == cohort.id, GroupingRun.status.in_(["queued", "running"])
@@ -130,7 +128,7 @@ async def _run_in_progress(session: AsyncSession, cohort: Cohort) -> bool:
     return found is not None
 
 
-async def _lock_cohort(session: AsyncSession, cohort_id: int) -> Cohort:
+async def lock_cohort(session: AsyncSession, cohort_id: int) -> Cohort:
     """The cohort row, locked (PostgreSQL) so approval and runs do not interleave."""
     cohort = await session.get(Cohort, cohort_id, with_for_update=True, populate_existing=True)
     if cohort is None:
@@ -143,7 +141,7 @@ async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRu
     cohort = await session.get(Cohort, run.cohort_id)
     if cohort is None:
         raise NotFound(f"There is no cohort {run.cohort_id}.")
-    _check_groupable(cohort)
+    check_groupable(cohort)
     built = await load_problem(session, cohort, seed=run.seed)
     run.status = "running"
     await session.flush()
@@ -152,8 +150,8 @@ async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRu
     result = await asyncio.to_thread(alg.form_groups, built.problem)
     seconds = time.perf_counter() - started
     # Checked again under the lock: the cohort may have been approved meanwhile.
-    cohort = await _lock_cohort(session, cohort.id)
-    _check_groupable(cohort)
+    cohort = await lock_cohort(session, cohort.id)
+    check_groupable(cohort)
     # Earlier previews of this cohort are replaced by this one.
     await session.execute(
         delete(Group).where(Group.cohort_id == cohort.id, Group.status == GroupStatus.DRAFT)
@@ -249,7 +247,7 @@ def _local_label(row: SignupRow, start_slot: int, monday: date) -> str:
     return f"{moment:%a %H:%M} {zone}"
 
 
-async def _groups(session: AsyncSession, cohort: Cohort, status: GroupStatus) -> list[Group]:
+async def groups_of(session: AsyncSession, cohort: Cohort, status: GroupStatus) -> list[Group]:
     return list(
         await session.scalars(
             select(Group)
@@ -259,7 +257,7 @@ async def _groups(session: AsyncSession, cohort: Cohort, status: GroupStatus) ->
     )
 
 
-async def _members(session: AsyncSession, groups: list[Group]) -> dict[int, list[GroupMember]]:
+async def members_of(session: AsyncSession, groups: list[Group]) -> dict[int, list[GroupMember]]:
     out: dict[int, list[GroupMember]] = {g.id: [] for g in groups}
     if groups:
         for member in await session.scalars(
@@ -286,8 +284,8 @@ async def get_preview(
     everyone = {row.signup.id: row for row in rows}
     people: dict[int, alg.Person] = {p.id: p for p in built.problem.participants}
     people.update({f.id: f for f in built.problem.facilitators})
-    groups = await _groups(session, cohort, status)
-    members = await _members(session, groups)
+    groups = await groups_of(session, cohort, status)
+    members = await members_of(session, groups)
     run = await latest_run(session, cohort=cohort)
     monday = built.weeks[0]
     k = built.problem.meeting_slots
@@ -355,173 +353,11 @@ async def get_preview(
     )
 
 
-# -- edits (each leaves the preview for the checker to judge) ---------------------------
-
-
-async def _draft_group(session: AsyncSession, cohort: Cohort, group_id: int) -> Group:
-    group = await session.get(Group, group_id)
-    if group is None or group.cohort_id != cohort.id or group.status != GroupStatus.DRAFT:
-        raise NotFound("That group is not in this preview any more; reload the page.")
-    return group
-
-
-async def _signup(session: AsyncSession, cohort: Cohort, signup_id: int) -> Signup:
-    signup = await session.get(Signup, signup_id)
-    if signup is None or signup.cohort_id != cohort.id:
-        raise NotFound("That person is not in this cohort; reload the page.")
-    return signup
-
-
-async def _remove_from_drafts(session: AsyncSession, cohort: Cohort, signup_id: int) -> None:
-    drafts = select(Group.id).where(Group.cohort_id == cohort.id, Group.status == GroupStatus.DRAFT)
-    await session.execute(
-        delete(GroupMember).where(
-            GroupMember.signup_id == signup_id, GroupMember.group_id.in_(drafts)
-        )
-    )
-
-
-async def move_person(
-    session: AsyncSession, *, cohort: Cohort, signup_id: int, group_id: int | None
-) -> None:
-    """Put a participant in another draft group (or out of every group: None)."""
-    _check_groupable(cohort)
-    signup = await _signup(session, cohort, signup_id)
-    if signup.role != Role.PARTICIPANT:
-        raise Invalid("Facilitators are changed with 'set facilitator'.")
-    target = await _draft_group(session, cohort, group_id) if group_id is not None else None
-    await _remove_from_drafts(session, cohort, signup_id)
-    if target is not None:
-        session.add(GroupMember(group_id=target.id, signup_id=signup_id, role=Role.PARTICIPANT))
-    await session.flush()
-
-
-async def draft_group_id(session: AsyncSession, *, cohort: Cohort, number: str) -> int:
-    """The preview group an admin typed by its number ("3" or "Group 3")."""
-    try:
-        wanted = int(number.strip().removeprefix("Group").strip())
-    except ValueError:
-        raise Invalid(f"{number!r} is not a group number; type one from the list.") from None
-    group_id = await session.scalar(
-        select(Group.id).where(
-            Group.cohort_id == cohort.id,
-            Group.status == GroupStatus.DRAFT,
-            Group.number == wanted,
-        )
-    )
-    if group_id is None:
-        raise Invalid(f"There is no group {wanted} in this preview; type one from the list.")
-    return int(group_id)
-
-
-async def move_person_to_number(
-    session: AsyncSession, *, cohort: Cohort, signup_id: int, number: str
-) -> None:
-    """The preview's move form: a group number, or 0 / nothing for out of every group.
-
-    (One number field per person keeps the page small: a list of every group beside
-    every person grows as people x groups.)"""
-    target = (
-        None
-        if number.strip() in ("", "0")
-        else await draft_group_id(session, cohort=cohort, number=number)
-    )
-    await move_person(session, cohort=cohort, signup_id=signup_id, group_id=target)
-
-
-async def set_facilitator(
-    session: AsyncSession, *, cohort: Cohort, group_id: int, signup_id: int | None
-) -> None:
-    """Give a draft group this facilitator (their other groups keep them; the checker
-    reports if that is more than they can lead)."""
-    _check_groupable(cohort)
-    group = await _draft_group(session, cohort, group_id)
-    await session.execute(
-        delete(GroupMember).where(
-            GroupMember.group_id == group.id, GroupMember.role == Role.FACILITATOR
-        )
-    )
-    if signup_id is not None:
-        signup = await _signup(session, cohort, signup_id)
-        if signup.role != Role.FACILITATOR:
-            raise Invalid("Only facilitators can lead a group.")
-        session.add(GroupMember(group_id=group.id, signup_id=signup_id, role=Role.FACILITATOR))
-    await session.flush()
-
-
-async def merge_groups(session: AsyncSession, *, cohort: Cohort, into: int, other: int) -> None:
-    """Move every participant of `other` into `into`; `other` and its facilitator go."""
-    _check_groupable(cohort)
-    if into == other:
-        raise Invalid("Choose two different groups to merge.")
-    target = await _draft_group(session, cohort, into)
-    source = await _draft_group(session, cohort, other)
-    members = await _members(session, [source])
-    for member in members[source.id]:
-        if member.role == Role.PARTICIPANT:
-            session.add(
-                GroupMember(group_id=target.id, signup_id=member.signup_id, role=Role.PARTICIPANT)
-            )
-    await session.delete(source)
-    await session.flush()
-    await _renumber(session, cohort)
-
-
-async def split_group(session: AsyncSession, *, cohort: Cohort, group_id: int) -> Group:
-    """Split a draft group in two at the same time; the new half gets a free facilitator who
-    can make that time, if there is one."""
-    _check_groupable(cohort)
-    group = await _draft_group(session, cohort, group_id)
-    members = (await _members(session, [group]))[group.id]
-    participants = sorted(
-        (m for m in members if m.role == Role.PARTICIPANT), key=lambda m: m.signup_id
-    )
-    if len(participants) < 2:
-        raise Invalid(f"{group.name} has fewer than two participants; there is nothing to split.")
-    number = (
-        await session.scalar(select(func.max(Group.number)).where(Group.cohort_id == cohort.id))
-        or 0
-    ) + 1
-    half = Group(
-        cohort_id=cohort.id, run_id=group.run_id, number=number, start_slot=group.start_slot
-    )
-    session.add(half)
-    await session.flush()
-    for member in participants[len(participants) // 2 :]:
-        await session.delete(member)
-        session.add(
-            GroupMember(group_id=half.id, signup_id=member.signup_id, role=Role.PARTICIPANT)
-        )
-    await session.flush()
-    preview = await get_preview(session, cohort=cohort)
-    built = await load_problem(session, cohort)
-    facilitators = {f.id: f for f in built.problem.facilitators}
-    k = built.problem.meeting_slots
-    for row in preview.idle_facilitators:
-        person = facilitators.get(row.signup.id)
-        if person is not None and alg.can_attend(person, group.start_slot, k) is not None:
-            session.add(
-                GroupMember(group_id=half.id, signup_id=row.signup.id, role=Role.FACILITATOR)
-            )
-            break
-    await session.flush()
-    await _renumber(session, cohort)
-    return half
-
-
-async def _renumber(session: AsyncSession, cohort: Cohort) -> None:
-    groups = await _groups(session, cohort, GroupStatus.DRAFT)
-    groups.sort(key=lambda g: (g.start_slot, g.number))
-    for number, group in enumerate(groups, start=1):
-        group.number = number
-    await session.flush()
-
-
 async def approve(session: AsyncSession, *, cohort: Cohort, by: User | None) -> Preview:
     """Make the preview's groups the cohort's groups; the cohort starts running."""
-    cohort = await _lock_cohort(session, cohort.id)
-    _check_groupable(cohort)
-    if await _run_in_progress(session, cohort):
+    cohort = await lock_cohort(session, cohort.id)
+    check_groupable(cohort)
+    if await run_in_progress(session, cohort):
         raise Conflict("A grouping run is under way; approve once its preview is shown.")
     preview = await get_preview(session, cohort=cohort)
     if not preview.groups:
@@ -561,98 +397,3 @@ async def approve(session: AsyncSession, *, cohort: Cohort, by: User | None) -> 
         by=by.id if by else None,
     )
     return preview
-
-
-# -- late joiners -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Opening:
-    group: Group
-    participants: int
-    tier: alg.Tier
-    local: str  # the meeting time in the joiner's zone
-
-
-async def openings(session: AsyncSession, *, cohort: Cohort, signup: Signup) -> list[Opening]:
-    """Active groups with room whose every remaining meeting this person can make, the
-    best fit first (meetings are checked one by one: a series keeps its zone's
-    wall-clock time, so its UTC time can move at a DST change)."""
-    if (
-        cohort.status != CohortStatus.RUNNING
-        or signup.role != Role.PARTICIPANT
-        or signup.status not in GROUPABLE
-        or not signup.timezone
-    ):
-        return []
-    weeks = meeting_weeks(cohort.start_date, cohort.meetings + 1)
-    sure, maybe = availability_of(signup)
-    person = alg.Person(signup.id, *to_utc(signup.timezone, sure, maybe, weeks))
-    groups = await _groups(session, cohort, GroupStatus.ACTIVE)
-    members = await _members(session, groups)
-    now = utcnow()
-    k = cohort.meeting_minutes // alg.SLOT_MINUTES
-    out = []
-    for group in groups:
-        count = sum(1 for m in members[group.id] if m.role == Role.PARTICIPANT)
-        if count >= cohort.max_group_size:
-            continue
-        ahead = [
-            m for m in await list_meetings(session, group=group)
-            if m.ends_at > now and m.status != "cancelled"
-        ]  # fmt: skip
-        if not ahead or not all(
-            can_make(signup, m.starts_at, cohort.meeting_minutes) for m in ahead
-        ):
-            continue
-        tier = alg.can_attend(person, group.start_slot, k) or alg.Tier.IF_NEEDED
-        local = ahead[0].starts_at.astimezone(zoneinfo.ZoneInfo(signup.timezone))
-        out.append(Opening(group, count, tier, f"{local:%A %H:%M}"))
-    out.sort(key=lambda o: (-o.tier, o.participants, o.group.number))
-    return out
-
-
-async def join_group(
-    session: AsyncSession, *, cohort: Cohort, signup: Signup, group_id: int
-) -> Group:
-    if signup.status not in GROUPABLE:
-        raise Conflict(
-            "You are already in a group."
-            if signup.status == SignupStatus.GROUPED
-            else "Enroll again before joining a group."
-        )
-    # Locked (PostgreSQL), so two people cannot both take the last seat.
-    locked = await session.get(Group, group_id, with_for_update=True, populate_existing=True)
-    choices = {o.group.id: o for o in await openings(session, cohort=cohort, signup=signup)}
-    if locked is None or group_id not in choices:
-        raise Conflict("That group is full or meets at a time you cannot make; pick another.")
-    session.add(GroupMember(group_id=locked.id, signup_id=signup.id, role=Role.PARTICIPANT))
-    signup.status, signup.unplaced_reason = SignupStatus.GROUPED, None
-    await session.flush()
-    await publish(
-        session, MemberJoined(cohort_id=cohort.id, group_id=locked.id, user_id=signup.user_id)
-    )
-    return locked
-
-
-async def group_of(
-    session: AsyncSession, *, signup: Signup
-) -> tuple[Group, list[SignupRow]] | None:
-    """The active group a person is in, with everyone in it."""
-    group = await session.scalar(
-        select(Group)
-        .join(GroupMember, GroupMember.group_id == Group.id)
-        .where(GroupMember.signup_id == signup.id, Group.status == GroupStatus.ACTIVE)
-    )
-    if group is None:
-        return None
-    rows = (
-        await session.execute(
-            select(Signup, User)
-            .join(GroupMember, GroupMember.signup_id == Signup.id)
-            .join(User, User.id == Signup.user_id)
-            .where(GroupMember.group_id == group.id)
-            .order_by(Signup.role.desc(), User.id)
-        )
-    ).all()
-    return group, [SignupRow(s, u) for s, u in rows]

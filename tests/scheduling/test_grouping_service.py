@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from lens.cohorts.models import Cohort, Group, GroupMember, Signup
 from lens.errors import Conflict, Invalid
-from lens.scheduling import service
+from lens.scheduling import edits, joiners, service
 from lens.users.models import User
 from tests.fixtures.auth import ORIGIN, sign_in
 from tests.fixtures.cohorts import evening, make_cohort, make_signup
@@ -121,20 +121,20 @@ async def test_merge_split_and_facilitator_swap(db) -> None:
     tuesday = next(g for g in preview.groups if len(g.participants) == 5)
     thursday = next(g for g in preview.groups if g is not tuesday)
 
-    half = await service.split_group(db, cohort=cohort, group_id=tuesday.group.id)
+    half = await edits.split_group(db, cohort=cohort, group_id=tuesday.group.id)
     preview = await service.get_preview(db, cohort=cohort)
     assert sorted(len(g.participants) for g in preview.groups) == [2, 3, 4]
     # No free facilitator at that time, and two participants is under the minimum of 3.
     assert any("fewer than the minimum 3" in v for v in preview.violations)
     assert any(g.group.id == half.id and g.facilitator is None for g in preview.groups)
 
-    await service.merge_groups(db, cohort=cohort, into=tuesday.group.id, other=half.id)
+    await edits.merge_groups(db, cohort=cohort, into=tuesday.group.id, other=half.id)
     preview = await service.get_preview(db, cohort=cohort)
     assert preview.violations == [] and len(preview.groups) == 2
     assert [g.group.number for g in preview.groups] == [1, 2]
 
     # The Thursday facilitator cannot make Tuesday evening: the check says so.
-    await service.set_facilitator(
+    await edits.set_facilitator(
         db, cohort=cohort, group_id=tuesday.group.id, signup_id=facilitators[1].id
     )
     preview = await service.get_preview(db, cohort=cohort)
@@ -157,7 +157,7 @@ async def test_a_late_joiner_is_offered_groups_with_room_they_can_make(app_clien
     sign_in(app_client, late)
     page = await app_client.get(f"/cohorts/{cohort.id}")
     assert "Groups with room at a time you can make" in page.text
-    (offer,) = await service.openings(db, cohort=cohort, signup=signup)
+    (offer,) = await joiners.openings(db, cohort=cohort, signup=signup)
     assert offer.participants == 4 and offer.local.startswith("Thursday 17:")
     full = await db.scalar(
         select(Group).where(Group.cohort_id == cohort.id, Group.id != offer.group.id)
@@ -210,12 +210,12 @@ async def test_no_second_group_and_no_group_after_withdrawing(app_client, db) ->
         )
     )
     with pytest.raises(Conflict, match="already in a group"):
-        await service.join_group(db, cohort=cohort, signup=grouped, group_id=other.id)
-    assert await service.openings(db, cohort=cohort, signup=grouped) == []
+        await joiners.join_group(db, cohort=cohort, signup=grouped, group_id=other.id)
+    assert await joiners.openings(db, cohort=cohort, signup=grouped) == []
     late = await make_signup(db, cohort, status="withdrawn", available=evening(TUESDAY, 19, 2))
-    assert await service.openings(db, cohort=cohort, signup=late) == []
+    assert await joiners.openings(db, cohort=cohort, signup=late) == []
     with pytest.raises(Conflict, match="Enroll again"):
-        await service.join_group(db, cohort=cohort, signup=late, group_id=other.id)
+        await joiners.join_group(db, cohort=cohort, signup=late, group_id=other.id)
 
 
 async def test_withdrawing_leaves_the_preview_and_a_stale_member_blocks_approval(db) -> None:
