@@ -1,6 +1,6 @@
 """The one Settings object.
 
-Variable names are kept from the original deployment (ARCHITECTURE.md, Configuration), so
+Variable names are kept from the original deployment (docs/operations.md, Configuration), so
 an existing `.env` works unchanged. Values come from the environment, then `.env.local`,
 then `.env`.
 """

@@ -1,1 +1,1 @@
-"""Course content: the Lens format (see CONTENT-FORMAT.md), its parser and validator."""
+"""Course content: the Lens format (see docs/content-format.md), its parser and validator."""

@@ -17,7 +17,7 @@ _WIKI_LINK = re.compile(r"!?\[\[([^\]|]*)(?:\|[^\]]*)?\]\]")
 _DRAFT = re.compile(r"(?:^|[^a-z])(?:wip|work in progress|drafts?)(?:[^a-z]|$)")
 _TIME = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)$")
 
-# Critic markup, rejecting every suggestion (CONTENT-FORMAT.md, Shared syntax).
+# Critic markup, rejecting every suggestion (docs/content-format.md, Shared syntax).
 _CRITIC = [
     (re.compile(r"\{>>.*?<<\}", re.S), None),
     (re.compile(r"\{\+\+.*?\+\+\}", re.S), None),

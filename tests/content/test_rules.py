@@ -1,4 +1,4 @@
-"""One fixture per validation rule of CONTENT-FORMAT.md, each with its exact message."""
+"""One fixture per validation rule of docs/content-format.md, each with its exact message."""
 
 from __future__ import annotations
 
