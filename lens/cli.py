@@ -40,7 +40,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-def _run_db(coro_factory: str, revision: str | None = None) -> None:
+def _run_db(command: str, revision: str | None = None) -> None:
     settings = load_settings(production_check=False)
     from lens.db import migrate
     from lens.db.engine import create_engine
@@ -48,9 +48,9 @@ def _run_db(coro_factory: str, revision: str | None = None) -> None:
     async def run() -> None:
         engine = create_engine(settings.sqlalchemy_url)
         try:
-            if coro_factory == "upgrade":
+            if command == "upgrade":
                 await migrate.upgrade(engine, revision or "head")
-            elif coro_factory == "downgrade":
+            elif command == "downgrade":
                 await migrate.downgrade(engine, revision or "-1")
             current = await migrate.current_revisions(engine)
             heads = migrate.head_revisions()

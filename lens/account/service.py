@@ -1,8 +1,8 @@
 """What Lens keeps about a person, as one download, and deleting it.
 
 Here, above the features that keep personal data (reading progress, tutor
-conversations), so the export and the deletion can name each of them. Features above
-(cohorts, Discord groups) react to the deletion through DiscordAccountChanged.
+conversations), so the export and the deletion can name each of them. The Discord
+groups (above) react to the deletion through DiscordAccountChanged: no more access.
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ async def revision(engine: AsyncEngine, *, message: str, metadata: MetaData) -> 
 
     async with engine.begin() as conn:
         await conn.run_sync(write)
+    _heads.cache_clear()  # the new file is a head now
     return ", ".join(paths)
 
 

@@ -24,7 +24,7 @@ from lens.cohorts.service import SignupRow, availability_of
 from lens.db.base import utcnow
 from lens.errors import Conflict
 from lens.events import publish
-from lens.meetings.service import can_make, list_meetings
+from lens.meetings.service import can_make, list_meetings, request_group_calendar_sync
 from lens.scheduling import algorithm as alg
 from lens.scheduling.events import MemberJoined
 from lens.scheduling.service import GROUPABLE, groups_of, members_of
@@ -94,6 +94,8 @@ async def join_group(
     session.add(GroupMember(group_id=locked.id, signup_id=signup.id, role=Role.PARTICIPANT))
     signup.status, signup.unplaced_reason = SignupStatus.GROUPED, None
     await session.flush()
+    # Their invitations to the calendar events of the meetings ahead.
+    await request_group_calendar_sync(session, group_id=locked.id)
     await publish(
         session, MemberJoined(cohort_id=cohort.id, group_id=locked.id, user_id=signup.user_id)
     )

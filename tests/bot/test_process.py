@@ -15,7 +15,7 @@ from lens.bot.cli import _run_bot
 from lens.bot.client import LensBot
 from tests.bot.conftest import TOKEN
 from tests.bot.fakes import SERVER_ID
-from tests.test_cli import lens
+from tests.fixtures.cli import lens
 
 
 def test_lens_bot_without_a_token_says_what_is_missing(tmp_path: Path) -> None:

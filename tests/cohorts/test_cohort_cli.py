@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.test_cli import lens
+from tests.fixtures.cli import lens
 
 
 def _add_people(db: Path, cohort_id: int) -> None:

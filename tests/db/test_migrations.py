@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import ast
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.db import migrate
@@ -74,3 +78,103 @@ async def test_foreign_keys_and_uniques_are_enforced(db: AsyncSession) -> None:
     with pytest.raises(IntegrityError):
         async with db.begin_nested():
             await make_user(db, email="same@example.org")
+
+
+# -- lens db revision -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the migrations folder in place of the source tree's: new revisions are
+    written there. The cached heads are read again from it, and again after the test."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", folder)
+    migrate._heads.cache_clear()
+    yield folder
+    migrate._heads.cache_clear()
+
+
+def _assigned(path: Path, name: str) -> object:
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == name:
+            return ast.literal_eval(node.value) if node.value else None
+    raise AssertionError(f"{path.name} does not set {name}")
+
+
+def _operations(path: Path, function: str) -> list[tuple[str, object]]:
+    """The `op.<name>(first argument, ...)` calls in the migration's function, in order;
+    anything else it does (other than `pass` and comments) is an operation too."""
+    (body,) = [
+        node.body
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name == function
+    ]
+    found: list[tuple[str, object]] = []
+    for statement in body:
+        if isinstance(statement, ast.Pass):
+            continue
+        call = getattr(statement, "value", None)
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and getattr(call.func.value, "id", None) == "op"
+        ):
+            first = call.args[0] if call.args else None
+            found.append((call.func.attr, first.value if isinstance(first, ast.Constant) else None))
+        else:
+            found.append((type(statement).__name__, ast.unparse(statement)))
+    return found
+
+
+def _next_number(folder: Path) -> str:
+    numbers = [int(p.name[:4]) for p in (folder / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
+    return f"{max(numbers) + 1:04d}"
+
+
+async def test_a_revision_when_models_and_migrations_agree_does_nothing(
+    tmp_path: Path, migrations: Path
+) -> None:
+    number = _next_number(migrations)
+    head = f"{int(number) - 1:04d}"
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'lens.db'}")
+    try:
+        await migrate.upgrade(engine)
+        written = await migrate.revision(engine, message="Nothing to do", metadata=metadata)
+    finally:
+        await engine.dispose()
+    path = Path(written)
+    assert path.parent == migrations / "versions"
+    assert path.name == f"{number}_nothing_to_do.py"
+    assert (_assigned(path, "revision"), _assigned(path, "down_revision")) == (number, head)
+    assert _operations(path, "upgrade") == []
+    assert _operations(path, "downgrade") == []
+
+
+async def test_a_revision_creates_a_table_the_models_add(tmp_path: Path, migrations: Path) -> None:
+    models = MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.tables.values():
+        table.to_metadata(models)
+    Table(
+        "reading_circles",
+        models,
+        Column("id", Integer, primary_key=True),
+        Column("cohort_id", ForeignKey("cohorts.id", ondelete="CASCADE"), nullable=False),
+        Column("name", String(80), nullable=False),
+    )
+    number = _next_number(migrations)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'lens.db'}")
+    try:
+        await migrate.upgrade(engine)
+        path = Path(await migrate.revision(engine, message="Reading circles", metadata=models))
+        assert path.name == f"{number}_reading_circles.py"
+        assert _operations(path, "upgrade") == [("create_table", "reading_circles")]
+        assert _operations(path, "downgrade") == [("drop_table", "reading_circles")]
+
+        # What an operator does next: `lens db upgrade` makes the table.
+        migrate._heads.cache_clear()
+        await migrate.upgrade(engine)
+        assert "reading_circles" in await _tables(engine)
+        assert await migrate.is_current(engine)
+    finally:
+        await engine.dispose()

@@ -20,7 +20,7 @@ from lens.jobs.service import retry_failed
 from lens.meetings import tasks
 from lens.meetings.models import Meeting
 from lens.meetings.service import CALENDAR_SYNC_KIND, cancel_meeting, create_meetings, move_meetings
-from lens.notifications.announce import request_announcement
+from lens.scheduling.joiners import join_group
 from lens.users.models import User
 from tests.fixtures.cohorts import make_cohort, make_signup
 from tests.meetings.fakes import FakeCalendar
@@ -172,10 +172,10 @@ async def test_a_late_joiner_is_added_to_the_events_ahead(
     first = await fresh(db, series[0].id)
     first.starts_at, first.ends_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1)
     late = await make_signup(db, cohort, available=EVERY_SLOT)
-    db.add(GroupMember(group_id=group.id, signup_id=late.id, role="participant"))
+    cohort.status = "running"
     await db.flush()
     calendar.calls.clear()
-    await request_announcement(db, group_id=group.id, user_ids=[late.user_id])
+    await join_group(db, cohort=cohort, signup=late, group_id=group.id)
 
     await run_jobs(db, sessionmaker, settings)
     late_email = (await db.get(User, late.user_id)).email

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from lens.tutor.models import Conversation, Message
+from lens.tutor.models import Message
 from lens.tutor.prompt import DEFAULT_BASE_PROMPT
 from tests.fixtures.auth import ORIGIN, sign_in
 from tests.fixtures.users import make_user
@@ -140,16 +140,3 @@ async def test_an_export_spans_several_batches(client_factory, db, monkeypatch) 
         data = await _export(client)
     questions = [c["messages"][0]["content"] for c in data["conversations"]]
     assert questions == [f"Question {i}" for i in range(5)]
-
-
-async def test_my_data_has_my_transcripts_and_deleting_removes_them(client_factory, db) -> None:
-    ada = await make_user(db)
-    async with client_factory(chat_model=FakeModel()) as client:
-        sign_in(client, ada)
-        await ask(client, "Remember me")
-        data = (await client.get("/account/data.json")).json()
-        deleted = await client.post("/account/delete", data={"confirm": "delete"}, headers=ORIGIN)
-    assert data["tutor_conversations"][0]["messages"][0]["content"] == "Remember me"
-    assert deleted.status_code == 200 and "Account deleted" in deleted.text
-    assert (await db.scalar(select(Conversation).where(Conversation.user_id == ada.id))) is None
-    assert list(await db.scalars(select(Message))) == []

@@ -1,3 +1,5 @@
+"""The account page, a download of one's data, and deleting the account (lens/account)."""
+
 from __future__ import annotations
 
 import re
@@ -5,10 +7,13 @@ import re
 from sqlalchemy import select
 
 from lens.integrations.email.models import OutboxEmail
+from lens.tutor.models import Conversation, Message
 from lens.users.models import User
 from tests.auth.test_discord import CLIENT, FakeDiscord
 from tests.fixtures.auth import ORIGIN, sign_in
 from tests.fixtures.users import make_user
+from tests.tutor.fake_model import FakeModel
+from tests.tutor.test_tutor_api import ask
 
 
 async def test_profile_is_saved(app_client, db) -> None:
@@ -165,3 +170,16 @@ async def test_deletion_removes_sign_in_links_sent_to_the_address(app_client, db
     assert (
         await db.scalar(select(SignInToken).where(SignInToken.email == "bye@example.org")) is None
     )
+
+
+async def test_my_data_has_my_transcripts_and_deleting_removes_them(client_factory, db) -> None:
+    ada = await make_user(db)
+    async with client_factory(chat_model=FakeModel()) as client:
+        sign_in(client, ada)
+        await ask(client, "Remember me")
+        data = (await client.get("/account/data.json")).json()
+        deleted = await client.post("/account/delete", data={"confirm": "delete"}, headers=ORIGIN)
+    assert data["tutor_conversations"][0]["messages"][0]["content"] == "Remember me"
+    assert deleted.status_code == 200 and "Account deleted" in deleted.text
+    assert (await db.scalar(select(Conversation).where(Conversation.user_id == ada.id))) is None
+    assert list(await db.scalars(select(Message))) == []
