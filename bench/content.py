@@ -1,21 +1,53 @@
-"""Parse and validate a generated content repository of ~1,000 files (target: < 2 s).
+"""Parse and validate a generated content repository of ~1,000 files (target: < 2 s),
+and the messy authors' vault of the tests, per file.
 
     .venv/bin/python bench/content.py [--files 1000] [--repeat 5]
+    .venv/bin/python bench/content.py --baseline b4f443d   # the same, against that commit
 
 The repository is built in memory from the bundled example course's shapes: articles
 with several excerpts, video transcripts with word timings, lenses, learning outcomes,
-v2 and v1 modules and one course listing every module.
+v2 and v1 modules and one course listing every module. `--corpus` (default
+tests/content/corpus, when it exists) is a real folder, read once and parsed `--repeat`
+times.
+
+`--baseline REV` runs the generated repository through the parser of commit REV too, in
+the same run: each tree parses in a fresh subprocess of its own (REV from a git
+worktree), the two alternating so both see the same machine, and the run exits 1 when
+this tree is more than `--tolerance` (10 %) slower per file. That is the bench's pass
+condition: no slower than before.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from lens.content.parsing import load_content
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "tests" / "content" / "corpus"
+# Run in a worktree of another commit: parse the generated repository there, print the
+# seconds of each run as JSON. Older commits had lens.content.parser.load_content.
+_OTHER = """
+import json, sys, time
+try:
+    from lens.content.parsing import load_content
+except ImportError:
+    from lens.content.parser import load_content
+files = json.load(sys.stdin)
+out = []
+for _ in range(int(sys.argv[1])):
+    t = time.perf_counter(); load_content(files); out.append(time.perf_counter() - t)
+print(json.dumps(out))
+"""
 
 WORDS = [
     *("goal", "measure", "system", "reward", "agent", "value", "safety", "model"),
@@ -97,25 +129,109 @@ def generate(target_files: int) -> dict[str, str]:
     return files
 
 
+def _time(files: dict[str, str], assets: set[str], repeat: int) -> list[float]:
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        load_content(files, assets)
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+def _corpus(root: Path) -> tuple[dict[str, str], set[str]]:
+    from lens.content.files import read_folder
+    from lens.content.parsing.reader import IMAGE_EXTENSIONS
+
+    images = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    }
+    return read_folder(root), images
+
+
+def _in_subprocess(tree: Path, files: dict[str, str], repeat: int) -> list[float]:
+    """Seconds per run of `tree`'s parser on `files`, in a fresh process (same heap, same
+    imports for both trees: a fair comparison)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _OTHER, str(repeat)],
+        input=json.dumps(files),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        cwd=tempfile.gettempdir(),
+    )
+    timings: list[float] = json.loads(result.stdout)
+    return timings
+
+
+def _compare(rev: str, files: dict[str, str], repeat: int) -> tuple[list[float], list[float]]:
+    """(this tree's, commit `rev`'s) seconds per run, alternating three times."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev],
+            check=True,
+        )
+        try:
+            for _ in range(3):
+                ours += _in_subprocess(ROOT, files, repeat)
+                theirs += _in_subprocess(tree, files, repeat)
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True
+            )
+    return ours, theirs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, default=CORPUS if CORPUS.is_dir() else None)
+    parser.add_argument("--baseline", metavar="REV", help="compare with this commit's parser")
+    parser.add_argument("--tolerance", type=float, default=0.10)
     args = parser.parse_args()
     files = generate(args.files)
     size = sum(len(t) for t in files.values())
-    timings = []
-    for _ in range(args.repeat):
-        started = time.perf_counter()
-        content = load_content(files)
-        timings.append(time.perf_counter() - started)
+    content = load_content(files)
     problems = content.all_problems()
     assert not problems, problems[:5]
+    baseline: list[float] = []
+    if args.baseline:
+        timings, baseline = _compare(args.baseline, files, args.repeat)
+    else:
+        timings = _time(files, set(), args.repeat)
+    median = statistics.median(timings)
     print(
         f"{len(files)} files ({size / 1e6:.1f} MB), {len(content.modules)} modules: "
-        f"parse+validate median {statistics.median(timings):.3f} s, "
-        f"best {min(timings):.3f} s over {args.repeat} runs (target < 2 s)"
+        f"parse+validate median {median:.3f} s ({median / len(files) * 1e6:.0f} us/file), "
+        f"best {min(timings):.3f} s over {len(timings)} runs (target < 2 s)"
     )
+    if args.corpus:
+        corpus, images = _corpus(args.corpus)
+        found = load_content(corpus, images)
+        spent = statistics.median(_time(corpus, images, args.repeat))
+        name = args.corpus.relative_to(ROOT) if args.corpus.is_relative_to(ROOT) else args.corpus
+        print(
+            f"corpus {name}: {len(corpus)} files, {len(found.modules)} modules, "
+            f"{found.error_count} errors, {found.warning_count} warnings: median {spent:.4f} s "
+            f"({spent / max(len(corpus), 1) * 1e6:.0f} us/file)"
+        )
+    if args.baseline:
+        before = statistics.median(baseline)
+        change = median / before - 1
+        print(
+            f"baseline {args.baseline}: median {before:.3f} s ({before / len(files) * 1e6:.0f} "
+            f"us/file) over {len(baseline)} runs; this tree is {change:+.1%} "
+            f"(allowed +{args.tolerance:.0%})"
+        )
+        if change > args.tolerance:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

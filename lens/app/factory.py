@@ -195,6 +195,7 @@ def create_app(
     app.include_router(notification_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
+    app.include_router(content_pages.assets)
     app.include_router(auth_pages.router)
     app.include_router(account_pages.router)
     app.include_router(account_pages.api)

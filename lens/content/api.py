@@ -80,7 +80,8 @@ async def refresh(request: Request, admin: AdminUser, full: bool = False) -> JSO
 
 @router.get("/status")
 async def status(request: Request, admin: AdminUser) -> dict[str, object]:
-    """Source, commit, last sync, counts and every invalid file with its messages."""
+    """Source, commit, last sync, counts, every file that cannot be served (with all its
+    problems), and every file served with warnings."""
     lens = get_lens(request)
     async with lens.sessionmaker() as session:
         result = await get_status(
@@ -100,6 +101,9 @@ async def status(request: Request, admin: AdminUser) -> dict[str, object]:
         "modules": result.modules,
         "invalid_files": [
             {"path": path, "problems": lines} for path, lines in result.invalid.items()
+        ],
+        "files_with_warnings": [
+            {"path": path, "problems": lines} for path, lines in result.warnings.items()
         ],
         "last_attempt_at": result.last_attempt_at.isoformat() if result.last_attempt_at else None,
         "last_error": result.last_error,

@@ -16,16 +16,19 @@ from lens.cli_support import fail, load_settings, one_line
 def content_validate(
     paths: Annotated[list[Path], typer.Argument(help="A content repository, or files inside one.")],
 ) -> None:
-    """Check content against the Lens format; exit 1 when anything is invalid.
+    """Check content against the Lens format; exit 1 when a file cannot be served.
 
-    Prints `path:line: context: message` per problem, then a summary. Meant for a
-    content repository's own CI as well as for authors.
+    Prints every error, then every warning, one per line as
+    `path:line: level: message (in context) [rule]`, then `Validated N files: E errors,
+    W warnings`. Warnings (served, but look) leave the exit code 0. Meant for a content
+    repository's own CI as well as for authors.
     """
-    from lens.content.files import find_root, read_folder
+    from lens.content.files import find_root, list_folder_assets, read_folder
     from lens.content.parsing import load_content
+    from lens.content.problems import Problem
 
-    problems_out: list[str] = []
-    checked = invalid = 0
+    shown: list[tuple[str, Problem]] = []
+    checked = 0
     roots: dict[Path, list[str] | None] = {}
     for given in paths:
         if not given.exists():
@@ -50,19 +53,22 @@ def content_validate(
                 selected.append(given.resolve().relative_to(root).as_posix())
     for root, selected in roots.items():
         # Single files are checked in their repository, so links can be followed.
-        content = load_content(read_folder(root))
+        content = load_content(read_folder(root), assets=list_folder_assets(root))
         prefix = "" if root == Path.cwd().resolve() else f"{os.path.relpath(root)}/"
         for path in sorted(content.problems):
             if selected is not None and path not in selected:
                 continue
             checked += 1
-            if content.problems[path]:
-                invalid += 1
-                problems_out.extend(prefix + str(p) for p in content.problems[path])
-    for line in problems_out:
+            shown.extend((prefix, p) for p in content.problems[path])
+    errors = [prefix + str(p) for prefix, p in shown if p.is_error]
+    warnings = [prefix + str(p) for prefix, p in shown if not p.is_error]
+    for line in errors + warnings:
         typer.echo(line)
-    typer.echo(f"Validated {checked} files: {checked - invalid} valid, {invalid} invalid")
-    if invalid:
+    typer.echo(
+        f"Validated {checked} files: {len(errors)} error{'' if len(errors) == 1 else 's'}, "
+        f"{len(warnings)} warning{'' if len(warnings) == 1 else 's'}"
+    )
+    if errors:
         raise typer.Exit(1)
 
 
@@ -104,9 +110,15 @@ def content_sync(
                         )
         finally:
             await engine.dispose()
+        kind = "full" if result.full else "incremental"
+        if not result.changed and result.unchanged_since is not None:
+            return (
+                f"content unchanged at {result.commit[:12]} ({kind} read): its {result.files} "
+                f"files and {result.assets} embedded images are those of the current "
+                f"snapshot ({result.unchanged_since[:12]}), which stays"
+            )
         if not result.changed:
             return f"already at {result.commit[:12]}; nothing to do"
-        kind = "full" if result.full else "incremental"
         return (
             f"synced {result.commit[:12]} ({kind}): {result.files} files, "
             f"{result.invalid} invalid, {result.seconds:.2f} s"
@@ -150,11 +162,12 @@ def content_status() -> None:
             )
         typer.echo(
             f"content: {status.files} files, {status.courses} courses, "
-            f"{status.modules} modules served, {len(status.invalid)} invalid files"
+            f"{status.modules} modules served, {len(status.invalid)} files that cannot be "
+            f"served, {len(status.warnings)} with warnings"
         )
         if status.last_error:
             typer.echo(f"last sync failed: {status.last_error}")
-        for lines in status.invalid.values():
+        for lines in [*status.invalid.values(), *status.warnings.values()]:
             for line in lines:
                 typer.echo(f"  {line}")
 

@@ -1,10 +1,11 @@
-"""Content snapshots: the raw files of one synced commit, and which one is current."""
+"""Content snapshots: the raw files and images of one synced commit, and which one is
+current."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lens.db.base import Base, utcnow
@@ -21,6 +22,10 @@ class ContentSnapshot(Base):
     invalid_count: Mapped[int] = mapped_column(default=0)
     sync_seconds: Mapped[float] = mapped_column(default=0.0)
     full_sync: Mapped[bool] = mapped_column(default=True)
+    # False only for snapshots stored before syncs read images: their images are not
+    # listed in content_assets, so the next sync reads the whole source instead of
+    # applying changes to them, and always stores a new snapshot.
+    assets_listed: Mapped[bool] = mapped_column(default=True, server_default=false())
 
 
 class ContentFile(Base):
@@ -31,6 +36,24 @@ class ContentFile(Base):
     )
     path: Mapped[str] = mapped_column(String(500), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
+
+
+class ContentAsset(Base):
+    """An image in the repository at the snapshot's commit (within the size cap).
+
+    Only the images the content embeds keep their bytes and hash; the others are listed
+    (path only) so that the next incremental sync knows they exist when a change starts
+    embedding one.
+    """
+
+    __tablename__ = "content_assets"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("content_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ContentState(Base):

@@ -50,8 +50,8 @@ Segment = TextSegment | ChatSegment | ArticleExcerpt | VideoExcerpt
 class Article:
     path: str
     title: str
-    author: str
-    source_url: str
+    author: str  # several authors joined with ", "
+    source_url: str | None  # an http(s) URL, or None: no link is shown
     date: str | None
     body: str
 
@@ -83,6 +83,10 @@ class Section:
     segments: tuple[Segment, ...]
     article: Article | None = None
     video: Transcript | None = None
+    # From the lens's frontmatter: a one-line summary, and context for the tutor.
+    tldr: str | None = None
+    summary_for_tutor: str | None = None
+    source_path: str | None = None  # the lens file a lens section comes from
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,21 @@ class Module:
     dialect: Literal[1, 2]
     sections: tuple[Section, ...]
     discussion: str | None = None
+    tldr: str | None = None
+    summary_for_tutor: str | None = None
+    slug_aliases: tuple[str, ...] = ()  # earlier slugs, redirected here
+    tags: tuple[str, ...] = ()
+    # What could not be served and was left out (a broken lens, a missing link), for
+    # admins: "Uncategorized > Lens (line 19): Lenses/X.md has errors".
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class CourseModule:
-    path: str  # the module file
+    path: str | None  # the module file; None when the link names no file
     optional: bool
+    link: str = ""  # the link as written, to name a module that cannot be served
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,7 @@ class Unit:
     number: int
     meeting: int | None  # the meeting that follows this unit; None after the last
     modules: tuple[CourseModule, ...]
+    meeting_name: str | None = None  # `# Meeting: Introduction`
 
 
 @dataclass(frozen=True)
@@ -126,20 +140,41 @@ class ContentSet:
     modules: dict[str, Module] = field(default_factory=dict)  # by path
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # by path
     checked: int = 0  # files checked (drafts and notes excluded)
+    # Images the content embeds (`![[...]]`) that exist in the repository: what a
+    # snapshot must keep, and the only asset paths the site serves.
+    assets_used: set[str] = field(default_factory=set)
+    lenses: dict[str, Section] = field(default_factory=dict)  # by path, served alone
+    ids: dict[str, str] = field(default_factory=dict)  # id (lower case) -> its file
+    module_slugs: dict[str, str] = field(default_factory=dict)  # slug -> module path
+    slug_aliases: dict[str, str] = field(default_factory=dict)  # earlier slug -> slug
 
     @property
     def invalid(self) -> int:
-        return sum(1 for p in self.problems.values() if p)
+        """Files that cannot be served (they have an error)."""
+        return sum(1 for ps in self.problems.values() if any(p.is_error for p in ps))
 
     @property
     def valid(self) -> int:
         return self.checked - self.invalid
 
+    @property
+    def error_count(self) -> int:
+        return sum(1 for ps in self.problems.values() for p in ps if p.is_error)
+
+    @property
+    def warning_count(self) -> int:
+        return sum(1 for ps in self.problems.values() for p in ps if not p.is_error)
+
     def all_problems(self) -> list[Problem]:
         return sorted(p for ps in self.problems.values() for p in ps)
 
+    def errors(self, path: str) -> list[Problem]:
+        return [p for p in self.problems.get(path, ()) if p.is_error]
+
     def module_by_slug(self, slug: str) -> Module | None:
-        for module in self.modules.values():
-            if module.slug == slug:
-                return module
-        return None
+        path = self.module_slugs.get(slug)
+        return self.modules.get(path) if path is not None else None
+
+    def lens_by_id(self, lens_id: str) -> Section | None:
+        path = self.ids.get(lens_id.strip().lower())
+        return self.lenses.get(path) if path is not None else None

@@ -54,7 +54,17 @@ class ContentStore:
                 commit=snapshot.commit_sha[:12] if snapshot else None,
                 modules=len(content.modules),
                 invalid=content.invalid,
+                warnings=content.warning_count,
             )
+            for module in content.modules.values():
+                if module.notes:
+                    # Served without what it could not use: say so where operators look.
+                    log.warning(
+                        "content.module.partial",
+                        module=module.path,
+                        left_out=len(module.notes),
+                        first=module.notes[0],
+                    )
             return True
 
     @property

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
-from lens.content.problems import Problem
+from lens.content.problems import ERROR, WARNING, Problem
 
 _HEADER = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)::(.*)$")
@@ -17,7 +19,10 @@ _WIKI_LINK = re.compile(r"!?\[\[([^\]|]*)(?:\|[^\]]*)?\]\]")
 _DRAFT = re.compile(r"(?:^|[^a-z])(?:wip|work in progress|drafts?)(?:[^a-z]|$)")
 _TIME = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)$")
 
-# Critic markup, rejecting every suggestion (docs/content-format.md, Shared syntax).
+# Critic markup, rejecting every suggestion (docs/content-format.md, Shared syntax):
+# additions and comments go, deletions stay, a substitution keeps the old text, a
+# highlight keeps its text. Obsidian's plugins may put `{"author": ...}@@` metadata
+# at the start of the marked text; it never shows.
 _CRITIC = [
     (re.compile(r"\{>>.*?<<\}", re.S), None),
     (re.compile(r"\{\+\+.*?\+\+\}", re.S), None),
@@ -25,6 +30,9 @@ _CRITIC = [
     (re.compile(r"\{~~(.*?)~>.*?~~\}", re.S), 1),
     (re.compile(r"\{==(.*?)==\}", re.S), 1),
 ]
+_CRITIC_META = re.compile(r"^\{[^{}\n]*\}@@")
+# Obsidian comments, `%%like this%%`, over one line or several: never shown.
+_OBSIDIAN_COMMENT = re.compile(r"%%.*?%%", re.S)
 
 TRUE_WORDS = {"true", "yes", "1"}
 FALSE_WORDS = {"false", "no", "0"}
@@ -41,11 +49,54 @@ def strip_critic_markup(text: str) -> str:
         def replace(match: re.Match[str], keep: int | None = keep) -> str:
             if keep is None:
                 return "\n" * match.group(0).count("\n")
-            kept = match.group(keep)
+            kept = _CRITIC_META.sub("", match.group(keep))
             return kept + "\n" * (match.group(0).count("\n") - kept.count("\n"))
 
         text = pattern.sub(replace, text)
     return text
+
+
+def strip_comments(text: str) -> str:
+    """Remove Obsidian `%%comments%%`, keeping their line breaks."""
+    return _OBSIDIAN_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def clean_source(text: str) -> str:
+    """What an author's file says once their notes to themselves are gone: Obsidian
+    comments and critic markup (suggestions rejected). Line numbers do not move."""
+    if "%%" in text:
+        text = strip_comments(text)
+    if "{" in text:
+        text = strip_critic_markup(text)
+    return text
+
+
+# The format's own headers, by their name in any case and spacing ("#### CHAT",
+# "## article excerpt"): these start a new block anywhere, even inside a field's value;
+# any other heading inside a value is Markdown text.
+KEYWORDS = {
+    "page": "Page",
+    "learning outcome": "Learning Outcome",
+    "uncategorized": "Uncategorized",
+    "lens": "Lens",
+    "text": "Text",
+    "chat": "Chat",
+    "article excerpt": "Article-excerpt",
+    "video excerpt": "Video-excerpt",
+    "article": "Article",
+    "video": "Video",
+    "module": "Module",
+    "lesson": "Lesson",
+    "meeting": "Meeting",
+    "test": "Test",
+}
+_SPACES = re.compile(r"[\s_-]+")
+
+
+@cache
+def keyword(name: str) -> str | None:
+    """The format's header this name means, or None."""
+    return KEYWORDS.get(_SPACES.sub(" ", name.strip().lower()))
 
 
 @dataclass
@@ -85,20 +136,30 @@ class Block:
 @dataclass
 class Document:
     path: str
-    frontmatter: dict[str, str]
+    frontmatter: dict[str, str]  # lists joined with ", "
     frontmatter_lines: dict[str, int]
     has_frontmatter: bool
     preamble: Block  # fields and text before the first header (level 0)
     blocks: list[Block]
     problems: list[Problem]
+    frontmatter_lists: dict[str, list[str]] = field(default_factory=dict)  # every key
+
+    def items(self, key: str) -> list[str]:
+        """A frontmatter value as a list (`tags: [a, b]`, `- a` lines, or one value)."""
+        return self.frontmatter_lists.get(key, [])
 
 
-def parse_document(path: str, text: str, *, critic: bool = True) -> Document:
+def parse_document(path: str, text: str, *, body: bool = True) -> Document:
+    """Frontmatter, then headers with their `name::` fields, as blocks with line numbers.
+
+    Give it `clean_source(text)`: comments and critic markup are the caller's to strip.
+    `body=False` reads the frontmatter only (articles and transcripts: their body is
+    prose, taken whole by `after_frontmatter`).
+    """
     problems: list[Problem] = []
-    if critic:
-        text = strip_critic_markup(text)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     frontmatter: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
     fm_lines: dict[str, int] = {}
     start = 0
     has_fm = False
@@ -106,28 +167,23 @@ def parse_document(path: str, text: str, *, critic: bool = True) -> Document:
         for i in range(1, len(lines)):
             if lines[i].strip() == "---":
                 has_fm = True
-                for j in range(1, i):
-                    raw = lines[j]
-                    if not raw.strip():
-                        continue
-                    if ":" not in raw:
-                        problems.append(
-                            Problem(
-                                path,
-                                j + 1,
-                                "frontmatter",
-                                f"Expected `key: value`, got {raw.strip()!r}",
-                            )
-                        )
-                        continue
-                    key, value = raw.split(":", 1)
-                    frontmatter[key.strip()] = _unquote(value.strip())
-                    fm_lines[key.strip()] = j + 1
+                _read_frontmatter(path, lines, i, frontmatter, lists, fm_lines, problems)
                 start = i + 1
                 break
         else:
-            problems.append(Problem(path, 1, "frontmatter", "Frontmatter is not closed with `---`"))
+            problems.append(
+                Problem(
+                    path,
+                    1,
+                    "frontmatter",
+                    "The frontmatter is not closed with a `---` line",
+                    ERROR,
+                    "frontmatter.unclosed",
+                )
+            )
     preamble = Block(0, "", None, start + 1)
+    if not body:
+        return Document(path, frontmatter, fm_lines, has_fm, preamble, [], problems, lists)
     roots: list[Block] = []
     stack: list[Block] = [preamble]
     current_field: Field | None = None
@@ -145,14 +201,16 @@ def parse_document(path: str, text: str, *, critic: bool = True) -> Document:
         number = index + 1
         header = _HEADER.match(raw)
         if header:
-            close_field()
             level = len(header.group(1))
             text_part = header.group(2)
-            if ":" in text_part:
-                name, title = text_part.split(":", 1)
-                block = Block(level, name.strip(), title.strip(), number)
-            else:
-                block = Block(level, text_part.strip(), None, number)
+            name, colon, title = text_part.partition(":")
+            known = keyword(name)
+            if known is None and current_field is not None and not current_field.inline:
+                # `## Why it matters` inside a `content::` value: Markdown, not a block.
+                value_lines.append(raw)
+                continue
+            close_field()
+            block = Block(level, known or name.strip(), title.strip() if colon else None, number)
             while len(stack) > 1 and stack[-1].level >= level:
                 stack.pop()
             parent = stack[-1]
@@ -177,7 +235,69 @@ def parse_document(path: str, text: str, *, critic: bool = True) -> Document:
         if raw.strip():
             stack[-1].stray.append((number, raw))
     close_field()
-    return Document(path, frontmatter, fm_lines, has_fm, preamble, roots, problems)
+    return Document(path, frontmatter, fm_lines, has_fm, preamble, roots, problems, lists)
+
+
+_FM_KEY = re.compile(r"^([A-Za-z_][\w.-]*)\s*:(?:\s+(.*))?\s*$")
+_FM_ITEM = re.compile(r"^\s*-\s*(.*?)\s*$")
+
+
+def _read_frontmatter(
+    path: str,
+    lines: list[str],
+    end: int,
+    frontmatter: dict[str, str],
+    lists: dict[str, list[str]],
+    fm_lines: dict[str, int],
+    problems: list[Problem],
+) -> None:
+    """The YAML an author's editor writes: `key: value`, `key: [a, b]`, `key:` with
+    `- item` lines, and `key: >` or `key: |` with indented lines. Not all of YAML:
+    what it cannot read is a warning, and the line is left out."""
+    key: str | None = None
+    block_style: str | None = None
+    for j in range(1, end):
+        raw = lines[j]
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        if key is not None and raw[:1] in (" ", "\t"):
+            item = _FM_ITEM.match(raw)
+            if block_style is None and item:
+                lists[key].append(_unquote(item.group(1)))
+                frontmatter[key] = ", ".join(lists[key])
+                continue
+            if block_style is not None:
+                joiner = "\n" if block_style.startswith("|") else " "
+                value = (frontmatter[key] + joiner + raw.strip()).strip()
+                frontmatter[key] = value
+                lists[key] = [value]
+                continue
+        match = _FM_KEY.match(raw)
+        if match is None:
+            problems.append(
+                Problem(
+                    path,
+                    j + 1,
+                    "frontmatter",
+                    f"Expected `key: value`, got {raw.strip()!r}; the line is left out",
+                    WARNING,
+                    "frontmatter.line",
+                )
+            )
+            key = None
+            continue
+        key, value = match.group(1), (match.group(2) or "").strip()
+        fm_lines[key] = j + 1
+        block_style = value if value in (">", "|", ">-", "|-") else None
+        if block_style is not None:
+            frontmatter[key], lists[key] = "", []
+        elif value.startswith("[") and value.endswith("]") and not value.startswith("[["):
+            items = [_unquote(v.strip()) for v in value[1:-1].split(",") if v.strip()]
+            lists[key], frontmatter[key] = items, ", ".join(items)
+        else:
+            value = _unquote(value)
+            frontmatter[key] = value
+            lists[key] = [value] if value else []
 
 
 def after_frontmatter(text: str) -> str:
@@ -194,6 +314,20 @@ def after_frontmatter(text: str) -> str:
     return text.strip()
 
 
+def body_line(text: str) -> int:
+    """The line `after_frontmatter(text)` starts on, for problems inside the body."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    first = 0
+    if lines and lines[0].strip() == "---":
+        for i in range(1, len(lines)):
+            if lines[i].strip() == "---":
+                first = i + 1
+                break
+    while first < len(lines) and not lines[first].strip():
+        first += 1
+    return first + 1
+
+
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
@@ -201,7 +335,8 @@ def _unquote(value: str) -> str:
 
 
 def _unescape_headings(text: str) -> str:
-    return re.sub(r"^!(#+)", r"\1", text, flags=re.M)
+    """`!## Heading` and `\\## Heading` inside a value are the Markdown heading."""
+    return re.sub(r"^[!\\](#+)", r"\1", text, flags=re.M)
 
 
 def one_colon_hint(line: str, known: set[str]) -> str | None:
@@ -224,11 +359,14 @@ def parse_bool(value: str) -> bool | None:
 def parse_time(value: str) -> float | None:
     """`M:SS`, `H:MM:SS` or plain seconds; minutes may exceed 59 in `M:SS`."""
     value = value.strip()
-    try:
-        seconds = float(value)
+    if ":" not in value:
+        # Plain seconds. Timings files hold thousands of `M:SS.ss` values, so the common
+        # case goes straight to the pattern, not through a failing float().
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
         return seconds if seconds >= 0 else None
-    except ValueError:
-        pass
     match = _TIME.match(value)
     if not match:
         return None
@@ -238,24 +376,73 @@ def parse_time(value: str) -> float | None:
     return int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
 
 
-@dataclass(frozen=True)
-class Link:
-    target: str  # as written
-    resolved: str | None  # repository path, or None when it does not start with ../
-
-
 def find_link(value: str) -> str | None:
+    """The target of the first wiki-link in `value` (`[[target|shown]]`, `[[target#part]]`)."""
     match = _WIKI_LINK.search(value)
-    return match.group(1).strip() if match else None
-
-
-def resolve_link(from_path: str, target: str, existing: set[str] | frozenset[str]) -> str | None:
-    """The repository path a link points at, trying `.md` when it is left out."""
-    base = posixpath.dirname(from_path)
-    joined = posixpath.normpath(posixpath.join(base, target))
-    if joined.startswith("../") or joined == "..":
+    if match is None:
         return None
-    for candidate in (joined, joined + ".md"):
-        if candidate in existing:
-            return candidate
-    return None
+    return match.group(1).split("#", 1)[0].strip()
+
+
+_COPY = re.compile(r"(?: \d+| copy(?: \d+)?| \(\d+\))$|^copy of ", re.I)
+
+
+def is_copy(path: str) -> bool:
+    """`Name 1.md`, `Name copy.md`, `Name (2).md`, `Copy of Name.md`: a copy of a file,
+    as editors and file managers name them."""
+    stem = posixpath.splitext(posixpath.basename(path))[0]
+    return bool(_COPY.search(stem))
+
+
+def preferred(paths: Iterable[str]) -> str:
+    """Of several files that claim one thing (an id, a slug, a link's name): the one that
+    is not a copy, and among those the path that sorts first."""
+    return min(paths, key=lambda p: (is_copy(p), p))
+
+
+class Links:
+    """Resolves wiki-links as Obsidian does, so a vault's links work as its authors see
+    them: relative to the linking file (`[[../Lenses/X]]`), from the repository's root
+    (`[[Lenses/X]]`), or by file name alone (`[[X]]`, Obsidian's shortest form), each
+    with or without `.md`."""
+
+    def __init__(self, existing: Iterable[str]) -> None:
+        self.existing = frozenset(existing)
+        self._by_name: dict[str, list[str]] = {}
+        for path in sorted(self.existing):
+            name = posixpath.basename(path)
+            self._by_name.setdefault(name.lower(), []).append(path)
+            stem, ext = posixpath.splitext(name)
+            if ext.lower() == ".md":
+                self._by_name.setdefault(stem.lower(), []).append(path)
+
+    def resolve(
+        self, from_path: str, target: str, folder: str | None = None
+    ) -> tuple[str | None, list[str]]:
+        """The path a link names, and the other files it could also have meant (for a
+        name alone that several files carry: those in `folder` first, then those whose
+        name matches in case too, and of the rest the first by `preferred`)."""
+        target = target.strip()
+        if not target:
+            return None, []
+        base = posixpath.dirname(from_path)
+        for joined in (
+            posixpath.normpath(posixpath.join(base, target)),
+            posixpath.normpath(target.lstrip("/")),
+        ):
+            if joined.startswith("../") or joined == "..":
+                continue
+            for candidate in (joined, joined + ".md"):
+                if candidate in self.existing:
+                    return candidate, []
+        if "/" not in target.strip("./"):
+            name = posixpath.basename(target)
+            matches = self._by_name.get(name.lower(), [])
+            if folder:
+                matches = [m for m in matches if m.startswith(folder + "/")] or matches
+            exact = [m for m in matches if posixpath.basename(m) in (name, name + ".md")]
+            matches = exact or matches
+            if matches:
+                chosen = preferred(matches)
+                return chosen, [m for m in matches if m != chosen]
+        return None, []

@@ -11,6 +11,7 @@ from lens.auth.visitors import Reader
 from lens.courses.pages import current_content
 from lens.courses.rendering import section_blocks
 from lens.courses.service import (
+    ModuleEntry,
     complete_section,
     course_modules,
     course_view,
@@ -119,7 +120,7 @@ async def course(request: Request, slug: str) -> CourseOut:
                 sections=len(m.sections),
             )
             for item in unit.modules
-            if (m := content.modules.get(item.path)) is not None
+            if item.path is not None and (m := content.modules.get(item.path)) is not None
         ]
         units.append(UnitOut(number=unit.number, meeting=unit.meeting, modules=modules))
     return CourseOut(slug=found.slug, title=found.title, units=units)
@@ -140,6 +141,7 @@ async def course_progress(request: Request, slug: str, viewer: OptionalUser) -> 
             )
             for u in view.units
             for e in u.modules
+            if isinstance(e, ModuleEntry)
         ],
         next_module=view.next_module.module.slug if view.next_module else None,
     )

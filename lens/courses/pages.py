@@ -1,8 +1,9 @@
-"""The reader: landing page, course overview, module viewer, section completion."""
+"""The reader: landing page, course overview, module viewer (in a course, or alone at
+/module/<slug>), a lens alone (/lens/<id>), section completion."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
@@ -11,7 +12,7 @@ from starlette.responses import Response
 from lens.auth.deps import OptionalUser, load_user
 from lens.auth.visitors import Reader
 from lens.content.deps import content_store
-from lens.content.parsed import ContentSet
+from lens.content.parsed import ContentSet, Course, CourseModule, Module
 from lens.courses.rendering import Block, TocEntry, clock, section_blocks
 from lens.courses.service import (
     complete_section,
@@ -27,6 +28,7 @@ from lens.courses.service import (
 )
 from lens.db.engine import unit_of_work
 from lens.errors import NotFound
+from lens.users.models import User
 from lens.web.state import get_lens
 from lens.web.templating import render
 
@@ -73,7 +75,8 @@ async def overview(request: Request, slug: str, viewer: OptionalUser) -> Respons
     reader = Reader(request, viewer)
     async with get_lens(request).sessionmaker() as session:
         view = await course_view(session, content=content, course=course, actor=reader.actor)
-    response = render(request, "courses/course.html", {"view": view})
+    admin = viewer is not None and viewer.is_admin
+    response = render(request, "courses/course.html", {"view": view, "admin": admin})
     return reader.apply(request, response)
 
 
@@ -88,11 +91,39 @@ async def module_page(
 ) -> Response:
     content = current_content(request)
     course = get_course(content, slug)
+    renamed = content.slug_aliases.get(module_slug)
+    if renamed is not None:
+        # An earlier slug (`slug-aliases`): old links and bookmarks keep working.
+        return RedirectResponse(f"/course/{course.slug}/{renamed}?s={s}", status_code=301)
     item, module = get_module(content, course, module_slug)
-    if not module.sections:
-        raise NotFound("This module has no sections yet.")
-    index = min(max(s, 1), len(module.sections))
-    section = module.sections[index - 1]
+    return await _module_page(request, viewer, content, module, course, item, s, done)
+
+
+@router.get("/module/{module_slug}")
+async def module_alone(
+    request: Request, module_slug: str, viewer: OptionalUser, s: int = 1, done: bool = False
+) -> Response:
+    """Any module, listed in a course or not, without a course around it."""
+    content = current_content(request)
+    renamed = content.slug_aliases.get(module_slug)
+    if renamed is not None:
+        return RedirectResponse(f"/module/{renamed}?s={s}", status_code=301)
+    module = content.module_by_slug(module_slug)
+    if module is None:
+        raise NotFound(f"There is no module {module_slug!r}.")
+    return await _module_page(request, viewer, content, module, None, None, s, done)
+
+
+async def _module_page(
+    request: Request,
+    viewer: User | None,
+    content: ContentSet,
+    module: Module,
+    course: Course | None,
+    item: CourseModule | None,
+    s: int,
+    done: bool,
+) -> Response:
     reader = Reader(request, viewer)
     async with get_lens(request).sessionmaker() as session:
         rows = await progress_rows(
@@ -101,38 +132,103 @@ async def module_page(
     status, _ = module_status(module, rows)
     key = module_key(module)
     done_ids = {cid for (_, cid), r in rows.items() if r.completed_at is not None}
-    blocks, toc = rendered_section(request, module.path, index - 1)
-    modules = course_modules(content, course)
-    position = next(i for i, (_, m) in enumerate(modules) if m.slug == module.slug)
-    next_module = modules[position + 1][1] if position + 1 < len(modules) else None
-    unit = next(u for u in course.units if any(m.path == item.path for m in u.modules))
-    unit_done = next_module is None or not any(
-        m.path == modules[position + 1][0].path for m in unit.modules
-    )
-    response = render(
+    context: dict[str, object] = {
+        "course": course,
+        "module": module,
+        "base": f"/course/{course.slug}/{module.slug}" if course else f"/module/{module.slug}",
+        "done_ids": done_ids,
+        "status": status,
+        "just_completed": done,
+        "next_module": None,
+        "unit": None,
+        "unit_done": True,
+        "module_key": key,
+        "tutor_ready": get_lens(request).chat_model is not None,
+        "speech_ready": get_lens(request).transcriber is not None,
+        "clock": clock,
+        "required_left": [s for s in required_sections(module) if s.content_id not in done_ids],
+        "admin": viewer is not None and viewer.is_admin,
+    }
+    if module.sections:
+        index = min(max(s, 1), len(module.sections))
+        blocks, toc = rendered_section(request, module.path, index - 1)
+        context.update(section=module.sections[index - 1], index=index, blocks=blocks, toc=toc)
+    else:
+        context.update(section=None, index=0, blocks=[], toc=[])
+    if course is not None and item is not None:
+        modules = course_modules(content, course)
+        position = next(i for i, (_, m) in enumerate(modules) if m.path == module.path)
+        next_module = modules[position + 1][1] if position + 1 < len(modules) else None
+        unit = next(u for u in course.units if any(m.path == item.path for m in u.modules))
+        context.update(
+            next_module=next_module,
+            unit=unit,
+            unit_done=next_module is None
+            or not any(m.path == modules[position + 1][0].path for m in unit.modules),
+        )
+    response = render(request, "courses/module.html", context)
+    return reader.apply(request, response)
+
+
+@router.get("/lens/{lens_id}")
+async def lens_alone(request: Request, lens_id: str, viewer: OptionalUser) -> Response:
+    """One lens (an article or a video with its framing), on its own, for sharing."""
+    content = current_content(request)
+    section = content.lens_by_id(lens_id)
+    if section is None:
+        raise NotFound("There is no such lens (its link may be out of date).")
+    store = content_store(request)
+    assert store is not None
+    memo_key = ("lens", section.source_path)
+    cached = store.memo.get(memo_key)
+    if cached is None:
+        cached = section_blocks(section)
+        store.memo[memo_key] = cached
+    blocks, toc = cast(tuple[list[Block], list[TocEntry]], cached)
+    used_in = [
+        m
+        for m in sorted(content.modules.values(), key=lambda m: m.title)
+        if any(s.source_path == section.source_path for s in m.sections)
+    ]
+    return render(
         request,
-        "courses/module.html",
+        "courses/lens.html",
         {
-            "course": course,
-            "module": module,
             "section": section,
-            "index": index,
             "blocks": blocks,
             "toc": toc,
-            "done_ids": done_ids,
-            "status": status,
-            "just_completed": done,
-            "next_module": next_module,
-            "unit": unit,
-            "unit_done": unit_done,
-            "module_key": key,
-            "tutor_ready": get_lens(request).chat_model is not None,
-            "speech_ready": get_lens(request).transcriber is not None,
             "clock": clock,
-            "required_left": [s for s in required_sections(module) if s.content_id not in done_ids],
+            "used_in": used_in,
+            "lens_alone": True,
+            "tutor_ready": False,
         },
     )
-    return reader.apply(request, response)
+
+
+async def _complete(
+    request: Request,
+    viewer: User | None,
+    module: Module,
+    base: str,
+    content_id: str,
+    s: int,
+) -> Response:
+    reader = Reader(request, viewer)
+    async with unit_of_work(get_lens(request).sessionmaker) as session:
+        finished = await complete_section(
+            session,
+            actor=reader.actor or "",
+            user_id=reader.user_id,
+            module=module,
+            content_id=content_id,
+        )
+    if finished:
+        target = f"{base}?s={s}&done=1"
+    elif s < len(module.sections):
+        target = f"{base}?s={s + 1}"
+    else:
+        target = f"{base}?s={s}"
+    return reader.apply(request, RedirectResponse(target, status_code=303))
 
 
 @router.post("/course/{slug}/{module_slug}/complete")
@@ -147,20 +243,20 @@ async def complete(
     content = current_content(request)
     course = get_course(content, slug)
     _, module = get_module(content, course, module_slug)
-    reader = Reader(request, viewer)
-    async with unit_of_work(get_lens(request).sessionmaker) as session:
-        finished = await complete_section(
-            session,
-            actor=reader.actor or "",
-            user_id=reader.user_id,
-            module=module,
-            content_id=content_id,
-        )
     base = f"/course/{course.slug}/{module.slug}"
-    if finished:
-        target = f"{base}?s={s}&done=1"
-    elif s < len(module.sections):
-        target = f"{base}?s={s + 1}"
-    else:
-        target = f"{base}?s={s}"
-    return reader.apply(request, RedirectResponse(target, status_code=303))
+    return await _complete(request, viewer, module, base, content_id, s)
+
+
+@router.post("/module/{module_slug}/complete")
+async def complete_alone(
+    request: Request,
+    module_slug: str,
+    viewer: OptionalUser,
+    content_id: Annotated[str, Form()],
+    s: Annotated[int, Form()] = 1,
+) -> Response:
+    content = current_content(request)
+    module = content.module_by_slug(module_slug)
+    if module is None:
+        raise NotFound(f"There is no module {module_slug!r}.")
+    return await _complete(request, viewer, module, f"/module/{module.slug}", content_id, s)

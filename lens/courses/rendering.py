@@ -48,12 +48,21 @@ def _anchor_headings(html: str, prefix: str, toc: list[TocEntry]) -> str:
     return _HEADING.sub(replace, html)
 
 
+_H1 = re.compile(r"<(/?)h1(\b[^>]*)>")
+
+
+def _below_the_title(html: str) -> str:
+    """A `# Heading` an author wrote in a text is a heading of the section, not a second
+    title of the page (the module's title is the page's one <h1>)."""
+    return _H1.sub(r"<\1h2\2>", html) if "<h1" in html else html
+
+
 def section_blocks(section: Section) -> tuple[list[Block], list[TocEntry]]:
     blocks: list[Block] = []
     toc: list[TocEntry] = []
     for index, segment in enumerate(section.segments):
         if isinstance(segment, TextSegment):
-            blocks.append(Block("text", html=render_markdown(segment.content)))
+            blocks.append(Block("text", html=_below_the_title(render_markdown(segment.content))))
         elif isinstance(segment, ChatSegment):
             blocks.append(
                 Block("chat", segment_index=index, hide_previous=segment.hide_previous_from_user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -39,10 +40,24 @@ class ModuleEntry:
 
 
 @dataclass(frozen=True)
+class UnavailableEntry:
+    """A module the course file names that cannot be served: shown, never hidden."""
+
+    label: str  # what the course file links, as a name
+    optional: bool
+    reason: str  # for admins: the module's first error, or why the link leads nowhere
+    path: str | None
+
+    status: Status = "not started"
+    module: None = None
+
+
+@dataclass(frozen=True)
 class UnitView:
     number: int
     meeting: int | None
-    modules: tuple[ModuleEntry, ...]
+    modules: tuple[ModuleEntry | UnavailableEntry, ...]
+    meeting_name: str | None = None
 
     @property
     def completed_required(self) -> int:
@@ -50,7 +65,12 @@ class UnitView:
 
     @property
     def total_required(self) -> int:
+        """Required modules, the unavailable ones too: a course is not done without them."""
         return sum(1 for m in self.modules if not m.optional)
+
+    @property
+    def unavailable(self) -> int:
+        return sum(1 for m in self.modules if isinstance(m, UnavailableEntry))
 
 
 @dataclass(frozen=True)
@@ -61,7 +81,7 @@ class CourseView:
     @property
     def next_module(self) -> ModuleEntry | None:
         """Where "continue" goes: the first unfinished required module, else any."""
-        entries = [m for u in self.units for m in u.modules]
+        entries = [m for u in self.units for m in u.modules if isinstance(m, ModuleEntry)]
         for entry in entries:
             if not entry.optional and entry.status != "completed":
                 return entry
@@ -83,12 +103,27 @@ def first_course(content: ContentSet) -> Course | None:
 
 
 def course_modules(content: ContentSet, course: Course) -> list[tuple[CourseModule, Module]]:
+    """The course's modules that can be served, in order."""
     return [
         (item, content.modules[item.path])
         for unit in course.units
         for item in unit.modules
-        if item.path in content.modules
+        if item.path is not None and item.path in content.modules
     ]
+
+
+def unavailable_entry(content: ContentSet, item: CourseModule) -> UnavailableEntry:
+    label = posixpath.splitext(posixpath.basename(item.path or item.link))[0] or item.link
+    if item.path is None:
+        reason = f"the course links [[{item.link}]], which leads to no file"
+    else:
+        errors = content.errors(item.path)
+        reason = (
+            f"{item.path} cannot be served: {errors[0].message} (line {errors[0].line})"
+            if errors
+            else f"{item.path} cannot be served"
+        )
+    return UnavailableEntry(label, item.optional, reason, item.path)
 
 
 def get_module(content: ContentSet, course: Course, slug: str) -> tuple[CourseModule, Module]:
@@ -143,16 +178,17 @@ async def course_view(
     )
     units = []
     for unit in course.units:
-        entries = []
+        entries: list[ModuleEntry | UnavailableEntry] = []
         for item in unit.modules:
-            module = content.modules.get(item.path)
+            module = content.modules.get(item.path) if item.path is not None else None
             if module is None:
-                continue  # an invalid module is held back; the admin sees why
+                entries.append(unavailable_entry(content, item))
+                continue
             status, done = module_status(module, rows)
             entries.append(
                 ModuleEntry(module, item.optional, status, done, len(required_sections(module)))
             )
-        units.append(UnitView(unit.number, unit.meeting, tuple(entries)))
+        units.append(UnitView(unit.number, unit.meeting, tuple(entries), unit.meeting_name))
     return CourseView(course, tuple(units))
 
 

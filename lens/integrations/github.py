@@ -42,6 +42,10 @@ class GitHub(Protocol):
 
     async def file_text(self, repo: str, path: str, ref: str) -> str: ...
 
+    async def file_bytes(
+        self, repo: str, path: str, ref: str, *, limit: int | None = None
+    ) -> bytes | None: ...
+
     async def tarball(self, repo: str, ref: str) -> bytes: ...
 
 
@@ -97,6 +101,36 @@ class GitHubClient:
             accept="application/vnd.github.raw+json",
         )
         return response.content.decode("utf-8", errors="replace")
+
+    async def file_bytes(
+        self, repo: str, path: str, ref: str, *, limit: int | None = None
+    ) -> bytes | None:
+        """A file's raw bytes, or None when it is larger than `limit` (found out without
+        downloading more than `limit` bytes of it)."""
+        self.requests += 1
+        try:
+            async with self.http.stream(
+                "GET",
+                f"{API}/repos/{repo}/contents/{quote(path)}",
+                params={"ref": ref},
+                headers=self._headers("application/vnd.github.raw+json"),
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    _raise_for_status(response)
+                length = response.headers.get("content-length", "")
+                if limit is not None and length.isdigit() and int(length) > limit:
+                    return None
+                chunks: list[bytes] = []
+                received = 0
+                async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+                    if limit is not None and received > limit:
+                        return None
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TransportError as exc:
+            raise IntegrationUnavailable(f"GitHub unreachable: {type(exc).__name__}") from exc
 
     async def tarball(self, repo: str, ref: str) -> bytes:
         # Answers with a redirect to a download host; follow it.

@@ -68,7 +68,7 @@ AUDIO_TYPES = {  # content type -> the file suffix the transcription API goes by
 
 
 class ChatAt(BaseModel):
-    course: str
+    course: str = ""  # empty: the module on its own (/module/<slug>)
     module: str
     section: int  # 1-based, as in the page address
     segment: int  # 0-based within the section
@@ -92,8 +92,15 @@ class HistoryOut(BaseModel):
 
 def _target(request: Request, at: ChatAt) -> ChatTarget:
     content = current_content(request)
-    course = get_course(content, at.course)
-    _, module = get_module(content, course, at.module)
+    course = None
+    if at.course:
+        course = get_course(content, at.course)
+        _, module = get_module(content, course, at.module)
+    else:
+        found = content.module_by_slug(at.module)
+        if found is None:
+            raise NotFound(f"There is no module {at.module!r}.")
+        module = found
     try:
         return find_chat(course, module, at.section - 1, at.segment)
     except ValueError as exc:
@@ -160,7 +167,11 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
             create=True,
         )
         assert conversation is not None
-        base_prompt = await get_base_prompt(session, course_slug=target.course.slug)
+        base_prompt = (
+            await get_base_prompt(session, course_slug=target.course.slug)
+            if target.course
+            else None
+        )
         # Saved before the model is called: the student's words are never lost.
         session.add(Message(conversation_id=conversation.id, role="user", content=body.message))
         await session.flush()

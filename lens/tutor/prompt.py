@@ -3,11 +3,14 @@
 The system prompt is assembled from, in order:
 1. the base tutor prompt (the course's own, or DEFAULT_BASE_PROMPT);
 2. where the student is: course, module, section and its position;
-3. the content earlier in the same section (text, article excerpts, clip transcripts),
+3. what the author wrote for the tutor about the module and the lens
+   (`summary_for_tutor` in their frontmatter);
+4. the content earlier in the same section (text, article excerpts, clip transcripts),
    unless the segment says `hidePreviousContentFromTutor` (v1:
-   `showTutorPreviousContent:: false`); never content from other sections, and never
-   content after the chat;
-4. the author's instructions for this conversation.
+   `showTutorPreviousContent:: false`); never content after the chat. A v1 module's
+   stand-alone `# Chat:` section has nothing before it in its own section: it gets the
+   section just before it instead (what the student has just read or watched);
+5. the author's instructions for this conversation.
 
 System prompts stay on the server: nothing here is ever sent to the browser.
 """
@@ -41,7 +44,7 @@ MAX_CONTEXT_CHARS = 24_000
 class ChatTarget:
     """One chat segment, located in the course."""
 
-    course: Course
+    course: Course | None  # None: the module read on its own (/module/<slug>)
     module: Module
     section_index: int  # 0-based within the module
     segment_index: int  # 0-based within the section
@@ -58,7 +61,9 @@ class ChatTarget:
         return segment
 
 
-def find_chat(course: Course, module: Module, section_index: int, segment_index: int) -> ChatTarget:
+def find_chat(
+    course: Course | None, module: Module, section_index: int, segment_index: int
+) -> ChatTarget:
     target = ChatTarget(course, module, section_index, segment_index)
     if not 0 <= section_index < len(module.sections):
         raise ValueError("no such section")
@@ -69,10 +74,20 @@ def find_chat(course: Course, module: Module, section_index: int, segment_index:
 
 
 def earlier_content(target: ChatTarget) -> list[str]:
-    """The readable content before this chat in the same section, as labelled passages."""
+    """The readable content before this chat in the same section, as labelled passages
+    (for a v1 stand-alone chat section: the whole section before it)."""
     section = target.section
+    segments = section.segments[: target.segment_index]
+    if (
+        target.module.dialect == 1
+        and section.kind == "chat"
+        and target.segment_index == 0
+        and target.section_index > 0
+    ):
+        section = target.module.sections[target.section_index - 1]
+        segments = section.segments
     passages: list[str] = []
-    for segment in section.segments[: target.segment_index]:
+    for segment in segments:
         if isinstance(segment, TextSegment) and segment.content.strip():
             passages.append(f"[Text]\n{segment.content.strip()}")
         elif isinstance(segment, ArticleExcerpt) and segment.text.strip():
@@ -90,13 +105,23 @@ def earlier_content(target: ChatTarget) -> list[str]:
 def build_system_prompt(target: ChatTarget, *, base_prompt: str | None = None) -> str:
     section = target.section
     parts = [(base_prompt or DEFAULT_BASE_PROMPT).strip()]
+    course = f"- Course: {target.course.title}\n" if target.course else ""
     parts.append(
         "Where the student is:\n"
-        f"- Course: {target.course.title}\n"
+        f"{course}"
         f"- Module: {target.module.title}\n"
         f"- Section {target.section_index + 1} of {len(target.module.sections)}: "
         f"{section.title} ({section.kind})"
     )
+    notes = [
+        text.strip()
+        for text in (target.module.summary_for_tutor, section.summary_for_tutor)
+        if text and text.strip()
+    ]
+    if notes:
+        parts.append(
+            "What the course's authors tell you about this material:\n" + "\n\n".join(notes)
+        )
     if not target.chat.hide_previous_from_tutor:
         passages = earlier_content(target)
         if passages:

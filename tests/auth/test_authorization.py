@@ -142,5 +142,6 @@ async def test_admin_sees_invalid_files_with_their_messages(app_client, db) -> N
     status = (await app_client.get("/api/content/status")).json()
     assert status["source"].startswith("folder:") and status["source"].endswith("examples/course")
     assert status["files"] == 15 and status["modules"] == 5 and status["invalid_files"] == []
+    assert status["files_with_warnings"] == []
     page = await app_client.get("/admin/content")
-    assert "Every file is valid." in page.text
+    assert "Every file can be served." in page.text and "No warnings." in page.text

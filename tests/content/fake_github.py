@@ -25,7 +25,8 @@ def git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
 
 
 class History:
-    """A git repository whose commits the test writes one by one."""
+    """A git repository whose commits the test writes one by one (`write` values are
+    text, or bytes for a binary file)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -41,10 +42,13 @@ class History:
             git(self.root, "mv", old, new)
         for path in delete:
             git(self.root, "rm", "-q", "-r", path)
-        for path, text in (write or {}).items():
+        for path, content in (write or {}).items():
             target = self.root / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content)
         git(self.root, "add", "-A")
         git(self.root, "commit", "-q", "--allow-empty", "-m", message)
         sha = git(self.root, "rev-parse", "HEAD").decode().strip()
@@ -91,7 +95,11 @@ class FakeGitHub:
             assert request.headers["Accept"] == "application/vnd.github.raw+json"
             file_path = unquote(path.removeprefix(f"{base}/contents/"))
             ref = request.url.params["ref"]
-            return httpx.Response(200, content=git(self.history.root, "show", f"{ref}:{file_path}"))
+            try:
+                content = git(self.history.root, "show", f"{ref}:{file_path}")
+            except subprocess.CalledProcessError:
+                return httpx.Response(404, json={"message": "Not Found"})
+            return httpx.Response(200, content=content)
         if path.startswith(f"{base}/tarball/"):
             ref = path.rsplit("/", 1)[-1]
             return httpx.Response(

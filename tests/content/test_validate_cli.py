@@ -20,28 +20,49 @@ def write(root: Path, files: dict[str, str]) -> None:
 def test_the_example_course_validates_clean() -> None:
     result = CliRunner().invoke(app, ["content", "validate", str(ROOT / "examples" / "course")])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().splitlines()[-1] == "Validated 15 files: 15 valid, 0 invalid"
+    assert result.output.strip().splitlines()[-1] == "Validated 15 files: 0 errors, 0 warnings"
 
 
-def test_problems_are_listed_and_exit_is_1(tmp_path: Path, monkeypatch) -> None:
-    files = repo(**{"Lenses__V.md": repo()["Lenses/V.md"].replace("from:: 0:01", "from: 0:01")})
+def test_errors_then_warnings_and_exit_1_only_for_errors(tmp_path: Path, monkeypatch) -> None:
+    base = repo()
+    files = repo(
+        **{
+            "Lenses__V.md": base["Lenses/V.md"].replace("from:: 0:01", "from: 0:01"),
+            "Lenses__A.md": base["Lenses/A.md"].replace('"ends here."', '"nowhere"'),
+        }
+    )
     write(tmp_path, files)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["content", "validate", "."])
     assert result.exit_code == 1
-    lines = result.output.strip().splitlines()
-    assert lines[0] == (
-        "Lenses/V.md:7: ### Video: A video > #### Video-excerpt: `from:` has one colon; "
-        "did you mean `from::`?"
+    assert result.output.strip().splitlines() == [
+        "Lenses/A.md:8: error: to:: anchor 'nowhere' not found in articles/a.md after from:: "
+        "(in ### Article: An article > #### Article-excerpt) [anchor.missing]",
+        "Lenses/V.md:7: warning: `from:` has one colon, so it is text, not a field; did you "
+        "mean `from::`? (in ### Video: A video > #### Video-excerpt) [field.one-colon]",
+        "modules/m.md:15: warning: Lenses/A.md cannot be served: to:: anchor 'nowhere' not "
+        "found in articles/a.md after from::, so this section is left out "
+        "(in # Learning Outcome: > Lenses/A.md) [link.invalid]",
+        "Validated 9 files: 1 error, 2 warnings",
+    ]
+
+
+def test_only_warnings_exit_0(tmp_path: Path, monkeypatch) -> None:
+    base = repo()
+    write(
+        tmp_path, repo(**{"Lenses__V.md": base["Lenses/V.md"].replace("from:: 0:01", "from: 0:01")})
     )
-    assert lines[-1] == "Validated 9 files: 7 valid, 2 invalid"
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["content", "validate", "."])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == "Validated 9 files: 0 errors, 1 warning"
 
 
 def test_a_single_file_is_checked_within_its_repository(tmp_path: Path) -> None:
     write(tmp_path, repo())
     result = CliRunner().invoke(app, ["content", "validate", str(tmp_path / "Lenses" / "A.md")])
     assert result.exit_code == 0, result.output
-    assert "Validated 1 files: 1 valid, 0 invalid" in result.output
+    assert "Validated 1 files: 0 errors, 0 warnings" in result.output
 
 
 def test_a_path_outside_any_repository_is_refused(tmp_path: Path) -> None:

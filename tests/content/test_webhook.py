@@ -158,4 +158,4 @@ async def test_a_burst_of_20_pushes_ends_in_one_consistent_snapshot(site, db) ->
     full = await GitHubSource(
         GitHubClient(app_state.lens.http, token=fake.token), OWNER_REPO, "main"
     ).fetch_all(commits[-1])
-    assert stored == full
+    assert stored == full.files

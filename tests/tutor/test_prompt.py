@@ -88,6 +88,29 @@ def test_v1_chat_after_an_excerpt_gets_the_excerpt() -> None:
     assert "[Excerpt from the article 'A' by B]\nSecond part is skipped." in prompt
 
 
+def test_v1_stand_alone_chat_section_gets_the_section_before_it() -> None:
+    text = sub(repo()["modules/old.md"], "showTutorPreviousContent:: false\n", "")
+    content = module_from(**{"modules__old.md": text})
+    # `# Text: Note` (section 2), then `# Chat: Talk` (section 3) on its own.
+    prompt = build_system_prompt(target(content, "modules/old.md", 2, 0))
+    assert (
+        "What the student has just read or watched in this section:\n\n[Text]\nSome text." in prompt
+    )
+
+
+def test_summary_for_tutor_of_the_module_and_the_lens() -> None:
+    module = sub(
+        repo()["modules/m.md"], "title: Module\n", "title: Module\nsummary_for_tutor: About M.\n"
+    )
+    lens = sub(repo()["Lenses/V.md"], "---\n###", "summary_for_tutor: About the video.\n---\n###")
+    content = module_from(**{"modules__m.md": module, "Lenses__V.md": lens})
+    prompt = build_system_prompt(target(content, "modules/m.md", 2, 1))
+    assert (
+        "What the course's authors tell you about this material:\nAbout M.\n\nAbout the video."
+        in prompt
+    )
+
+
 def test_video_clip_transcript_is_given() -> None:
     content = module_from()
     # modules/m.md: page, article lens (from the outcome), video lens (uncategorized).

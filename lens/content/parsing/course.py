@@ -1,5 +1,10 @@
 """Reads a course (`courses/*.md`): `# Module: [[...]]` lines grouped into units by the
-`# Meeting: <n>` lines between them."""
+`# Meeting:` lines between them.
+
+Every module line is kept, also one whose link leads nowhere or to a module that cannot
+be served: the course overview shows it as unavailable instead of leaving it out.
+Meetings are numbered by their order; `# Meeting: Introduction` names one.
+"""
 
 from __future__ import annotations
 
@@ -7,66 +12,67 @@ from lens.content.parsed import Course, CourseModule, Unit
 from lens.content.parsing.reader import Reader
 from lens.content.syntax import Field, find_link, parse_document
 
+KNOWN_KEYS = {"id", "slug", "title", "tags", "description", "slug-aliases"}
+
 
 def load_course(reader: Reader, path: str) -> None:
     doc = parse_document(path, reader.files[path])
     reader.out.problems.setdefault(path, []).extend(doc.problems)
-    fm = reader.frontmatter(doc, ["slug", "title"])
+    fm = reader.frontmatter(doc, ["slug", "title"], KNOWN_KEYS)
+    slug = reader.slug(doc)
     if fm.get("id"):
         reader.claim_id(path, doc.frontmatter_lines.get("id", 1), "frontmatter", fm["id"])
     reader.check_fields(path, doc.preamble, set(), "")
     units: list[Unit] = []
     current: list[CourseModule] = []
-    meetings_seen: list[int] = []
     for block in doc.blocks:
         ctx = block.label
         if block.name in ("Module", "Lesson"):
             reader.check_fields(path, block, {"optional"}, ctx)
             reader.no_children(path, block, ctx)
             optional = reader.boolean(path, block, "optional", ctx, False)
-            target_text = find_link(block.title or "")
-            if target_text is None:
-                reader.problem(
+            written = find_link(block.title or "")
+            if written is None:
+                reader.warn(
                     path,
                     block.line,
                     ctx,
-                    "A module line needs a link: `# Module: [[../modules/<file>]]`",
+                    "A module line needs a link: `# Module: [[../modules/<file>]]`; it is left out",
+                    rule="link.syntax",
                 )
                 continue
             # The link is in the header's title, not a field; a stand-in field lets it
             # share the link checks (and their messages) with `source::` links.
-            fake = Field("module", block.title or "", block.line, True)
-            target = reader.link(path, fake, ctx, "modules")
-            if target:
-                current.append(CourseModule(target, optional))
+            stand_in = Field("module", block.title or "", block.line, True)
+            target = reader.link(path, stand_in, ctx, "modules")
+            current.append(CourseModule(target, optional, written, block.line))
         elif block.name == "Meeting":
             reader.check_fields(path, block, set(), ctx)
-            number = (block.title or "").strip()
-            if not number.isdigit() or int(number) < 1:
-                reader.problem(
+            number = len(units) + 1
+            title = (block.title or "").strip()
+            if title.isdigit() and int(title) != number:
+                reader.warn(
                     path,
                     block.line,
                     ctx,
-                    f"A meeting line needs a number: `# Meeting: 1`, not {block.title!r}",
+                    f"This is meeting line {number}, but it says {title}; meetings are "
+                    "numbered by their order",
+                    rule="meeting.number",
                 )
-                continue
-            n = int(number)
-            if n in meetings_seen:
-                reader.problem(path, block.line, ctx, f"Meeting {n} appears twice")
-            meetings_seen.append(n)
-            units.append(Unit(len(units) + 1, n, tuple(current)))
+            name = None if not title or title.isdigit() else title
+            units.append(Unit(number, number, tuple(current), name))
             current = []
         else:
-            reader.problem(
+            reader.warn(
                 path,
                 block.line,
                 ctx,
-                "A course line must be a module link (`# Module: [[...]]`) "
-                "or a meeting (`# Meeting: <n>`)",
+                "A course line is a module link (`# Module: [[...]]`) or a meeting "
+                "(`# Meeting: <n or name>`); this one is ignored",
+                rule="course.line",
             )
     if current:
         units.append(Unit(len(units) + 1, None, tuple(current)))
     if reader.ok(path):
-        reader.out.courses[fm["slug"]] = Course(
-            path, fm.get("id"), fm["slug"], fm["title"], tuple(units)
-        )
+        # Placed in `out.courses` by slug once every course is read (duplicate slugs).
+        reader.courses[path] = Course(path, fm.get("id"), slug, fm["title"].strip(), tuple(units))

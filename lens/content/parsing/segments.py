@@ -14,7 +14,7 @@ from lens.content.parsed import (
     TextSegment,
     VideoExcerpt,
 )
-from lens.content.parsing.reader import CHAT_V1, CHAT_V2, Reader
+from lens.content.parsing.reader import CHAT_V1, CHAT_V2, Reader, resolve_images
 from lens.content.syntax import Block, parse_time
 
 
@@ -39,25 +39,22 @@ def read_segments(
     for block in parent.children:
         ctx = f"{context} > {block.label}"
         if block.name not in allowed:
-            where = (
-                "here"
-                if block.name in {"Text", "Chat", "Article-excerpt", "Video-excerpt"}
-                else "at all"
-            )
+            misplaced = block.name in {"Text", "Chat", "Article-excerpt", "Video-excerpt"}
             reader.problem(
                 path,
                 block.line,
                 ctx,
-                f"Segment `{block.name}` is not allowed {where} "
+                f"Segment `{block.name}` is not allowed {'here' if misplaced else 'at all'} "
                 f"(expected: {', '.join(sorted(allowed))})",
+                rule="segment.misplaced" if misplaced else "segment.unknown",
             )
             continue
         # Segments may carry a title (`## Chat: About risk`); it is only a label.
         optional = reader.boolean(path, block, "optional", ctx, False)
         if block.name == "Text":
-            reader.check_fields(path, block, {"content", "optional"}, ctx)
-            f = reader.required(path, block, "content", ctx)
-            out.append(TextSegment(f.value if f else "", optional))
+            text = read_text(reader, path, block, ctx, {"content", "optional"})
+            if text is not None:
+                out.append(TextSegment(text, optional))
         elif block.name == "Chat":
             out.append(read_chat(reader, path, block, ctx, dialect, optional))
         elif block.name == "Article-excerpt":
@@ -72,6 +69,30 @@ def read_segments(
             if video:
                 out.append(video)
     return out
+
+
+def read_text(reader: Reader, path: str, block: Block, ctx: str, allowed: set[str]) -> str | None:
+    """A Text segment's (or v1 Text section's) `content::`, images resolved. Text written
+    under the header without `content::` is taken as the content, with a warning."""
+    f = block.get("content")
+    if f is None and block.stray:
+        first = block.stray[0][0]
+        reader.warn(
+            path,
+            first,
+            ctx,
+            "Text without `content::` above it; it is read as the content",
+            rule="text.no-field",
+        )
+        body = "\n".join(line for _, line in block.stray).strip()
+        block.stray = []
+        reader.check_fields(path, block, allowed, ctx)
+        return resolve_images(reader, path, first, ctx, body)
+    reader.check_fields(path, block, allowed, ctx)
+    f = reader.required(path, block, "content", ctx)
+    if f is None:
+        return None
+    return resolve_images(reader, path, f.line if f.inline else f.line + 1, ctx, f.value)
 
 
 def read_chat(
@@ -114,6 +135,7 @@ def _article_excerpt(
                 anchor_from.line,
                 ctx,
                 _anchor_message("from", anchor_from.value, count, article.path),
+                rule="anchor.missing" if count == 0 else "anchor.ambiguous",
             )
             return None
         start = lowered.index(needle)
@@ -126,6 +148,7 @@ def _article_excerpt(
                 anchor_to.line,
                 ctx,
                 _anchor_message("to", anchor_to.value, count, article.path, after_from=True),
+                rule="anchor.missing" if count == 0 else "anchor.ambiguous",
             )
             return None
         end = lowered.index(needle, start) + len(needle)
@@ -157,6 +180,7 @@ def _video_excerpt(
                 f.line,
                 ctx,
                 f"{name}:: must be a time like 1:10, 1:02:03 or 70, not {f.value!r}",
+                rule="clip.time",
             )
             bad = True
         elif name == "from":
@@ -164,15 +188,44 @@ def _video_excerpt(
         else:
             end = value
     if end is not None and end <= start:
-        reader.problem(path, block.line, ctx, "to:: must be after from::")
+        reader.problem(path, block.line, ctx, "to:: must be after from::", rule="clip.order")
         bad = True
     transcript = reader.transcripts.get(transcript_path or "")
     if bad or transcript is None:
         return None
+    if not transcript.timings:
+        reader.warn(
+            path,
+            block.line,
+            ctx,
+            f"{transcript.path} has no timestamps file "
+            f"({transcript.path[: -len('.md')]}.timestamps.json), so this clip's transcript "
+            "is the whole transcript text",
+            rule="clip.no-timestamps",
+        )
+        return VideoExcerpt(start, end, transcript.body, optional)
+    last = transcript.timings[-1].start
+    # Timings are the starts of words: a clip may end a little after the last one, but
+    # a minute past it (or a start after it) means the times do not fit this video.
+    if start > last or (end is not None and end > last + 60):
+        reader.warn(
+            path,
+            block.line,
+            ctx,
+            f"The clip ({_clock(start)} to {_clock(end) if end is not None else 'the end'}) "
+            f"goes past the transcript's last words at {_clock(last)} in {transcript.path}",
+            rule="clip.beyond-end",
+        )
     words = [
         t.text for t in transcript.timings if t.start >= start and (end is None or t.start <= end)
     ]
     return VideoExcerpt(start, end, " ".join(w.strip() for w in words if w.strip()), optional)
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def _anchor_message(

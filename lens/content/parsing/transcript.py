@@ -18,18 +18,31 @@ def youtube_id(url: str) -> str | None:
     return match.group(1) if match else None
 
 
+KNOWN_KEYS = {"url", "title", "channel", "tags", "date", "description", "duration"}
+
+
 def load_transcript(reader: Reader, path: str) -> None:
-    doc = parse_document(path, reader.files[path], critic=False)
+    doc = parse_document(path, reader.files[path], body=False)
     reader.out.problems.setdefault(path, []).extend(doc.problems)
-    fm = reader.frontmatter(doc, ["url"])
+    fm = reader.frontmatter(doc, ["url"], KNOWN_KEYS)
     video_id = youtube_id(fm.get("url", ""))
-    if fm.get("url") and video_id is None:
+    if fm.get("url", "").strip() and video_id is None:
         reader.problem(
             path,
             doc.frontmatter_lines.get("url", 1),
             "frontmatter",
-            f"url is not a YouTube video URL: {fm['url']}",
+            f"`url` must be a YouTube video URL, not {fm['url']!r}",
+            rule="transcript.url",
         )
+    for key in ("title", "channel"):
+        if doc.has_frontmatter and not fm.get(key, "").strip():
+            reader.warn(
+                path,
+                doc.frontmatter_lines.get(key, 1),
+                "frontmatter",
+                f"No `{key}`; the video is shown without one",
+                rule=f"transcript.{key}",
+            )
     timings: tuple[Timing, ...] = ()
     stamps = path[: -len(".md")] + ".timestamps.json"
     if stamps in reader.files:
@@ -48,20 +61,38 @@ def load_transcript(reader: Reader, path: str) -> None:
 
 def load_timestamps(reader: Reader, path: str) -> tuple[Timing, ...]:
     reader.out.problems.setdefault(path, [])
+    # The clips of a transcript whose timings cannot be read fall back to its whole text:
+    # a problem here is a warning, never a transcript taken down.
     try:
         data = json.loads(reader.files[path])
     except ValueError as exc:
-        reader.problem(path, getattr(exc, "lineno", 1), "", f"Not valid JSON: {exc}")
+        reader.warn(
+            path,
+            getattr(exc, "lineno", 1),
+            "",
+            f"Not valid JSON ({exc}); the timings are not used",
+            rule="timestamps.json",
+        )
         return ()
     if not isinstance(data, list):
-        reader.problem(path, 1, "", 'Expected a JSON array of {"text", "start"} entries')
+        reader.warn(
+            path,
+            1,
+            "",
+            'Expected a JSON array of {"text", "start"} entries; the timings are not used',
+            rule="timestamps.json",
+        )
         return ()
     timings = []
     for n, entry in enumerate(data):
         start = parse_time(str(entry.get("start", ""))) if isinstance(entry, dict) else None
         if start is None or not isinstance(entry.get("text"), str):
-            reader.problem(
-                path, 1, f"entry {n}", 'Each entry needs "text" and "start" as "M:SS.ss"'
+            reader.warn(
+                path,
+                1,
+                f"entry {n}",
+                'Each entry needs "text" and "start" as "M:SS.ss"; this one is skipped',
+                rule="timestamps.entry",
             )
             continue
         timings.append(Timing(start, entry["text"]))

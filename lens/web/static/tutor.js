@@ -6,8 +6,9 @@
   var article = document.querySelector("article.section");
   if (!article) return;
   var params = new URLSearchParams(location.search);
-  var parts = location.pathname.split("/"); // /course/<course>/<module>
-  var where = { course: parts[2], module: parts[3], section: Number(params.get("s") || 1) };
+  // The page says where it is: /course/<course>/<module>, or /module/<module> (no course).
+  var where = { course: article.dataset.course || "", module: article.dataset.moduleSlug,
+                section: Number(params.get("s") || 1) };
 
   document.querySelectorAll("section.tutor").forEach(function (box) {
     var log = box.querySelector(".tutor-log");
