@@ -24,7 +24,7 @@ def content_validate(
     repository's own CI as well as for authors.
     """
     from lens.content.files import find_root, list_folder_assets, read_folder
-    from lens.content.parsing import load_content
+    from lens.content.parsing import file_kind, load_content
     from lens.content.problems import Problem
 
     shown: list[tuple[str, Problem]] = []
@@ -47,7 +47,9 @@ def content_validate(
             assert selected is not None
             if given.is_dir():
                 selected.extend(
-                    p.relative_to(root).as_posix() for p in given.resolve().rglob("*.md")
+                    p.relative_to(root).as_posix()
+                    for p in given.resolve().rglob("*")
+                    if file_kind(p.relative_to(root).as_posix()) is not None
                 )
             else:
                 selected.append(given.resolve().relative_to(root).as_posix())
@@ -65,7 +67,8 @@ def content_validate(
     for line in errors + warnings:
         typer.echo(line)
     typer.echo(
-        f"Validated {checked} files: {len(errors)} error{'' if len(errors) == 1 else 's'}, "
+        f"Validated {checked} file{'' if checked == 1 else 's'}: "
+        f"{len(errors)} error{'' if len(errors) == 1 else 's'}, "
         f"{len(warnings)} warning{'' if len(warnings) == 1 else 's'}"
     )
     if errors:

@@ -73,7 +73,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@assets.get("/content/assets/{path:path}")
+@assets.api_route("/content/assets/{path:path}", methods=["GET", "HEAD"])
 async def content_asset(request: Request, path: str) -> Response:
     store = content_store(request)
     snapshot = store.snapshot if store is not None else None

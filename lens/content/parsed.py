@@ -145,6 +145,7 @@ class ContentSet:
     assets_used: set[str] = field(default_factory=set)
     lenses: dict[str, Section] = field(default_factory=dict)  # by path, served alone
     ids: dict[str, str] = field(default_factory=dict)  # id (lower case) -> its file
+    lens_ids: dict[str, str] = field(default_factory=dict)  # id -> a servable lens file
     module_slugs: dict[str, str] = field(default_factory=dict)  # slug -> module path
     slug_aliases: dict[str, str] = field(default_factory=dict)  # earlier slug -> slug
 
@@ -176,5 +177,5 @@ class ContentSet:
         return self.modules.get(path) if path is not None else None
 
     def lens_by_id(self, lens_id: str) -> Section | None:
-        path = self.ids.get(lens_id.strip().lower())
+        path = self.lens_ids.get(lens_id.strip().lower())
         return self.lenses.get(path) if path is not None else None

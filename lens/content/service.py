@@ -281,6 +281,9 @@ async def _read_tree(
                 elif change.data is not None and is_asset(change.path):
                     tree.assets[change.path] = change.data
                     unchanged.pop(change.path, None)
+                elif change.unread and is_asset(change.path):
+                    tree.assets[change.path] = None  # there, changed: read if embedded
+                    unchanged.pop(change.path, None)
                 elif change.text is not None and file_kind(change.path) is not None:
                     tree.files[change.path] = change.text
             return _Read(tree, False, old_files, old_assets, unchanged)

@@ -41,16 +41,18 @@ BUNDLED_COURSE = Path(__file__).resolve().parents[2] / "examples" / "course"
 
 @dataclass(frozen=True)
 class Change:
-    """A content file's new text, or an image's new bytes; neither: it is gone (an image
-    that grew over the size cap is gone too)."""
+    """A content file's new text, or an image's new bytes, or an image that changed and
+    was not read (`unread`: its bytes are fetched only if the content embeds it); none
+    of these: it is gone (an image that grew over the size cap is gone too)."""
 
     path: str
     text: str | None
     data: bytes | None = None
+    unread: bool = False
 
     @property
     def deleted(self) -> bool:
-        return self.text is None and self.data is None
+        return self.text is None and self.data is None and not self.unread
 
 
 @dataclass
@@ -260,8 +262,9 @@ class GitHubSource:
                 if f.status == "removed":
                     changed.append(Change(f.path, None))
                 elif f.status != "unchanged":
-                    data = await self._asset(f.path, head)
-                    changed.append(Change(f.path, None, data))  # None: now too large
+                    # Read later, and only if the content embeds it: a vault's pictures
+                    # nothing shows cost no requests.
+                    changed.append(Change(f.path, None, unread=True))
         return changed
 
     async def _asset(self, path: str, ref: str) -> bytes | None:

@@ -4,6 +4,7 @@ point at the line an author must fix."""
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from collections.abc import Iterable
@@ -17,19 +18,15 @@ _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)::(.*)$")
 _ONE_COLON = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):(?!:)\s*(.*)$")
 _WIKI_LINK = re.compile(r"!?\[\[([^\]|]*)(?:\|[^\]]*)?\]\]")
 _DRAFT = re.compile(r"(?:^|[^a-z])(?:wip|work in progress|drafts?)(?:[^a-z]|$)")
-_TIME = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)$")
+_TIME = re.compile(r"^(?:([0-9]+):)?([0-9]+):([0-9]{1,2}(?:\.[0-9]+)?)$")
+_SECONDS = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 
 # Critic markup, rejecting every suggestion (docs/content-format.md, Shared syntax):
 # additions and comments go, deletions stay, a substitution keeps the old text, a
 # highlight keeps its text. Obsidian's plugins may put `{"author": ...}@@` metadata
 # at the start of the marked text; it never shows.
-_CRITIC = [
-    (re.compile(r"\{>>.*?<<\}", re.S), None),
-    (re.compile(r"\{\+\+.*?\+\+\}", re.S), None),
-    (re.compile(r"\{--(.*?)--\}", re.S), 1),
-    (re.compile(r"\{~~(.*?)~>.*?~~\}", re.S), 1),
-    (re.compile(r"\{==(.*?)==\}", re.S), 1),
-]
+_CRITIC_OPEN = re.compile(r"\{(\+\+|--|~~|==|>>)")
+_CRITIC_CLOSE = {"++": "++}", "--": "--}", "~~": "~~}", "==": "==}", ">>": "<<}"}
 _CRITIC_META = re.compile(r"^\{[^{}\n]*\}@@")
 # Obsidian comments, `%%like this%%`, over one line or several: never shown.
 _OBSIDIAN_COMMENT = re.compile(r"%%.*?%%", re.S)
@@ -43,17 +40,40 @@ def is_draft(path: str) -> bool:
 
 
 def strip_critic_markup(text: str) -> str:
-    """Remove critic markup; removed spans keep their line breaks so numbers stay right."""
-    for pattern, keep in _CRITIC:
+    """Remove critic markup; removed spans keep their line breaks so numbers stay right.
 
-        def replace(match: re.Match[str], keep: int | None = keep) -> str:
-            if keep is None:
-                return "\n" * match.group(0).count("\n")
-            kept = _CRITIC_META.sub("", match.group(keep))
-            return kept + "\n" * (match.group(0).count("\n") - kept.count("\n"))
-
-        text = pattern.sub(replace, text)
-    return text
+    One pass over the text, finding each closer with a binary search over the closers'
+    positions: an opener that is never closed (an author's typo) costs a lookup, not a
+    scan to the end of the file, however many there are.
+    """
+    closers = {kind: [m.start() for m in re.finditer(re.escape(c), text)]
+               for kind, c in _CRITIC_CLOSE.items()}  # fmt: skip
+    out: list[str] = []
+    done = 0
+    for opener in _CRITIC_OPEN.finditer(text):
+        start = opener.start()
+        if start < done:
+            continue  # inside a span already handled
+        kind = opener.group(1)
+        positions = closers[kind]
+        k = bisect.bisect_left(positions, opener.end())
+        if k == len(positions):
+            continue  # never closed: left as written
+        end = positions[k]
+        inner = text[opener.end() : end]
+        whole_end = end + len(_CRITIC_CLOSE[kind])
+        if kind in ("++", ">>"):
+            kept = ""
+        else:
+            old = inner.split("~>", 1)[0] if kind == "~~" else inner
+            kept = strip_critic_markup(_CRITIC_META.sub("", old))  # markup inside markup
+        out.append(text[done:start])
+        out.append(kept + "\n" * (text.count("\n", start, whole_end) - kept.count("\n")))
+        done = whole_end
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
 
 
 def strip_comments(text: str) -> str:
@@ -63,7 +83,9 @@ def strip_comments(text: str) -> str:
 
 def clean_source(text: str) -> str:
     """What an author's file says once their notes to themselves are gone: Obsidian
-    comments and critic markup (suggestions rejected). Line numbers do not move."""
+    comments and critic markup (suggestions rejected), and a byte-order mark some
+    editors write first. Line numbers do not move."""
+    text = text.removeprefix("\ufeff")
     if "%%" in text:
         text = strip_comments(text)
     if "{" in text:
@@ -105,6 +127,12 @@ class Field:
     value: str
     line: int
     inline: bool  # the value was on the `name::` line itself
+    value_line: int = 0  # where a multi-line value's first non-blank line is
+
+    @property
+    def first_line(self) -> int:
+        """The line the value starts on (for problems inside it)."""
+        return self.line if self.inline else (self.value_line or self.line + 1)
 
 
 @dataclass
@@ -118,6 +146,9 @@ class Block:
     fields: list[Field] = field(default_factory=list)
     children: list[Block] = field(default_factory=list)
     stray: list[tuple[int, str]] = field(default_factory=list)  # text outside any field
+    # Every line outside a field, blank ones too (a Text body written without
+    # `content::` keeps its paragraphs).
+    text_lines: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -193,6 +224,8 @@ def parse_document(path: str, text: str, *, body: bool = True) -> Document:
         nonlocal current_field, value_lines
         if current_field is not None and not current_field.inline:
             current_field.value = _unescape_headings("\n".join(value_lines)).strip()
+            blank = next((i for i, line in enumerate(value_lines) if line.strip()), 0)
+            current_field.value_line = current_field.line + 1 + blank
         current_field = None
         value_lines = []
 
@@ -200,7 +233,7 @@ def parse_document(path: str, text: str, *, body: bool = True) -> Document:
         raw = lines[index]
         number = index + 1
         header = _HEADER.match(raw)
-        if header:
+        if header and header.group(2):
             level = len(header.group(1))
             text_part = header.group(2)
             name, colon, title = text_part.partition(":")
@@ -208,6 +241,11 @@ def parse_document(path: str, text: str, *, body: bool = True) -> Document:
             if known is None and current_field is not None and not current_field.inline:
                 # `## Why it matters` inside a `content::` value: Markdown, not a block.
                 value_lines.append(raw)
+                continue
+            if known is None and stack[-1].name == "Text":
+                # The same in a Text body written without `content::`.
+                stack[-1].stray.append((number, raw))
+                stack[-1].text_lines.append((number, raw))
                 continue
             close_field()
             block = Block(level, known or name.strip(), title.strip() if colon else None, number)
@@ -234,11 +272,12 @@ def parse_document(path: str, text: str, *, body: bool = True) -> Document:
             continue
         if raw.strip():
             stack[-1].stray.append((number, raw))
+        stack[-1].text_lines.append((number, raw))
     close_field()
     return Document(path, frontmatter, fm_lines, has_fm, preamble, roots, problems, lists)
 
 
-_FM_KEY = re.compile(r"^([A-Za-z_][\w.-]*)\s*:(?:\s+(.*))?\s*$")
+_FM_KEY = re.compile(r"^([A-Za-z_][\w .-]*?)\s*:(?:\s+(.*))?\s*$")
 _FM_ITEM = re.compile(r"^\s*-\s*(.*?)\s*$")
 
 
@@ -256,11 +295,13 @@ def _read_frontmatter(
     what it cannot read is a warning, and the line is left out."""
     key: str | None = None
     block_style: str | None = None
+    listing = False  # `key:` with nothing after it: `- item` lines may follow at column 0
     for j in range(1, end):
         raw = lines[j]
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
-        if key is not None and raw[:1] in (" ", "\t"):
+        item_at_zero = listing and raw.startswith("-")
+        if key is not None and (raw[:1] in (" ", "\t") or item_at_zero):
             item = _FM_ITEM.match(raw)
             if block_style is None and item:
                 lists[key].append(_unquote(item.group(1)))
@@ -285,9 +326,11 @@ def _read_frontmatter(
                 )
             )
             key = None
+            listing = False
             continue
         key, value = match.group(1), (match.group(2) or "").strip()
         fm_lines[key] = j + 1
+        listing = not value
         block_style = value if value in (">", "|", ">-", "|-") else None
         if block_style is not None:
             frontmatter[key], lists[key] = "", []
@@ -306,17 +349,17 @@ def after_frontmatter(text: str) -> str:
     Articles and transcripts are prose: their headers and `::` are content, so their body
     is taken raw rather than through parse_document.
     """
-    lines = text.replace("\r\n", "\n").split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[0].strip() == "---":
         for i in range(1, len(lines)):
             if lines[i].strip() == "---":
                 return "\n".join(lines[i + 1 :]).strip()
-    return text.strip()
+    return "\n".join(lines).strip()
 
 
 def body_line(text: str) -> int:
     """The line `after_frontmatter(text)` starts on, for problems inside the body."""
-    lines = text.replace("\r\n", "\n").split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     first = 0
     if lines and lines[0].strip() == "---":
         for i in range(1, len(lines)):
@@ -360,13 +403,8 @@ def parse_time(value: str) -> float | None:
     """`M:SS`, `H:MM:SS` or plain seconds; minutes may exceed 59 in `M:SS`."""
     value = value.strip()
     if ":" not in value:
-        # Plain seconds. Timings files hold thousands of `M:SS.ss` values, so the common
-        # case goes straight to the pattern, not through a failing float().
-        try:
-            seconds = float(value)
-        except ValueError:
-            return None
-        return seconds if seconds >= 0 else None
+        # Plain seconds, digits only: float() would also take "inf", "1e999" and "1_0".
+        return float(value) if _SECONDS.match(value) else None
     match = _TIME.match(value)
     if not match:
         return None
@@ -384,20 +422,34 @@ def find_link(value: str) -> str | None:
     return match.group(1).split("#", 1)[0].strip()
 
 
-_COPY = re.compile(r"(?: \d+| copy(?: \d+)?| \(\d+\))$|^copy of ", re.I)
+_COPY = re.compile(r"^(?:copy of (?P<a>.+)|(?P<b>.+?)(?: \d+| copy(?: \d+)?| \(\d+\)))$", re.I)
 
 
-def is_copy(path: str) -> bool:
-    """`Name 1.md`, `Name copy.md`, `Name (2).md`, `Copy of Name.md`: a copy of a file,
-    as editors and file managers name them."""
-    stem = posixpath.splitext(posixpath.basename(path))[0]
-    return bool(_COPY.search(stem))
+def _stem(path: str) -> str:
+    return posixpath.splitext(posixpath.basename(path))[0]
+
+
+def copy_of(path: str, others: Iterable[str]) -> str | None:
+    """The file of `others` that `path` is a copy of, as editors and file managers name
+    copies (`Name 1.md`, `Name copy.md`, `Name (2).md`, `Copy of Name.md` of `Name.md`),
+    or None. Only a name that another file carries makes a copy: `Week 1.md` is not one
+    unless there is a `Week.md`."""
+    match = _COPY.match(_stem(path))
+    if match is None:
+        return None
+    base = (match.group("a") or match.group("b")).lower()
+    folder = posixpath.dirname(path)
+    for other in others:
+        if other != path and posixpath.dirname(other) == folder and _stem(other).lower() == base:
+            return other
+    return None
 
 
 def preferred(paths: Iterable[str]) -> str:
     """Of several files that claim one thing (an id, a slug, a link's name): the one that
-    is not a copy, and among those the path that sorts first."""
-    return min(paths, key=lambda p: (is_copy(p), p))
+    is not a copy of another of them, and among those the path that sorts first."""
+    group = list(paths)
+    return min(group, key=lambda p: (copy_of(p, group) is not None, p))
 
 
 class Links:
@@ -435,7 +487,7 @@ class Links:
             for candidate in (joined, joined + ".md"):
                 if candidate in self.existing:
                     return candidate, []
-        if "/" not in target.strip("./"):
+        if "/" not in target:
             name = posixpath.basename(target)
             matches = self._by_name.get(name.lower(), [])
             if folder:

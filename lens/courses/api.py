@@ -96,7 +96,7 @@ class CompleteOut(BaseModel):
 
 
 class HeartbeatIn(BaseModel):
-    course: str
+    course: str = ""  # empty: the module read on its own (/module/<slug>)
     module_key: str
     content_id: str
 
@@ -201,13 +201,14 @@ async def complete(request: Request, body: CompleteIn, viewer: OptionalUser) -> 
 @router.post("/progress/heartbeat", response_model=HeartbeatOut)
 async def beat(request: Request, body: HeartbeatIn, viewer: OptionalUser) -> JSONResponse:
     content = current_content(request)
-    found_course = get_course(content, body.course)
-    match = next(
-        (m for _, m in course_modules(content, found_course) if module_key(m) == body.module_key),
-        None,
-    )
+    if body.course:
+        found_course = get_course(content, body.course)
+        candidates = [m for _, m in course_modules(content, found_course)]
+    else:  # a module read on its own (/module/<slug>)
+        candidates = list(content.modules.values())
+    match = next((m for m in candidates if module_key(m) == body.module_key), None)
     if match is None:
-        raise NotFound("This course has no such module (it may have just changed).")
+        raise NotFound("There is no such module (the content may have just changed).")
     reader = Reader(request, viewer)
     async with unit_of_work(get_lens(request).sessionmaker) as session:
         counted = await heartbeat(

@@ -185,11 +185,15 @@ async def lens_alone(request: Request, lens_id: str, viewer: OptionalUser) -> Re
         cached = section_blocks(section)
         store.memo[memo_key] = cached
     blocks, toc = cast(tuple[list[Block], list[TocEntry]], cached)
-    used_in = [
-        m
-        for m in sorted(content.modules.values(), key=lambda m: m.title)
-        if any(s.source_path == section.source_path for s in m.sections)
-    ]
+    users_key = ("lens-users", section.source_path)
+    used_in = store.memo.get(users_key)
+    if used_in is None:  # once per snapshot: which modules read this lens
+        used_in = [
+            m
+            for m in sorted(content.modules.values(), key=lambda m: m.title)
+            if any(s.source_path == section.source_path for s in m.sections)
+        ]
+        store.memo[users_key] = used_in
     return render(
         request,
         "courses/lens.html",

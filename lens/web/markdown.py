@@ -7,6 +7,7 @@ every link gets rel="noopener noreferrer".
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import nh3
@@ -54,6 +55,17 @@ def sanitize(html: str) -> str:
     )
 
 
+# A size for an image, carried in its URL's fragment by the content parser
+# (`![[x.png|300x200]]` becomes `x.png#lens-size=300x200`): Markdown has no syntax for it.
+_SIZED = re.compile(r'<img src="([^"#]*)#lens-size=(\d+)(?:x(\d+))?"')
+
+
+def _sized(match: re.Match[str]) -> str:
+    height = f' height="{match.group(3)}"' if match.group(3) else ""
+    return f'<img src="{match.group(1)}" width="{match.group(2)}"{height}'
+
+
 def render_markdown(text: str) -> str:
     """Markdown (with raw HTML allowed) to sanitised HTML."""
-    return sanitize(_parser().render(text or ""))
+    html = sanitize(_parser().render(text or ""))
+    return _SIZED.sub(_sized, html) if "#lens-size=" in html else html

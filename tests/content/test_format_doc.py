@@ -8,14 +8,17 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 CODE = [ROOT / "lens/content/syntax.py", *sorted((ROOT / "lens/content/parsing").glob("*.py"))]
 DOC = ROOT / "docs/content-format.md"
-RULE = re.compile(r'"([a-z]+\.[a-z]+(?:-[a-z]+)*)"')
+# `rule="x"`, `rule="x" if ... else "y"`, and Problem(..., ERROR, "x") in syntax.py.
+RULE = re.compile(
+    r'rule="([a-z.-]+)"(?: if [^\n]* else "([a-z.-]+)")?|(?:ERROR|WARNING),\s*"([a-z.-]+)"'
+)
 
 
 def rules_in_code() -> set[str]:
     found: set[str] = set()
     for path in CODE:
         text = path.read_text()
-        found |= set(RULE.findall(text))
+        found |= {name for match in RULE.findall(text) for name in match if name}
         # f"transcript.{key}" for key in ("title", "channel")
         if 'rule=f"transcript.{key}"' in text:
             found |= {"transcript.title", "transcript.channel"}

@@ -381,10 +381,16 @@ CASES = [
         "this one is ignored",
     ),
     (
-        "meeting numbered out of order",
-        {"courses__c.md": sub(COURSE, "# Meeting: 1", "# Meeting: 3")},
-        ("courses/c.md", 7, W, "meeting.number"),
-        "This is meeting line 1, but it says 3; meetings are numbered by their order",
+        "meeting given twice",
+        {"courses__c.md": COURSE + "# Meeting: 1\n"},
+        ("courses/c.md", 10, W, "meeting.number"),
+        "Meeting 1 appears twice; the modules above are due before both",
+    ),
+    (
+        "module listed twice",
+        {"courses__c.md": COURSE + "# Module: [[../modules/m]]\n"},
+        ("courses/c.md", 10, W, "course.repeated"),
+        "modules/m.md is already listed at line 6; both rows open the first",
     ),
     (
         "course links a missing module",
@@ -436,7 +442,7 @@ CASES = [
         "missing image",
         {"modules__m.md": sub(MODULE, "Hello.\n", "Hello.\n![[nowhere.png]]\n")},
         ("modules/m.md", 11, W, "embed.missing"),
-        "Image not found: ![[nowhere.png]]; it is left out",
+        "Image not found in the repository (or larger than 5 MB): ![[nowhere.png]]; it is left out",
     ),
 ]
 
@@ -652,7 +658,7 @@ def test_images_are_served_from_the_repository() -> None:
     text = content.modules["modules/m.md"].sections[0].segments[0].content
     assert text == (
         "Hello.\n![diagram.png](/content/assets/modules/diagram.png)\n"
-        '<img src="/content/assets/sub/My%20chart.png" alt="My chart.png" width="300">'
+        "![My chart.png](/content/assets/sub/My%20chart.png#lens-size=300)"
     )
     assert content.assets_used == {"modules/diagram.png", "sub/My chart.png"}
 
@@ -676,3 +682,157 @@ def test_times(value: str, seconds: float | None) -> None:
 )
 def test_youtube_ids(url: str) -> None:
     assert youtube_id(url) == "abcdefghijk"
+
+
+# -- cases a review of the forgiving rules found ---------------------------------------
+
+
+def test_a_numbered_name_is_not_a_copy_unless_its_original_is_there() -> None:
+    week = MODULE.replace("slug: m\n", "slug: week-1\n")
+    files = repo(
+        **{
+            "modules__Week 1.md": week,
+            "modules__Week 1 1.md": week,  # Obsidian's copy of "Week 1.md"
+            "courses__c.md": sub(COURSE, "[[../modules/m]]", "[[../modules/Week 1]]"),
+        }
+    )
+    content = load_content(files)
+    assert content.module_slugs["week-1"] == "modules/Week 1.md"
+    assert "modules/Week 1.md" in content.modules
+    assert ("modules/Week 1 1.md", 3, E, "slug.duplicate") in found(files)
+
+
+@pytest.mark.parametrize("value", ["inf", "1e999", "1_0", "nan", "\u0661\u0660"])
+def test_only_plain_digits_are_a_time(value: str) -> None:
+    files = repo(**{"Lenses__V.md": sub(VIDEO_LENS, "from:: 0:01", f"from:: {value}")})
+    assert ("Lenses/V.md", 7, E, "clip.time") in found(files)
+    assert parse_time(value) is None
+
+
+def test_a_written_meeting_number_counts() -> None:
+    course = sub(COURSE, "# Meeting: 1", "# Meeting: 2") + "# Meeting: 4\n"
+    content = load_content(repo(**{"courses__c.md": course}))
+    assert [u.meeting for u in content.courses["c"].units] == [2, 4]
+
+
+def test_a_v1_module_keeps_its_progress_key_when_it_has_a_content_id() -> None:
+    old = sub(OLD, "slug: old\n", "contentId: 00000000-0000-4000-8000-0000000000cc\nslug: old\n")
+    content = load_content(repo(**{"modules__old.md": old}))
+    assert content.modules["modules/old.md"].id is None  # keyed by its slug, as before
+
+
+def test_a_text_body_without_content_field_keeps_paragraphs_and_headings() -> None:
+    old = sub(
+        OLD, "# Text: Note\ncontent::\nSome text.", "# Text: Note\nPara one.\n\n# Why\nPara two."
+    )
+    content = load_content(repo(**{"modules__old.md": old}))
+    module = content.modules["modules/old.md"]
+    assert module.dialect == 1
+    assert module.sections[1].segments[0].content == "Para one.\n\n# Why\nPara two."
+    assert [(p.rule, p.level) for p in content.problems["modules/old.md"]] == [("text.no-field", W)]
+
+
+def test_lens_segments_at_the_resource_level_belong_to_it() -> None:
+    lens = ARTICLE_LENS.replace("#### ", "### ")
+    files = repo(**{"Lenses__A.md": lens})
+    assert problems(files) == []
+    assert len(load_content(files).lenses["Lenses/A.md"].segments) == 2
+
+
+def test_line_numbers_inside_values_and_frontmatter() -> None:
+    module = sub(
+        MODULE,
+        "content::\nHello.\n",
+        "content::\n\n![[gone.png]] and ![alt](also-gone.png)\nmore\n![x](third.png)\n",
+    )
+    module = sub(module, "title: Module\n", "title: Module\nslug-aliases: [m]\n")
+    lines = [
+        (p.line, p.rule) for p in load_content(repo(**{"modules__m.md": module})).all_problems()
+    ]
+    assert (12, "embed.missing") in lines and (14, "embed.missing") in lines
+    assert lines.count((12, "embed.missing")) == 2
+    assert (5, "slug.alias") in lines  # the slug-aliases line
+    stamps = '[\n{"text": "a", "start": "0:01"},\n{"text": "b"},\n{"start": "0:03"}\n]'
+    files = repo(**{"video_transcripts__v.timestamps.json": stamps})
+    assert [
+        (p.line, p.rule)
+        for p in load_content(files).problems["video_transcripts/v.timestamps.json"]
+    ] == [
+        (3, "timestamps.entry"),
+        (4, "timestamps.entry"),
+    ]
+
+
+def test_anchors_match_the_article_as_written_when_it_embeds_an_image() -> None:
+    article = ARTICLE + "\n![[chart.png]]\n"
+    lens = sub(ARTICLE_LENS, '"First part"', '"starts and ends"')
+    files = repo(
+        **{
+            "articles__a.md": article,
+            "Lenses__A.md": sub(lens, "from:: Third part", "from:: assets"),
+        }
+    )
+    content = load_content(files, assets={"articles/chart.png"})
+    # "assets" appears in the image's rewritten address, never in the article as written.
+    assert ("Lenses/A.md", 10, E, "anchor.missing") in [
+        (p.path, p.line, p.level, p.rule) for p in content.all_problems()
+    ]
+    files = repo(**{"articles__a.md": article})
+    content = load_content(files, assets={"articles/chart.png"})
+    assert content.all_problems() == []
+
+
+def test_a_byte_order_mark_and_lists_at_column_0_and_keys_with_spaces() -> None:
+    article = (
+        "\ufeff---\ntitle: A\nauthor:\n- B\n- C\ndate created: 2024-01-01\n---\n"
+        + ARTICLE.split("---\n", 2)[2]
+    )
+    files = repo(**{"articles__a.md": article})
+    assert problems(files) == []
+    assert load_content(files).modules["modules/m.md"].sections[1].article.author == "B, C"
+
+
+def test_lens_by_id_serves_a_servable_lens_of_that_id() -> None:
+    broken = sub(VIDEO_LENS, "to:: 0:02", "to:: 0:75")  # V.md cannot be served
+    files = repo(**{"Lenses__V.md": broken, "Lenses__V copy.md": VIDEO_LENS})
+    content = load_content(files)
+    assert (
+        content.lens_by_id("00000000-0000-4000-8000-000000000006").source_path == "Lenses/V copy.md"
+    )
+
+
+def test_a_transcript_url_must_be_http_youtube() -> None:
+    bad = sub(TRANSCRIPT, "https://youtu.be/abcdefghijk", "javascript:alert(1)//?v=abcdefghijk")
+    assert ("video_transcripts/v.md", 2, E, "transcript.url") in found(
+        repo(**{"video_transcripts__v.md": bad})
+    )
+
+
+def test_unclosed_critic_markup_is_left_as_written() -> None:
+    assert strip_critic_markup("a {-- b {++c++} d") == "a {-- b  d"
+
+
+def test_a_link_climbing_out_is_missing_even_if_the_name_exists() -> None:
+    module = sub(MODULE, "[[../Lenses/V|The video]]", "[[../../V]]")
+    assert ("modules/m.md", 19, W, "link.missing") in found(repo(**{"modules__m.md": module}))
+
+
+def test_markdown_links_to_files_that_are_not_images_are_left_alone() -> None:
+    module = sub(MODULE, "Hello.\n", "Hello. ![Slides](slides.pdf)\n")
+    content = load_content(repo(**{"modules__m.md": module}))
+    assert content.all_problems() == []
+    assert (
+        "![Slides](slides.pdf)" in content.modules["modules/m.md"].sections[0].segments[0].content
+    )
+
+
+def test_an_empty_heading_is_text() -> None:
+    module = sub(MODULE, "## Text\ncontent::\nHello.\n", "## Text\ncontent::\nHello.\n#\n")
+    assert problems(repo(**{"modules__m.md": module})) == []
+
+
+def test_cr_only_line_endings() -> None:
+    article = ARTICLE.replace("\n", "\r")
+    content = load_content(repo(**{"articles__a.md": article}))
+    assert content.all_problems() == []
+    assert content.modules["modules/m.md"].sections[1].article.body.startswith("First part")

@@ -62,7 +62,7 @@ def test_a_single_file_is_checked_within_its_repository(tmp_path: Path) -> None:
     write(tmp_path, repo())
     result = CliRunner().invoke(app, ["content", "validate", str(tmp_path / "Lenses" / "A.md")])
     assert result.exit_code == 0, result.output
-    assert "Validated 1 files: 0 errors, 0 warnings" in result.output
+    assert "Validated 1 file: 0 errors, 0 warnings" in result.output
 
 
 def test_a_path_outside_any_repository_is_refused(tmp_path: Path) -> None:
@@ -70,3 +70,11 @@ def test_a_path_outside_any_repository_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["content", "validate", str(tmp_path / "note.md")])
     assert result.exit_code == 2
     assert "not inside a content repository" in result.output
+
+
+def test_a_folder_selects_its_timestamps_files_too(tmp_path: Path) -> None:
+    write(tmp_path, repo(**{"video_transcripts__v.timestamps.json": "not json"}))
+    result = CliRunner().invoke(app, ["content", "validate", str(tmp_path / "video_transcripts")])
+    assert result.exit_code == 0, result.output
+    assert "v.timestamps.json:1: warning: Not valid JSON" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Validated 2 files: 0 errors,")

@@ -118,7 +118,8 @@ OVERVIEWS = {
             "0 of 1 required modules completed",
             ["Power as a means", "Looking inside"],
         ),
-        ("Before meeting 3", "0 of 1 required modules completed", ["Where to go from here"]),
+        # `# Meeting: 2` written a second time stays meeting 2 (a warning for the author).
+        ("Before meeting 2", "0 of 1 required modules completed", ["Where to go from here"]),
     ],
 }
 UNAVAILABLE_REASON = (
@@ -295,3 +296,27 @@ async def test_a_signed_in_reader_who_is_not_an_admin_sees_no_reasons(client, db
     assert ">unavailable<" in overview
     for page in (overview, module):
         assert "cannot be served" not in page and "only admins see this" not in page.lower()
+
+
+async def test_what_the_review_of_the_pages_asked_for(client) -> None:
+    # A module on its own counts reading time too (its page sends no course).
+    page = await client.get("/module/welcome")
+    found = re.search(r'data-module="([^"]+)" data-content="([^"]+)" data-course=""', page.text)
+    assert found is not None
+    body = {"course": "", "module_key": found.group(1), "content_id": found.group(2)}
+    beat = await client.post(
+        "/api/progress/heartbeat", json=body, headers={"Origin": "http://lens.test"}
+    )
+    assert beat.json() == {"counted_seconds": 30}
+    # A lens on its own has no module to count for: no data-module, so no heartbeats.
+    lens = await client.get("/lens/e418a224-ade2-40df-872c-8475585c07be")
+    assert "data-module=" not in lens.text
+    # The discussion link, and a sized image with its size.
+    assert 'href="https://discord.com/channels/111111111111111111/222222222222222222"' in page.text
+    mesa = await client.get("/module/mesa-optimisation?s=3")
+    assert re.search(
+        r'<img src="/content/assets/Lenses/images/inner-outer\.png" width="300"', mesa.text
+    )
+    # HEAD on an image answers like GET, without the bytes.
+    head = await client.head("/content/assets/Lenses/images/inner-outer.png")
+    assert head.status_code == 200 and head.headers["content-type"] == "image/png"

@@ -34,7 +34,11 @@ def load_article(reader: Reader, path: str) -> None:
             rule="article.source-url",
         )
         source_url = None
-    body = resolve_images(reader, path, body_line(text), "", after_frontmatter(text))
+    body = after_frontmatter(text)
+    # Checked here, once (warnings, and the images the snapshot keeps); each excerpt
+    # points its images at the repository's copy when it is cut, so anchors match the
+    # article as written.
+    resolve_images(reader, path, body_line(text), "", body)
     if reader.ok(path):
         reader.articles[path] = Article(
             path, fm["title"].strip(), ", ".join(authors), source_url, fm.get("date"), body

@@ -3,7 +3,8 @@
 
 Every module line is kept, also one whose link leads nowhere or to a module that cannot
 be served: the course overview shows it as unavailable instead of leaving it out.
-Meetings are numbered by their order; `# Meeting: Introduction` names one.
+A meeting's number is the one written (`# Meeting: 2`); `# Meeting: Introduction` names
+a meeting and takes the number after the previous one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from lens.content.parsed import Course, CourseModule, Unit
 from lens.content.parsing.reader import Reader
 from lens.content.syntax import Field, find_link, parse_document
 
-KNOWN_KEYS = {"id", "slug", "title", "tags", "description", "slug-aliases"}
+KNOWN_KEYS = {"id", "slug", "title", "tags", "description"}
 
 
 def load_course(reader: Reader, path: str) -> None:
@@ -25,6 +26,8 @@ def load_course(reader: Reader, path: str) -> None:
     reader.check_fields(path, doc.preamble, set(), "")
     units: list[Unit] = []
     current: list[CourseModule] = []
+    seen: set[int] = set()
+    listed: dict[str, int] = {}
     for block in doc.blocks:
         ctx = block.label
         if block.name in ("Module", "Lesson"):
@@ -45,22 +48,35 @@ def load_course(reader: Reader, path: str) -> None:
             # share the link checks (and their messages) with `source::` links.
             stand_in = Field("module", block.title or "", block.line, True)
             target = reader.link(path, stand_in, ctx, "modules")
-            current.append(CourseModule(target, optional, written, block.line))
-        elif block.name == "Meeting":
-            reader.check_fields(path, block, set(), ctx)
-            number = len(units) + 1
-            title = (block.title or "").strip()
-            if title.isdigit() and int(title) != number:
+            if target is not None and target in listed:
                 reader.warn(
                     path,
                     block.line,
                     ctx,
-                    f"This is meeting line {number}, but it says {title}; meetings are "
-                    "numbered by their order",
+                    f"{target} is already listed at line {listed[target]}; both rows open "
+                    "the first",
+                    rule="course.repeated",
+                )
+            elif target is not None:
+                listed[target] = block.line
+            current.append(CourseModule(target, optional, written, block.line))
+        elif block.name == "Meeting":
+            reader.check_fields(path, block, set(), ctx)
+            # A number counts as written; a name (or nothing) takes the next number.
+            title = (block.title or "").strip()
+            given = int(title) if title.isascii() and title.isdigit() else None
+            number = given if given else (max(seen, default=0) + 1)
+            if number in seen:
+                reader.warn(
+                    path,
+                    block.line,
+                    ctx,
+                    f"Meeting {number} appears twice; the modules above are due before both",
                     rule="meeting.number",
                 )
-            name = None if not title or title.isdigit() else title
-            units.append(Unit(number, number, tuple(current), name))
+            seen.add(number)
+            name = title if given is None and title else None
+            units.append(Unit(len(units) + 1, number, tuple(current), name))
             current = []
         else:
             reader.warn(
@@ -76,3 +92,4 @@ def load_course(reader: Reader, path: str) -> None:
     if reader.ok(path):
         # Placed in `out.courses` by slug once every course is read (duplicate slugs).
         reader.courses[path] = Course(path, fm.get("id"), slug, fm["title"].strip(), tuple(units))
+        reader.course_slug_lines[path] = doc.frontmatter_lines.get("slug", 1)

@@ -29,6 +29,7 @@ def load_lens(reader: Reader, path: str) -> None:
     if fm.get("id"):
         reader.claim_id(path, doc.frontmatter_lines.get("id", 1), "frontmatter", fm["id"])
     reader.check_fields(path, doc.preamble, set(), "")
+    _adopt_siblings(doc.blocks)
     resources = [b for b in _walk(doc.blocks) if b.name in ("Article", "Video")]
     for b in doc.blocks:
         if b.name in ("Article", "Video"):
@@ -95,7 +96,8 @@ def load_lens(reader: Reader, path: str) -> None:
             path,
             resource.line,
             ctx,
-            f"A {kind} lens needs at least one `#### {named}`",
+            f"{'An article' if kind == 'article' else 'A video'} lens needs at least one "
+            f"`#### {named}`",
             rule="lens.no-excerpt",
         )
     if reader.ok(path) and target:
@@ -124,6 +126,25 @@ def load_lens(reader: Reader, path: str) -> None:
             summary_for_tutor=lens.summary_for_tutor,
             source_path=path,
         )
+
+
+def _adopt_siblings(blocks: list[Block]) -> None:
+    """Segments written at the resource header's own level (`### Article:`, then
+    `### Text`) belong to it, as they would one level deeper."""
+    for i, block in enumerate(blocks):
+        if block.name in ("Article", "Video"):
+            following = blocks[i + 1 :]
+            taken = []
+            for sibling in following:
+                if sibling.name in ("Article", "Video"):
+                    break
+                if sibling.name in ("Text", "Chat", "Article-excerpt", "Video-excerpt"):
+                    taken.append(sibling)
+            for sibling in taken:
+                blocks.remove(sibling)
+                block.children.append(sibling)
+            return
+        _adopt_siblings(block.children)
 
 
 def _walk(blocks: list[Block]) -> list[Block]:

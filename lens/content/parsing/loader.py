@@ -11,7 +11,7 @@ from lens.content.parsing.course import load_course
 from lens.content.parsing.learning_outcome import load_outcome
 from lens.content.parsing.lens import load_lens
 from lens.content.parsing.module import load_module
-from lens.content.parsing.reader import Reader
+from lens.content.parsing.reader import SLUG, Reader
 from lens.content.parsing.transcript import load_timestamps, load_transcript
 from lens.content.syntax import Links, clean_source, is_draft, preferred
 
@@ -101,9 +101,13 @@ def _settle_ids(reader: Reader) -> None:
     "Name.md": both are served and links still name files; a warning names them all, and
     a lookup by id (progress, /lens/<id>) takes the preferred file."""
     for key, claims in reader.ids.items():
-        paths = [p for p, _ in claims]
+        paths = list(dict.fromkeys(p for p, _ in claims))
         chosen = preferred(paths)
         reader.out.ids[key] = chosen
+        lenses = [p for p in paths if p in reader.out.lenses]
+        if lenses:
+            # /lens/<id> serves a lens: of the files with this id, a servable lens.
+            reader.out.lens_ids[key] = preferred(lenses)
         if len(claims) < 2:
             continue
         for path, line in claims:
@@ -146,13 +150,23 @@ def _settle_module_slugs(reader: Reader) -> None:
             out.module_slugs[slug] = chosen
     for path in sorted(out.modules):
         module = out.modules[path]
+        line = reader.module_alias_lines.get(path, 1)
         for alias in module.slug_aliases:
-            if alias in out.module_slugs or alias in out.slug_aliases:
+            why = None
+            if alias == module.slug:
+                why = "is the module's own slug"
+            elif alias in out.module_slugs:
+                why = f"is the slug of {out.module_slugs[alias]}"
+            elif alias in out.slug_aliases:
+                why = f"is already an earlier slug of {out.module_slugs[out.slug_aliases[alias]]}"
+            elif not SLUG.match(alias):
+                why = "is not lowercase letters, digits and single hyphens"
+            if why is not None:
                 reader.warn(
                     path,
-                    reader.module_slug_lines.get(path, 1),
+                    line,
                     "frontmatter",
-                    f"slug-alias {alias!r} already names another module; it is ignored",
+                    f"slug-alias {alias!r} {why}; it is ignored",
                     rule="slug.alias",
                 )
                 continue
@@ -170,7 +184,7 @@ def _settle_courses(reader: Reader) -> None:
             if path != chosen:
                 reader.problem(
                     path,
-                    1,
+                    reader.course_slug_lines.get(path, 1),
                     "frontmatter",
                     f"slug {slug!r} is also the slug of {chosen}, which is served under it",
                     rule="slug.duplicate",

@@ -65,7 +65,11 @@ def load_module(reader: Reader, path: str) -> None:
     if slug:
         reader.module_slug_claims[path] = slug
         reader.module_slug_lines[path] = doc.frontmatter_lines.get("slug", 1)
-    module_id = (fm.get("id") or fm.get("contentId") or "").strip() or None
+        reader.module_alias_lines[path] = doc.frontmatter_lines.get("slug-aliases", 1)
+    # `contentId` is the newer format's name for a v2 module's id. A v1 module's progress
+    # has always been kept by `id` or its slug, so there it stays as it was.
+    content_id = fm.get("contentId") if dialect == 2 else None
+    module_id = (fm.get("id") or content_id or "").strip() or None
     if module_id:
         key = "id" if fm.get("id") else "contentId"
         reader.claim_id(path, doc.frontmatter_lines.get(key, 1), "frontmatter", module_id)

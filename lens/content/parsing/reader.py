@@ -12,7 +12,6 @@ from being served is an error; the rest is a warning (lens/content/problems.py).
 from __future__ import annotations
 
 import difflib
-import html
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -68,7 +67,7 @@ EDITOR_KEYS = {
     "date modified",
     "permalink",
 }
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 @dataclass
@@ -111,6 +110,8 @@ class Reader:
     courses: dict[str, Course] = field(default_factory=dict)  # by path, until settled
     module_slug_claims: dict[str, str] = field(default_factory=dict)  # path -> slug
     module_slug_lines: dict[str, int] = field(default_factory=dict)
+    module_alias_lines: dict[str, int] = field(default_factory=dict)
+    course_slug_lines: dict[str, int] = field(default_factory=dict)
     # id (lower case) -> every (path, line) that claims it; duplicates are settled once
     # every file is read (loader.py).
     ids: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -197,7 +198,7 @@ class Reader:
     def slug(self, doc: Document) -> str:
         """The frontmatter slug, checked: lowercase letters, digits and hyphens."""
         value = doc.frontmatter.get("slug", "").strip()
-        if value and not _SLUG.match(value):
+        if value and not SLUG.match(value):
             self.problem(
                 doc.path,
                 doc.frontmatter_lines.get("slug", 1),
@@ -381,65 +382,58 @@ def _slugify(value: str) -> str:
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".avif")
 ASSET_URL = "/content/assets/"
-_EMBED = re.compile(r"!\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+# An Obsidian embed, `![[x.png]]` / `![[x.png|300]]`, or a Markdown image `![alt](path)`.
+_IMAGE = re.compile(
+    r"!\[\[(?P<target>[^\]|#]+)(?:#[^\]|]*)?(?:\|(?P<extra>[^\]]*))?\]\]"
+    r"|!\[(?P<alt>[^\]]*)\]\(\s*<?(?P<src>[^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)"
+)
+_SIZE = re.compile(r"^(\d+)(?:x(\d+))?$")
 
 
-def resolve_images(reader: Reader, path: str, line: int, context: str, text: str) -> str:
+def resolve_images(
+    reader: Reader, path: str, line: int, context: str, text: str, *, check: bool = True
+) -> str:
     """Images in Markdown text, pointed at the repository's copy: Obsidian embeds
-    (`![[diagram.png]]`, `![[diagram.png|300]]` for a width) and Markdown images with a
-    relative path (`![A diagram](attachments/diagram.png)`). A missing image is a warning
-    and is left out; web addresses are left as they are."""
+    (`![[diagram.png]]`, `![[diagram.png|300]]` or `|300x200` for a size) and Markdown
+    images with a relative path (`![A diagram](attachments/diagram.png)`). A missing
+    image is left out, with a warning when `check`; web addresses and files that are not
+    images are left as they are. A size travels in the URL's fragment
+    (`#lens-size=300`), which lens/web/markdown turns into width and height."""
     if "![" not in text:
         return text
 
-    def where(match: re.Match[str]) -> int:
-        return line + text.count("\n", 0, match.start())
-
-    def embed(match: re.Match[str]) -> str:
-        target, extra = match.group(1).strip(), (match.group(2) or "").strip()
-        if not target.lower().endswith(IMAGE_EXTENSIONS):
-            return match.group(0)  # a note embedded in a note: not an image
-        resolved = _asset(reader, path, target)
+    def one(match: re.Match[str]) -> str:
+        embed = match.group("target") is not None
+        target = (match.group("target") if embed else unquote(match.group("src"))).strip()
+        if not embed and ("://" in target or target.startswith(("/", "data:", "#"))):
+            return match.group(0)
+        if not target.lower().split("?", 1)[0].endswith(IMAGE_EXTENSIONS):
+            return match.group(0)  # a note embedded in a note, a PDF: not an image
+        resolved, _ = reader.asset_links.resolve(path, target.split("?", 1)[0])
         if resolved is None:
-            reader.warn(
-                path,
-                where(match),
-                context,
-                f"Image not found: ![[{target}]]; it is left out",
-                rule="embed.missing",
-            )
+            if check:
+                shown = f"![[{target}]]" if embed else target
+                reader.warn(
+                    path,
+                    line + text.count("\n", 0, match.start()),
+                    context,
+                    f"Image not found in the repository (or larger than 5 MB): {shown}; "
+                    "it is left out",
+                    rule="embed.missing",
+                )
             return ""
+        reader.out.assets_used.add(resolved)
         url = ASSET_URL + quote(resolved)
+        if not embed:
+            return f"![{match.group('alt')}]({url})"
+        extra = (match.group("extra") or "").strip()
+        size = _SIZE.match(extra)
         name = target.rsplit("/", 1)[-1]
-        if extra.isdigit():  # `|300`: Obsidian's width
-            return f'<img src="{url}" alt="{html.escape(name)}" width="{extra}">'
+        if size:
+            return f"![{_alt(name)}]({url}#lens-size={extra})"
         return f"![{_alt(extra or name)}]({url})"
 
-    def markdown_image(match: re.Match[str]) -> str:
-        alt, target = match.group(1), unquote(match.group(2))
-        if "://" in target or target.startswith(("/", "data:", "#")):
-            return match.group(0)
-        resolved = _asset(reader, path, target)
-        if resolved is None:
-            reader.warn(
-                path,
-                where(match),
-                context,
-                f"Image not found: {target}; it is left out",
-                rule="embed.missing",
-            )
-            return ""
-        return f"![{alt}]({ASSET_URL}{quote(resolved)})"
-
-    return _MD_IMAGE.sub(markdown_image, _EMBED.sub(embed, text))
-
-
-def _asset(reader: Reader, path: str, target: str) -> str | None:
-    resolved, _ = reader.asset_links.resolve(path, target)
-    if resolved is not None:
-        reader.out.assets_used.add(resolved)
-    return resolved
+    return _IMAGE.sub(one, text)
 
 
 def _alt(text: str) -> str:

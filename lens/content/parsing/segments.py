@@ -73,7 +73,8 @@ def read_segments(
 
 def read_text(reader: Reader, path: str, block: Block, ctx: str, allowed: set[str]) -> str | None:
     """A Text segment's (or v1 Text section's) `content::`, images resolved. Text written
-    under the header without `content::` is taken as the content, with a warning."""
+    under the header without `content::` is taken as the content (paragraphs and
+    headings as written), with a warning."""
     f = block.get("content")
     if f is None and block.stray:
         first = block.stray[0][0]
@@ -84,7 +85,7 @@ def read_text(reader: Reader, path: str, block: Block, ctx: str, allowed: set[st
             "Text without `content::` above it; it is read as the content",
             rule="text.no-field",
         )
-        body = "\n".join(line for _, line in block.stray).strip()
+        body = "\n".join(line for _, line in block.text_lines).strip()
         block.stray = []
         reader.check_fields(path, block, allowed, ctx)
         return resolve_images(reader, path, first, ctx, body)
@@ -92,7 +93,7 @@ def read_text(reader: Reader, path: str, block: Block, ctx: str, allowed: set[st
     f = reader.required(path, block, "content", ctx)
     if f is None:
         return None
-    return resolve_images(reader, path, f.line if f.inline else f.line + 1, ctx, f.value)
+    return resolve_images(reader, path, f.first_line, ctx, f.value)
 
 
 def read_chat(
@@ -155,7 +156,11 @@ def _article_excerpt(
     omitted = ""
     if last_end is not None and start > last_end:
         omitted = body[last_end:start].strip()
-    return ArticleExcerpt(body[start:end].strip(), start, end, omitted, optional)
+
+    def images(text: str) -> str:
+        return resolve_images(reader, article.path, 1, "", text, check=False)
+
+    return ArticleExcerpt(images(body[start:end].strip()), start, end, images(omitted), optional)
 
 
 def _video_excerpt(
@@ -198,7 +203,7 @@ def _video_excerpt(
             path,
             block.line,
             ctx,
-            f"{transcript.path} has no timestamps file "
+            f"{transcript.path} has no usable timestamps "
             f"({transcript.path[: -len('.md')]}.timestamps.json), so this clip's transcript "
             "is the whole transcript text",
             rule="clip.no-timestamps",

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
 from lens.content.parsed import Timing, Transcript
 from lens.content.parsing.reader import Reader
 from lens.content.syntax import after_frontmatter, parse_document, parse_time
 
-_YOUTUBE = re.compile(r"(?:[?&]v=|youtu\.be/|/embed/)([A-Za-z0-9_-]{6,})")
+_YOUTUBE = re.compile(r"(?:[?&]v=|youtu\.be/|/embed/|/shorts/|/live/)([A-Za-z0-9_-]{6,})")
+_YOUTUBE_HOSTS = {"youtube.com", "youtu.be", "youtube-nocookie.com", "m.youtube.com"}
 
 
 def youtube_id(url: str) -> str | None:
+    """The video id of a YouTube address (watch, youtu.be, embed, shorts, live), or None
+    for anything else (the address is also shown as a link: only http(s) YouTube)."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").removeprefix("www.")
+    if parts.scheme not in ("http", "https") or host not in _YOUTUBE_HOSTS:
+        return None
     match = _YOUTUBE.search(url)
     return match.group(1) if match else None
 
@@ -84,12 +92,14 @@ def load_timestamps(reader: Reader, path: str) -> tuple[Timing, ...]:
         )
         return ()
     timings = []
+    lines: list[int] | None = None
     for n, entry in enumerate(data):
         start = parse_time(str(entry.get("start", ""))) if isinstance(entry, dict) else None
         if start is None or not isinstance(entry.get("text"), str):
+            lines = lines or _entry_lines(reader.files[path])
             reader.warn(
                 path,
-                1,
+                lines[n] if n < len(lines) else 1,
                 f"entry {n}",
                 'Each entry needs "text" and "start" as "M:SS.ss"; this one is skipped',
                 rule="timestamps.entry",
@@ -97,3 +107,36 @@ def load_timestamps(reader: Reader, path: str) -> tuple[Timing, ...]:
             continue
         timings.append(Timing(start, entry["text"]))
     return tuple(timings)
+
+
+def _entry_lines(text: str) -> list[int]:
+    """The line each element of a top-level JSON array starts on (only asked for when
+    an entry is wrong, so a valid file is never scanned twice)."""
+    lines: list[int] = []
+    depth, line, in_string, escaped, expecting = 0, 1, False, False, False
+    for char in text:
+        if char == "\n":
+            line += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char in " \t\r\n":
+            continue
+        if depth == 1 and expecting and char not in ",]":
+            lines.append(line)
+            expecting = False
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            expecting = depth == 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 1:
+            expecting = True
+    return lines

@@ -6,6 +6,13 @@
   "use strict";
   var article = document.querySelector("article.section");
   if (!article) return;
+  document.querySelectorAll("button.replay").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var frame = button.closest("figure").querySelector("iframe");
+      frame.src = frame.dataset.src;
+    });
+  });
+  if (!article.dataset.module) return; // a lens on its own: no module to count time for
   var lastActive = Date.now();
   ["scroll", "keydown", "mousemove", "touchstart", "click"].forEach(function (name) {
     window.addEventListener(name, function () { lastActive = Date.now(); }, { passive: true });
@@ -18,17 +25,11 @@
       headers: { "Content-Type": "application/json" },
       credentials: "same-origin",
       body: JSON.stringify({
-        course: article.dataset.course,
+        course: article.dataset.course || "",
         module_key: article.dataset.module,
         content_id: article.dataset.content
       })
     }).catch(function () { /* offline: the next beat tries again */ });
   }
   setInterval(beat, 30000);
-  document.querySelectorAll("button.replay").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var frame = button.closest("figure").querySelector("iframe");
-      frame.src = frame.dataset.src;
-    });
-  });
 })();
