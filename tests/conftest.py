@@ -13,7 +13,7 @@ import ipaddress
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,23 @@ def pytest_configure(config: pytest.Config) -> None:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = _guarded_getaddrinfo
+
+
+# -- vendor contracts ------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fakes_keep_to_the_vendors_contracts() -> Iterator[None]:
+    """Every fake vendor checks what it receives and answers against the vendor's API
+    description (tests/contracts); a violation fails the test even when the code under
+    test caught the exception it raised."""
+    from tests.contracts.validator import VIOLATIONS
+
+    VIOLATIONS.clear()
+    yield
+    found = list(VIOLATIONS)
+    VIOLATIONS.clear()
+    assert not found, "a fake drifted from the vendor's contract:\n" + "\n".join(found)
 
 
 # -- reporting -------------------------------------------------------------------------
