@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from lens.cli_support import fail, load_settings
-from lens.settings import ConfigError, integration_status
+from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.settings import ConfigError, Settings, integration_status
 
 
 def serve(
@@ -88,11 +91,69 @@ def config_check() -> None:
         if status.missing:
             line += f"  (missing: {', '.join(status.missing)})"
         typer.echo(line)
+    for line in discord_bot_report(settings):
+        typer.echo(line)
     try:
         settings.check_production()
     except ConfigError as exc:
         raise fail(f"not ready for production: {exc}", 1) from None
     typer.echo("configuration ok")
+
+
+# What each permission the bot may lack is needed for (docs/discord.md, "Set it up").
+_NEEDED_FOR = {
+    "View Channels": "group channels",
+    "Send Messages": "welcome messages",
+    "Read Message History": "finding its welcome messages again",
+    "Embed Links": "welcome messages",
+    "Manage Channels": "group channels and breakout rooms",
+    "Manage Roles": "opening group channels to their members",
+    "Add Reactions": "granting it to members in group channels",
+    "Attach Files": "granting it to members in group channels",
+    "Connect": "voice channels and meeting events",
+    "Speak": "granting it to members in voice channels",
+    "Use Voice Activity": "granting it to members in voice channels",
+    "Create Events": "creating meeting events",
+    "Manage Events": "editing meeting events made by someone else",
+    "Move Members": "breakout rooms",
+    "Manage Nicknames": "nicknames changed on Lens",
+}
+
+
+def _discord_http() -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+
+
+def discord_bot_report(settings: Settings) -> list[str]:
+    """With the bot configured, its role's permissions in DISCORD_SERVER_ID, read from
+    Discord (the server's roles and owner, the bot's roles): a warning naming each
+    permission Lens needs that it lacks. Administrator or owning the server grants all."""
+    if not settings.discord_bot_token or not settings.discord_server_id:
+        return []
+    return asyncio.run(_discord_bot_report(settings))
+
+
+async def _discord_bot_report(settings: Settings) -> list[str]:
+    from lens.integrations.discord.guild import DiscordGuild, invite_url, permission_names
+
+    server = settings.discord_server_id
+    async with _discord_http() as http:
+        guild = DiscordGuild.from_settings(settings, http)
+        try:
+            missing = await guild.missing_permissions()
+        except (IntegrationUnavailable, IntegrationRejected) as exc:
+            return [f"  warning: could not read the bot's permissions in server {server}: {exc}"]
+    if not missing:
+        return [f"  discord bot permissions: every permission Lens needs, in server {server}"]
+    lines = [f"  warning: the bot's role in server {server} lacks permissions Lens needs:"]
+    for name in permission_names(missing):
+        lines.append(f"    - {name}: {_NEEDED_FOR.get(name, 'Lens')}")
+    client_id = settings.discord_client_id or "<DISCORD_CLIENT_ID>"
+    lines.append(
+        "    Give them to the bot's role in the server settings, or invite it again: "
+        + invite_url(client_id)
+    )
+    return lines
 
 
 def register(app: typer.Typer) -> None:

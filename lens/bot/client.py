@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from lens.bot.common import reply
 from lens.bot.services import BotServices
 from lens.errors import IntegrationRejected, IntegrationUnavailable, LensError
+from lens.integrations.discord.rest import USER_AGENT
 from lens.logging import get_logger
 from lens.settings import Settings
 
@@ -129,6 +130,9 @@ class LensBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,  # reads no messages: keep no message cache
         )
+        # Discord asks every API client for "DiscordBot ($url, $versionNumber)" and may
+        # block others; discord.py's own has no comma after the URL. More may follow.
+        self.http.user_agent = f"{USER_AGENT} discord.py/{discord.__version__}"
         # Built once; each cog gets it with the bot (the cogs do not import this module).
         self.services = BotServices(
             settings=settings,

@@ -48,8 +48,9 @@ VOICE_ALLOW = (
     | Permission.READ_MESSAGE_HISTORY
 )
 # The bot keeps seeing and managing what it hid from @everyone. Discord lets a bot
-# allow in an overwrite only what it has in the server, so the bot needs these (and
-# Manage Events, for the meetings' events) as server permissions.
+# allow in an overwrite only what it has in the server, so the bot needs these as server
+# permissions (all in BOT_PERMISSIONS, with Create Events for the meetings' events, which
+# Discord checks with View Channel and Connect in the event's voice channel).
 # No MANAGE_ROLES here: only an Administrator may grant it in an overwrite (Discord
 # refuses with 50013 otherwise); the bot's server-wide Manage Roles already lets it edit
 # these channels' overwrites.

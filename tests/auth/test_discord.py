@@ -1,4 +1,5 @@
-"""Discord OAuth against a fake Discord speaking the documented token and user shapes."""
+"""Discord OAuth against a fake Discord speaking the documented token and user shapes
+(every request and answer checked: tests/contracts/discord/checks.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from lens.auth.models import OAuthState
+from lens.integrations.discord.rest import USER_AGENT
 from lens.users.models import User
+from tests.contracts.discord.checks import checked
 
 TESTDATA = Path(__file__).parent / "testdata"
 CLIENT = {"DISCORD_CLIENT_ID": "1234567890", "DISCORD_CLIENT_SECRET": "client-secret-xyz"}
@@ -20,39 +23,47 @@ CLIENT = {"DISCORD_CLIENT_ID": "1234567890", "DISCORD_CLIENT_SECRET": "client-se
 
 @dataclass
 class FakeDiscord:
+    """Discord's token endpoint and GET /users/@me. `token_status` 400 or 401 answers the
+    OAuth error JSON Discord sends (`{"error": "invalid_grant", ...}`), 5xx an outage."""
+
     token_status: int = 200
     user_status: int = 200
     calls: list[str] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
 
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+        return httpx.MockTransport(checked(self.handle))
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request.url.path)
+        self.requests.append(request)
         if request.url.path == "/api/oauth2/token":
-            assert request.method == "POST"
             form = parse_qs(request.content.decode())
-            assert form["grant_type"] == ["authorization_code"]
-            assert form["code"] == ["the-code"]
             assert form["client_id"] == ["1234567890"]
             assert form["client_secret"] == ["client-secret-xyz"]
             assert form["redirect_uri"] == ["http://localhost:8000/auth/discord/callback"]
-            assert len(form["code_verifier"][0]) >= 43  # PKCE
+            if self.token_status in (400, 401) or form["code"] != ["the-code"]:
+                return httpx.Response(
+                    self.token_status if self.token_status in (400, 401) else 400,
+                    json={
+                        "error": "invalid_grant",
+                        "error_description": 'Invalid "code" in request.',
+                    },
+                )
             if self.token_status != 200:
-                return httpx.Response(self.token_status, text="upstream trouble")
+                return httpx.Response(
+                    self.token_status, json={"message": "500: Internal Server Error", "code": 0}
+                )
             return httpx.Response(
                 200, json=json.loads((TESTDATA / "discord_token.json").read_text())
             )
-        if request.url.path == "/api/v10/users/@me":
-            assert request.headers["Authorization"] == "Bearer 6qrZcUqja7812RVdnEKjpzOL4CvHBFG"
-            if self.user_status != 200:
-                return httpx.Response(
-                    self.user_status, json={"message": "401: Unauthorized", "code": 0}
-                )
+        if request.headers["Authorization"] != "Bearer 6qrZcUqja7812RVdnEKjpzOL4CvHBFG":
+            return httpx.Response(401, json={"message": "401: Unauthorized", "code": 0})
+        if self.user_status != 200:
             return httpx.Response(
-                200, json=json.loads((TESTDATA / "discord_user.json").read_text())
+                self.user_status, json={"message": "401: Unauthorized", "code": 0}
             )
-        return httpx.Response(404)
+        return httpx.Response(200, json=json.loads((TESTDATA / "discord_user.json").read_text()))
 
 
 async def start(client: httpx.AsyncClient, next_path: str = "/welcome") -> str:
@@ -187,7 +198,9 @@ async def test_discord_down(client_factory) -> None:
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("no route", request=request)
 
-    async with client_factory(transport=httpx.MockTransport(unreachable), **CLIENT) as client:
+    async with client_factory(
+        transport=httpx.MockTransport(checked(unreachable)), **CLIENT
+    ) as client:
         state = await start(client)
         response = await client.get(
             "/auth/discord/callback", params={"code": "the-code", "state": state}
@@ -252,7 +265,9 @@ async def test_an_unverified_discord_email_is_not_stored(client_factory, db) -> 
             return httpx.Response(200, json=data)
         return response
 
-    async with client_factory(transport=httpx.MockTransport(unverified), **CLIENT) as client:
+    async with client_factory(
+        transport=httpx.MockTransport(checked(unverified)), **CLIENT
+    ) as client:
         state = await start(client)
         await client.get("/auth/discord/callback", params={"code": "the-code", "state": state})
     user = await db.scalar(select(User).where(User.discord_id == "80351110224678912"))
@@ -260,11 +275,13 @@ async def test_an_unverified_discord_email_is_not_stored(client_factory, db) -> 
 
 
 async def test_a_malformed_user_answer_is_a_clear_failure(client_factory) -> None:
+    # Not Discord: an answer its description does not allow (a user without an id), to
+    # pin how Lens fails on one. The token exchange before it is the checked fake's.
+    fake = FakeDiscord()
+
     def broken(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/oauth2/token":
-            return httpx.Response(
-                200, json=json.loads((TESTDATA / "discord_token.json").read_text())
-            )
+            return checked(fake.handle)(request)
         return httpx.Response(200, json={"username": "no id here"})
 
     async with client_factory(transport=httpx.MockTransport(broken), **CLIENT) as client:
@@ -273,3 +290,33 @@ async def test_a_malformed_user_answer_is_a_clear_failure(client_factory) -> Non
             "/auth/discord/callback", params={"code": "the-code", "state": state}
         )
     assert response.status_code == 400 and "Discord is unavailable" in response.text
+
+
+async def test_a_refused_code_is_told_as_a_refusal(client_factory) -> None:
+    # Discord's token endpoint answers OAuth errors as JSON (RFC 6749, section 5.2).
+    fake = FakeDiscord(token_status=400)
+    async with client_factory(transport=fake.transport(), **CLIENT) as client:
+        state = await start(client)
+        response = await client.get(
+            "/auth/discord/callback", params={"code": "the-code", "state": state}
+        )
+    assert response.status_code == 400
+    assert "Discord refused the sign-in" in response.text
+    assert fake.calls == ["/api/oauth2/token"]
+
+
+async def test_sign_in_requests_identify_lens_as_discord_asks(client_factory) -> None:
+    # "Clients using the HTTP API must provide a valid User Agent ...
+    # DiscordBot ($url, $versionNumber)" (Discord's API reference): the app's shared
+    # client says "Lens/<version>", which Discord may block with a Cloudflare error.
+    fake = FakeDiscord()
+    async with client_factory(transport=fake.transport(), **CLIENT) as client:
+        state = await start(client)
+        await client.get("/auth/discord/callback", params={"code": "the-code", "state": state})
+    assert [r.url.path for r in fake.requests] == ["/api/oauth2/token", "/api/v10/users/@me"]
+    assert {r.headers["User-Agent"] for r in fake.requests} == {USER_AGENT}
+    token_request = fake.requests[0]
+    assert token_request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    form = parse_qs(token_request.content.decode())
+    assert form["grant_type"] == ["authorization_code"]
+    assert 43 <= len(form["code_verifier"][0]) <= 128  # PKCE (RFC 7636)

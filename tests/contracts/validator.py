@@ -11,13 +11,22 @@ swallowed the exception.
 
     contract = Contract.load("discord")
     transport = httpx.MockTransport(contract.checked(fake.handle))
+
+What a description names by `$ref` (parameters, request bodies, answers, and the schemas
+inside them) is followed; a path parameter marked `x-multi-segment` (GitHub's
+`contents/{path}`) spans several segments; path and query parameters are checked against
+their schemas. Answers a vendor documents outside its OpenAPI file (rate limits, outages)
+are accepted only through `checked(handler, outside={status: check})`, where the check
+holds the vendor's documented facts. An answer whose body is still streaming is checked
+by status and media type only.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -85,21 +94,26 @@ class Contract:
     def load(cls, name: str) -> Contract:
         raw = json.loads((HERE / name / "openapi.excerpt.json").read_text())
         spec = _normalize(raw)
+        _inline_operation_refs(spec)
         prefix = urlsplit(spec.get("servers", [{"url": ""}])[0]["url"]).path.rstrip("/")
         contract = cls(name, spec, prefix)
         resource = Resource.from_contents(spec, default_specification=DRAFT202012)
         contract.registry = Registry().with_resource(contract._uri, resource)
         for template, item in spec.get("paths", {}).items():
-            regex = re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template))
             literal = sum(1 for part in template.split("/") if part and "{" not in part)
             for method, operation in item.items():
                 if method in ("get", "post", "put", "patch", "delete", "head"):
+                    multi = {
+                        p["name"]
+                        for p in operation.get("parameters", [])
+                        if p.get("in") == "path" and p.get("x-multi-segment")
+                    }
                     contract.operations.append(
                         Operation(
                             template,
                             method.upper(),
                             operation,
-                            re.compile(f"^{regex}$"),
+                            _path_regex(template, multi),
                             literal,
                         )
                     )
@@ -118,6 +132,19 @@ class Contract:
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
         if errors:
             self._fail(what, errors[0])
+
+    def check_schema(self, value: Any, schema: str, what: str) -> None:
+        """`value` must fit `#/components/schemas/<schema>`: for shapes that travel outside
+        a documented operation (stream chunks, webhook payloads, error bodies)."""
+        self._validate(value, "components", "schemas", schema, what=what)
+
+    def check_at(self, value: Any, *where: str, what: str) -> None:
+        """`value` must fit the schema at `where` (path parts into the description)."""
+        self._validate(value, *where, what=what)
+
+    def fail(self, what: str, detail: str) -> None:
+        """Record a violation found by a check outside the description, and raise it."""
+        self._fail(what, detail)
 
     def _fail(self, what: str, error: ValidationError | str) -> None:
         if isinstance(error, ValidationError):
@@ -140,6 +167,16 @@ class Contract:
     def check_request(self, request: httpx.Request) -> Operation:
         operation = self.operation(request.method, request.url.path)
         what = f"{request.method} {operation.template} request"
+        found = operation.pattern.match(request.url.path.removeprefix(self.prefix) or "/")
+        for param in operation.spec.get("parameters", []):
+            if param.get("in") == "path" and found is not None:
+                value = found.group(_group(param["name"]))
+                schema = param.get("schema", {})
+                self._check_scalar(
+                    _coerce(value, schema),
+                    schema,
+                    f"{what} path parameter {param['name']}={value!r}",
+                )
         params = {p["name"]: p for p in operation.spec.get("parameters", []) if p["in"] == "query"}
         for name, value in parse_qsl(request.url.query.decode(), keep_blank_values=True):
             param = params.get(name)
@@ -182,8 +219,20 @@ class Contract:
             return
         content = responses[key].get("content", {})
         kind = response.headers.get("content-type", "").split(";", 1)[0].strip()
-        if "application/json" in content and kind == "application/json":
+        json_answer = "application/json" in content and kind == "application/json"
+        if (
+            not _is_read(response)
+            and json_answer
+            and isinstance(response.stream, httpx.SyncByteStream)
+        ):
             response.read()
+        if not _is_read(response):
+            # Still streaming (a tarball, a server-sent stream): the body is the code's
+            # to read; status and media type are what can be checked now.
+            if content and kind and not any(_media_matches(kind, d) for d in content):
+                self._fail(what, f"content type {kind!r} is not documented ({sorted(content)})")
+            return
+        if json_answer:
             self._validate(
                 json.loads(response.content) if response.content else None,
                 "paths",
@@ -205,22 +254,118 @@ class Contract:
             self._fail(what, f"content type {kind!r} is not documented ({sorted(content)})")
 
     def _check_scalar(self, value: Any, schema: dict[str, Any], what: str) -> None:
-        errors = list(Draft202012Validator(schema, registry=self.registry).iter_errors(value))
+        rooted = _rooted(schema, self._uri)
+        errors = list(Draft202012Validator(rooted, registry=self.registry).iter_errors(value))
         if errors:
             self._fail(what, errors[0])
 
+    def documents(self, operation: Operation, status: int) -> bool:
+        responses = operation.spec.get("responses", {})
+        text = str(status)
+        return any(k in responses for k in (text, f"{text[0]}XX", "default"))
+
     def checked(
-        self, handler: Callable[[httpx.Request], httpx.Response]
+        self,
+        handler: Callable[[httpx.Request], httpx.Response],
+        *,
+        outside: Mapping[int, OutsideCheck] | None = None,
     ) -> Callable[[httpx.Request], httpx.Response]:
-        """A MockTransport handler that checks what the fake receives and answers."""
+        """A MockTransport handler that checks what the fake receives and answers.
+
+        `outside` maps a status the vendor documents outside its OpenAPI file (a rate
+        limit, an outage) to the check of such an answer: `check(response, what)`, which
+        calls `contract.fail` when the answer breaks the vendor's documented facts. It
+        applies only where the operation itself does not list the status."""
 
         def check(request: httpx.Request) -> httpx.Response:
             operation = self.check_request(request)
             response = handler(request)
-            self.check_response(operation, response)
+            status = response.status_code
+            if outside and status in outside and not self.documents(operation, status):
+                if _is_read(response) or isinstance(response.stream, httpx.SyncByteStream):
+                    response.read()
+                outside[status](
+                    response, f"{operation.method} {operation.template} answer {status}"
+                )
+            else:
+                self.check_response(operation, response)
             return response
 
         return check
+
+
+OutsideCheck = Callable[[httpx.Response, str], None]
+
+
+def _inline_operation_refs(spec: dict[str, Any]) -> None:
+    """Each operation's parameters (its own and its path's), request body and answers as
+    objects rather than `$ref`s to `#/components/...`, so they can be read and pointed
+    into. Schemas inside them keep their `$ref`s: the registry follows those."""
+
+    def target(node: Any) -> Any:
+        seen = 0
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and seen < 10:
+            found: Any = spec
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                found = found[part.replace("~1", "/").replace("~0", "~")]
+            node, seen = found, seen + 1
+        return copy.deepcopy(node)
+
+    for item in spec.get("paths", {}).values():
+        shared = [target(p) for p in item.get("parameters", [])]
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete", "head"):
+                continue
+            own = [target(p) for p in operation.get("parameters", [])]
+            names = {(p.get("name"), p.get("in")) for p in own}
+            merged = own + [p for p in shared if (p.get("name"), p.get("in")) not in names]
+            if merged:
+                operation["parameters"] = merged
+            if "requestBody" in operation:
+                operation["requestBody"] = target(operation["requestBody"])
+            answers = operation.get("responses", {})
+            for status in list(answers):
+                answers[status] = target(answers[status])
+
+
+def _group(name: str) -> str:
+    return "p_" + re.sub(r"\W", "_", name)
+
+
+def _path_regex(template: str, multi: set[str]) -> re.Pattern[str]:
+    pattern = ""
+    for piece in re.split(r"(\{[^/]+\})", template):
+        if piece.startswith("{") and piece.endswith("}"):
+            name = piece[1:-1]
+            group = _group(name)
+            if f"(?P<{group}>" in pattern:  # the same name twice: match, do not capture
+                pattern += ".+" if name in multi else "[^/]+"
+            else:
+                pattern += f"(?P<{group}>.+)" if name in multi else f"(?P<{group}>[^/]+)"
+        else:
+            pattern += re.escape(piece)
+    return re.compile(f"^{pattern}$")
+
+
+def _rooted(schema: Any, uri: str) -> Any:
+    """A schema cut out of the description, its local `$ref`s pointed at the description."""
+    if isinstance(schema, list):
+        return [_rooted(item, uri) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _rooted(v, uri) for k, v in schema.items()}
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        out["$ref"] = uri + ref
+    return out
+
+
+def _is_read(response: httpx.Response) -> bool:
+    try:
+        response.content  # noqa: B018 - raises ResponseNotRead while still streaming
+    except httpx.ResponseNotRead:
+        return False
+    return True
 
 
 def _coerce(value: str, schema: dict[str, Any]) -> Any:

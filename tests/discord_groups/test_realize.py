@@ -19,7 +19,7 @@ from lens.discord_groups.plan import BOT_ALLOW, TEXT_ALLOW, VOICE_ALLOW
 from lens.discord_groups.report import RealizeReport, get_last_report
 from lens.discord_groups.service import REALIZE_KIND, grant_member_access, group_for_voice_channel
 from lens.discord_groups.tasks import realize, realize_all
-from lens.integrations.discord.guild import Permission
+from lens.integrations.discord.guild import BOT_PERMISSIONS, Permission
 from lens.jobs.models import Job
 from lens.jobs.registry import JobContext
 from lens.meetings.models import Meeting
@@ -267,6 +267,32 @@ async def test_a_refused_step_is_reported_and_the_independent_steps_go_on(
     # Group 1's voice channel and events, and all of group 2, were made regardless.
     assert report.created == {"category": 1, "text": 1, "voice": 2, "welcome": 1, "event": 6}
     assert "Failed (1):\n- creating text channel group-1" in report.summary()
+
+
+async def test_a_bot_without_create_events_gets_its_channels_and_a_report_of_the_events(
+    db: AsyncSession,
+) -> None:
+    # Since 2026-02-23 Discord refuses to create an event for a bot with Manage Events
+    # but not Create Events (tests/contracts/discord/FACTS.md).
+    fake = FakeGuild(bot_permissions=BOT_PERMISSIONS & ~Permission.CREATE_EVENTS)
+    world = await build(db, fake)
+
+    report = await run(db, fake, world)
+
+    assert fake.events == {}
+    assert report.created == {"category": 1, "text": 2, "voice": 2, "welcome": 2}
+    assert report.temporary_failures == 0  # a setting to fix, not a retry
+    assert len(report.failed) == 6
+    assert all(
+        f.startswith("creating the event 'Spring 2027: Group ")
+        and f.endswith("(HTTP 403): Missing Permissions (code 50013)")
+        for f in report.failed
+    )
+
+    fake.bot_permissions = BOT_PERMISSIONS  # the admin gives the role Create Events
+    again = await run(db, fake, world)
+    assert again.created == {"event": 6} and not again.failed
+    assert_realized(fake, world)
 
 
 async def test_a_run_whose_mapping_was_rolled_back_adopts_what_it_made(db: AsyncSession) -> None:

@@ -1,4 +1,5 @@
-"""DiscordGuild's requests and its reading of Discord's answers (httpx.MockTransport)."""
+"""DiscordGuild's requests and its reading of Discord's answers (httpx.MockTransport,
+every request and answer checked against Discord's description)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,16 @@ from lens.integrations.discord.guild import (
     Overwrite,
     Permission,
 )
+from lens.integrations.discord.ratelimit import RateLimits
 from lens.integrations.discord.rest import USER_AGENT
+from tests.contracts.discord.checks import checked, facts
+from tests.fixtures.fake_discord import (
+    FakeClock,
+    member_object,
+    message_object,
+    rate_limited,
+    user_object,
+)
 
 TOKEN = "bot-token-for-tests"
 GUILD = "1100000000000000000"
@@ -28,21 +38,26 @@ ADA = "82198898841029460"
 
 
 class Recorder:
+    """Answers with the given replies in turn; requests and replies checked against
+    Discord's description."""
+
     def __init__(self, *replies: httpx.Response) -> None:
         self.replies = list(replies)
         self.requests: list[httpx.Request] = []
-        self.sleeps: list[float] = []
+        self.clock = FakeClock()
+
+    @property
+    def sleeps(self) -> list[float]:
+        return self.clock.sleeps
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         return self.replies.pop(0)
 
     def guild(self) -> DiscordGuild:
-        async def sleep(seconds: float) -> None:
-            self.sleeps.append(seconds)
-
-        http = httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
-        return DiscordGuild(http, token=TOKEN, guild_id=GUILD, sleep=sleep)
+        http = httpx.AsyncClient(transport=httpx.MockTransport(checked(self.handle)))
+        limits = RateLimits(clock=self.clock, sleep=self.clock.sleep)
+        return DiscordGuild(http, token=TOKEN, guild_id=GUILD, limits=limits)
 
     def body(self, n: int = -1) -> Any:
         return json.loads(self.requests[n].content)
@@ -58,6 +73,7 @@ def channel(**fields: Any) -> dict[str, Any]:
         "parent_id": "1200000000000000000",
         "topic": None,
         "nsfw": False,
+        "flags": 0,
         "permission_overwrites": [
             {"id": GUILD, "type": 0, "allow": "0", "deny": "1024"},
             {"id": ADA, "type": 1, "allow": "3072", "deny": "0"},
@@ -66,7 +82,7 @@ def channel(**fields: Any) -> dict[str, Any]:
     }
 
 
-async def test_create_channel_sends_overwrites_as_strings_and_a_reason() -> None:
+async def test_create_channel_sends_overwrites_as_numbers_and_a_reason() -> None:
     discord = Recorder(httpx.Response(201, json=channel()))
     made = await discord.guild().create_channel(
         name="group-1",
@@ -87,14 +103,16 @@ async def test_create_channel_sends_overwrites_as_strings_and_a_reason() -> None
     # Header values are ASCII: Discord takes the reason URL-encoded.
     header = request.headers["X-Audit-Log-Reason"]
     assert header.isascii() and unquote(header) == "Lens: Frühling 2027 (cohort 3)"
+    # Discord's description types a request's allow and deny as integers (its answers
+    # carry strings, which Overwrite reads back).
     assert discord.body() == {
         "name": "group-1",
         "type": 0,
         "parent_id": "1200000000000000000",
         "topic": "Group 1",
         "permission_overwrites": [
-            {"id": GUILD, "type": 0, "allow": "0", "deny": "1024"},
-            {"id": ADA, "type": 1, "allow": "3072", "deny": "0"},
+            {"id": GUILD, "type": 0, "allow": 0, "deny": 1024},
+            {"id": ADA, "type": 1, "allow": 3072, "deny": 0},
         ],
     }
     assert made.id == CHANNEL and made.parent_id == "1200000000000000000"
@@ -105,12 +123,11 @@ async def test_create_channel_sends_overwrites_as_strings_and_a_reason() -> None
 
 
 async def test_permission_bits_are_discords() -> None:
-    assert Permission.VIEW_CHANNEL == 1024
-    assert Permission.SEND_MESSAGES == 2048
-    assert Permission.CONNECT == 1048576
-    assert Permission.SPEAK == 2097152
-    assert Permission.MANAGE_ROLES == 268435456
-    assert Permission.MANAGE_EVENTS == 8589934592
+    documented = facts()["permissions"]["flags"]
+    ours = {name: value for name, value in vars(Permission).items() if name.isupper()}
+    assert "CREATE_EVENTS" in ours
+    for name, value in ours.items():
+        assert value == documented[name]["value"] == 1 << documented[name]["shift"], name
 
 
 async def test_put_overwrite_and_deletes_answer_204() -> None:
@@ -125,18 +142,19 @@ async def test_put_overwrite_and_deletes_answer_204() -> None:
         f"DELETE /api/v10/guilds/{GUILD}/scheduled-events/1300000000000000000",
         f"DELETE /api/v10/channels/{CHANNEL}/permissions/{ADA}",
     ]
-    assert discord.body(0) == {"type": 1, "allow": "1024", "deny": "0"}
+    assert discord.body(0) == {"type": 1, "allow": 1024, "deny": 0}
     assert discord.requests[1].content == b""
 
 
 async def test_a_member_not_in_the_server_is_none_other_errors_are_not() -> None:
+    ada = member_object(user_object(ADA, "ada"))
     discord = Recorder(
-        httpx.Response(200, json={"user": {"id": ADA}, "roles": [], "nick": None}),
+        httpx.Response(200, json=ada),
         httpx.Response(404, json={"message": "Unknown Member", "code": 10007}),
         httpx.Response(403, json={"message": "Missing Access", "code": 50001}),
     )
     guild = discord.guild()
-    assert (await guild.get_member(ADA)) == {"user": {"id": ADA}, "roles": [], "nick": None}
+    assert (await guild.get_member(ADA)) == ada
     assert await guild.get_member(ADA) is None
     with pytest.raises(IntegrationRejected, match="Missing Access"):
         await guild.get_member(ADA)
@@ -204,10 +222,7 @@ async def test_scheduled_events_are_voice_events_with_utc_times() -> None:
 
 
 async def test_reads_wait_out_short_rate_limits_like_messages_do() -> None:
-    discord = Recorder(
-        httpx.Response(429, json={"message": "rate limited", "retry_after": 0.4, "global": False}),
-        httpx.Response(200, json=[channel()]),
-    )
+    discord = Recorder(rate_limited(0.4), httpx.Response(200, json=[channel()]))
     [only] = await discord.guild().list_channels()
     assert only.name == "group-1"
     assert discord.sleeps == [0.4]
@@ -215,7 +230,7 @@ async def test_reads_wait_out_short_rate_limits_like_messages_do() -> None:
 
 
 async def test_messages_are_listed_newest_first_with_a_limit() -> None:
-    message = {"id": "1", "channel_id": CHANNEL, "content": "hi", "author": {"id": "9"}}
+    message = message_object("1", CHANNEL, "hi", user_object("9", "someone"))
     discord = Recorder(httpx.Response(200, json=[message]))
     [read] = await discord.guild().list_messages(CHANNEL, limit=500)
     assert discord.requests[0].url.params["limit"] == "100"
@@ -223,9 +238,10 @@ async def test_messages_are_listed_newest_first_with_a_limit() -> None:
 
 
 async def test_nickname_and_the_bot_user() -> None:
+    me = {**user_object("42", "Lens", bot=True), "mfa_enabled": False, "locale": "en-US"}
     discord = Recorder(
-        httpx.Response(200, json={"id": "42", "username": "Lens", "bot": True}),
-        httpx.Response(200, json={"user": {"id": ADA}, "nick": "Ada L.", "roles": []}),
+        httpx.Response(200, json=me),
+        httpx.Response(200, json=member_object(user_object(ADA, "ada"), nick="Ada L.")),
     )
     guild = discord.guild()
     assert await guild.bot_user_id() == "42"

@@ -5,18 +5,32 @@ processes. Discord keeps one message per nonce, as the real API does with
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.contracts.discord.checks import check_request as check_discord_request
+from tests.contracts.discord.checks import check_response as check_discord_response
+from tests.contracts.validator import Operation
+from tests.fixtures.fake_discord import dm_channel_object, message_object, user_object
+from tests.integrations.fake_sendgrid import CONTRACT as SENDGRID
+from tests.integrations.fake_sendgrid import UNAUTHORIZED, authorized
+
+DM_CHANNEL_IDS = 4 * 10**17  # + the recipient's id: one DM channel per person
+MESSAGE_IDS = 1_400_000_000_000_000_000
+DISCORD_BOT = user_object("1300000000000000001", "Lens", bot=True)
 
 
 @dataclass
@@ -26,6 +40,7 @@ class Providers:
     nonces: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     latency: tuple[float, float] = (0.002, 0.010)
+    discord_token: str = "bot-test"  # DISCORD_BOT_TOKEN of the workers under test
 
     @property
     def received(self) -> int:
@@ -44,30 +59,73 @@ class Providers:
         await asyncio.sleep(random.uniform(*self.latency))
 
     async def sendgrid(self, request: Request) -> Response:
-        body = await request.json()
+        # Held to SendGrid's description like the other SendGrid fakes
+        # (tests/integrations/fake_sendgrid.py): the request must fit it, a request
+        # without a bearer key is refused with 401, and the answers must fit it too.
+        raw = await request.body()
+        operation = SENDGRID.check_request(
+            httpx.Request("POST", str(request.url), headers=request.headers.raw, content=raw)
+        )
+        if not authorized(request.headers, None):
+            SENDGRID.check_response(operation, httpx.Response(401, json=UNAUTHORIZED))
+            return JSONResponse(UNAUTHORIZED, status_code=401)
+        body = json.loads(raw)
         await self._wait()
         to = body["personalizations"][0]["to"][0]["email"]
         with self.lock:
             self.emails.append((to, body.get("headers", {}).get("X-Lens-Delivery", "")))
+        SENDGRID.check_response(operation, httpx.Response(202))
         return Response(status_code=202)
 
+    # Discord: held to Discord's description like the other Discord fakes
+    # (tests/contracts/discord/checks.py): requests and answers must fit it, a request
+    # without the bot's token gets Discord's 401, and ids are snowflakes.
+
+    def _discord_answer(self, operation: Operation, status: int, payload: Any) -> Response:
+        check_discord_response(operation, httpx.Response(status, json=payload))
+        return JSONResponse(payload, status_code=status)
+
+    async def _discord_request(self, request: Request) -> tuple[Operation, Any, Response | None]:
+        raw = await request.body()
+        operation = check_discord_request(
+            httpx.Request(
+                request.method, str(request.url), headers=request.headers.raw, content=raw
+            )
+        )
+        if request.headers.get("Authorization") != f"Bot {self.discord_token}":
+            unauthorized = {"message": "401: Unauthorized", "code": 0}
+            return operation, None, self._discord_answer(operation, 401, unauthorized)
+        return operation, json.loads(raw), None
+
     async def open_dm(self, request: Request) -> Response:
-        body = await request.json()
-        return JSONResponse({"id": f"dm{body['recipient_id']}", "type": 1})
+        operation, body, refused = await self._discord_request(request)
+        if refused is not None:
+            return refused
+        recipient = body["recipient_id"]
+        channel = str(DM_CHANNEL_IDS + int(recipient))
+        return self._discord_answer(
+            operation, 200, dm_channel_object(channel, user_object(recipient, "member"))
+        )
 
     async def post_message(self, request: Request) -> Response:
-        body = await request.json()
+        operation, body, refused = await self._discord_request(request)
+        if refused is not None:
+            return refused
         await self._wait()
         channel = request.path_params["channel"]
         nonce = body.get("nonce")
         with self.lock:
             if body.get("enforce_nonce") and nonce in self.nonces:
-                return JSONResponse({"id": self.nonces[nonce], "channel_id": channel})
-            self.messages.append((channel, nonce or ""))
-            message_id = str(len(self.messages))
-            if nonce:
-                self.nonces[nonce] = message_id
-        return JSONResponse({"id": message_id, "channel_id": channel})
+                message_id = self.nonces[nonce]
+            else:
+                self.messages.append((channel, nonce or ""))
+                message_id = str(MESSAGE_IDS + len(self.messages))
+                if nonce:
+                    self.nonces[nonce] = message_id
+        message = message_object(message_id, channel, body["content"], DISCORD_BOT)
+        if nonce:
+            message["nonce"] = nonce
+        return self._discord_answer(operation, 200, message)
 
 
 class ProviderServer:

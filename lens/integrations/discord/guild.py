@@ -2,11 +2,13 @@
 their permission overwrites, members, scheduled events, and the bot's own messages.
 
 It is DiscordRest (rest.py) with more routes: the same bot token, User-Agent, rate-limit
-handling (429 waited out under `max_wait`, per-route X-RateLimit buckets) and error
-classes (IntegrationUnavailable = try later, IntegrationRejected = will not work).
-What this client adds: bodiless requests (GET, DELETE), answers that are lists or empty
-(204), an `X-Audit-Log-Reason` on every change so the server's audit log says why the
-bot did it, and `DiscordNotFound` for 404s, which callers read as "already gone".
+handling (the process's shared RateLimits, ratelimit.py) and error classes
+(IntegrationUnavailable = try later, IntegrationRejected = will not work). What this
+client adds: bodiless requests (GET, DELETE), answers that are lists or empty (204), an
+`X-Audit-Log-Reason` on every change so the server's audit log says why the bot did it,
+`DiscordNotFound` for 404s, which callers read as "already gone", and the bot's own
+server permissions compared with what Lens needs (`BOT_PERMISSIONS`, `lens config check`).
+Its requests can wait: near Discord's invalid-request limit they are held (ratelimit.py).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ MAX_AUDIT_REASON = 512
 class Permission:
     """Permission bits as Discord documents them (topics/permissions)."""
 
+    ADMINISTRATOR = 1 << 3
     MANAGE_CHANNELS = 1 << 4
     ADD_REACTIONS = 1 << 6
     VIEW_CHANNEL = 1 << 10
@@ -71,9 +74,89 @@ class Permission:
     READ_MESSAGE_HISTORY = 1 << 16
     CONNECT = 1 << 20
     SPEAK = 1 << 21
+    MOVE_MEMBERS = 1 << 24
     USE_VAD = 1 << 25
+    MANAGE_NICKNAMES = 1 << 27
     MANAGE_ROLES = 1 << 28  # on a channel: "Manage Permissions", editing its overwrites
-    MANAGE_EVENTS = 1 << 33
+    MANAGE_EVENTS = 1 << 33  # editing and deleting events made by anyone
+    # Creating events (and editing and deleting the bot's own). Since 2026-02-23 a bot
+    # needs it to create an event: Manage Events alone no longer does.
+    CREATE_EVENTS = 1 << 44
+
+
+# Every permission, for the server owner and Administrator (Discord: "return ALL").
+ALL_PERMISSIONS = (1 << 64) - 1
+
+# The names Discord's app shows (its URL generator and role settings use these).
+PERMISSION_NAMES = {
+    Permission.ADMINISTRATOR: "Administrator",
+    Permission.MANAGE_CHANNELS: "Manage Channels",
+    Permission.ADD_REACTIONS: "Add Reactions",
+    Permission.VIEW_CHANNEL: "View Channels",
+    Permission.SEND_MESSAGES: "Send Messages",
+    Permission.EMBED_LINKS: "Embed Links",
+    Permission.ATTACH_FILES: "Attach Files",
+    Permission.READ_MESSAGE_HISTORY: "Read Message History",
+    Permission.CONNECT: "Connect",
+    Permission.SPEAK: "Speak",
+    Permission.MOVE_MEMBERS: "Move Members",
+    Permission.USE_VAD: "Use Voice Activity",
+    Permission.MANAGE_NICKNAMES: "Manage Nicknames",
+    Permission.MANAGE_ROLES: "Manage Roles",
+    Permission.MANAGE_EVENTS: "Manage Events",
+    Permission.CREATE_EVENTS: "Create Events",
+}
+
+# What the bot is invited with: everything Lens does in the server (docs/discord.md lists
+# why each is needed; its invite link carries this integer, which a test checks).
+# Discord lets a bot allow in a channel overwrite only what it has itself, so the bits
+# members get in their group's channels are here too. Manage Events stays beside Create
+# Events: an event made by someone else (adopted by name) needs it to be edited.
+BOT_PERMISSIONS = (
+    Permission.VIEW_CHANNEL
+    | Permission.SEND_MESSAGES
+    | Permission.READ_MESSAGE_HISTORY
+    | Permission.EMBED_LINKS
+    | Permission.MANAGE_CHANNELS
+    | Permission.MANAGE_ROLES
+    | Permission.ADD_REACTIONS
+    | Permission.ATTACH_FILES
+    | Permission.CONNECT
+    | Permission.SPEAK
+    | Permission.USE_VAD
+    | Permission.MANAGE_EVENTS
+    | Permission.CREATE_EVENTS
+    | Permission.MOVE_MEMBERS
+    | Permission.MANAGE_NICKNAMES
+)
+INVITE_SCOPES = "bot+applications.commands"
+
+
+def invite_url(client_id: str, permissions: int = BOT_PERMISSIONS) -> str:
+    """The link that adds the bot to a server with the permissions Lens needs."""
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={client_id}"
+        f"&scope={INVITE_SCOPES}&permissions={permissions}"
+    )
+
+
+def permission_names(bits: int) -> list[str]:
+    """The permissions in `bits` by the names Discord's app shows, lowest bit first."""
+    return [name for bit, name in sorted(PERMISSION_NAMES.items()) if bits & bit]
+
+
+def base_permissions(guild: dict[str, Any], member: dict[str, Any]) -> int:
+    """A member's server-wide permissions, as Discord's permissions topic computes them:
+    everything for the owner; else @everyone's and each of the member's roles' bits,
+    everything if that includes Administrator."""
+    user_id = str((member.get("user") or {}).get("id", ""))
+    if user_id and str(guild.get("owner_id")) == user_id:
+        return ALL_PERMISSIONS
+    roles = {str(r["id"]): int(r.get("permissions") or 0) for r in guild.get("roles") or []}
+    bits = roles.get(str(guild.get("id")), 0)  # @everyone has the server's id
+    for role_id in member.get("roles") or []:
+        bits |= roles.get(str(role_id), 0)
+    return ALL_PERMISSIONS if bits & Permission.ADMINISTRATOR else bits
 
 
 class DiscordNotFound(IntegrationRejected):
@@ -95,7 +178,14 @@ class Overwrite:
     deny: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        """As Discord answers with it (bit sets as strings)."""
         return {"id": self.id, "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
+
+    def to_request(self) -> dict[str, Any]:
+        """As a request sends it. Discord's OpenAPI description types a request's `allow`
+        and `deny` as integers (its docs call them strings and accept both); every bit
+        Discord defines is below 2**53, so the number is exact in any JSON reader."""
+        return {"id": self.id, "type": self.type, "allow": self.allow, "deny": self.deny}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Overwrite:
@@ -191,7 +281,11 @@ def format_time(value: datetime) -> str:
 
 
 class DiscordGuild(DiscordRest):
-    """The bot's view of one server. Every method is one HTTP request."""
+    """The bot's view of one server. Every method is one HTTP request (but
+    `bot_permissions`, which reads three)."""
+
+    # Welcome posts are part of a realization, which the job runner retries.
+    _messages_are_essential = False
 
     def __init__(self, http: httpx.AsyncClient, *, token: str, guild_id: str, **kwargs: Any):
         super().__init__(http, token=token, **kwargs)
@@ -222,6 +316,21 @@ class DiscordGuild(DiscordRest):
     async def bot_user_id(self) -> str:
         return _id(await self._call("GET", "/users/@me"))
 
+    async def bot_permissions(self) -> int:
+        """The bot's server-wide permissions (its roles, @everyone's, Administrator and
+        ownership), read from the server: what `lens config check` compares with
+        BOT_PERMISSIONS. IntegrationRejected when the bot is not in the server."""
+        bot_id = await self.bot_user_id()
+        guild = _dict(await self._call("GET", f"/guilds/{self.guild_id}"))
+        member = await self.get_member(bot_id)
+        if member is None:
+            raise IntegrationRejected(f"the bot is not in the server {self.guild_id}")
+        return base_permissions(guild, member)
+
+    async def missing_permissions(self) -> int:
+        """The bits of BOT_PERMISSIONS the bot does not have in the server."""
+        return BOT_PERMISSIONS & ~await self.bot_permissions()
+
     # -- channels ----------------------------------------------------------------------
 
     async def list_channels(self) -> list[Channel]:
@@ -241,7 +350,7 @@ class DiscordGuild(DiscordRest):
         body: dict[str, Any] = {
             "name": _name(name),
             "type": type,
-            "permission_overwrites": [o.to_json() for o in overwrites],
+            "permission_overwrites": [o.to_request() for o in overwrites],
         }
         if parent_id is not None:
             body["parent_id"] = parent_id
@@ -271,7 +380,7 @@ class DiscordGuild(DiscordRest):
         if parent_id is not None:
             body["parent_id"] = parent_id
         if overwrites is not None:
-            body["permission_overwrites"] = [o.to_json() for o in overwrites]
+            body["permission_overwrites"] = [o.to_request() for o in overwrites]
         if not body:
             raise ValueError("nothing to change")
         data = await self._call("PATCH", f"/channels/{channel_id}", body, reason=reason)
@@ -283,7 +392,7 @@ class DiscordGuild(DiscordRest):
 
     async def set_overwrite(self, channel_id: str, overwrite: Overwrite, *, reason: str) -> None:
         """Add or replace one overwrite, leaving the channel's others alone."""
-        body = {"type": overwrite.type, "allow": str(overwrite.allow), "deny": str(overwrite.deny)}
+        body = {"type": overwrite.type, "allow": overwrite.allow, "deny": overwrite.deny}
         await self._call(
             "PUT", f"/channels/{channel_id}/permissions/{overwrite.id}", body, reason=reason
         )

@@ -3,24 +3,22 @@
 The gateway connection belongs to the one `lens bot` process; web and worker processes
 send through this client instead.
 
-Rate limits: a 429 is waited out and retried (up to 3 tries) when Discord asks for at
-most `max_wait` seconds, otherwise it becomes IntegrationUnavailable and the job runner
-retries later. A response saying a route has no requests left (X-RateLimit-Remaining: 0)
-makes the next request on that route in this instance wait for X-RateLimit-Reset-After,
-under the same `max_wait` rule. Other processes keep their own view; Discord's 429 is
-the shared truth.
+Rate limits (ratelimit.py): every client of the process shares one `RateLimits`, so a
+global 429, an exhausted bucket and the count of invalid answers hold for all of them. A
+429 is waited out and retried (up to 3 tries) when Discord asks for at most `max_wait`
+seconds, otherwise it becomes IntegrationUnavailable and the job runner retries later.
+A person's messages (`send_dm`, `post_message`) are essential: they still go when the
+process nears Discord's invalid-request ban, where requests that can wait are held.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.discord.ratelimit import RateLimits, Route, process_limits, retry_after
 from lens.logging import get_logger
 
 log = get_logger("lens.discord")
@@ -34,8 +32,6 @@ MAX_NONCE = 25
 _TRIES = 3
 _TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 _DMS_CLOSED = 50007
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class DiscordRest:
@@ -53,18 +49,16 @@ class DiscordRest:
         token: str,
         base_url: str = API_BASE,
         max_wait: float = 10.0,
-        sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        limits: RateLimits | None = None,
     ) -> None:
         self.http = http
         self._token = token
         self.base_url = base_url.rstrip("/")
         self.max_wait = max_wait
-        self._sleep = sleep
-        self._clock = clock
+        # Shared by every client of the process unless a test gives its own.
+        self.limits = limits if limits is not None else process_limits()
         # A user's DM channel never changes, and opening one costs a rate-limited call.
         self._dm_channels: dict[str, str] = {}
-        self._route_free_at: dict[str, float] = {}
         # Discord bans an IP (via Cloudflare) after 10,000 401/403/429 answers in ten
         # minutes; a sweep of reminders with a revoked token would get there.
         self._token_rejected = False
@@ -118,10 +112,14 @@ class DiscordRest:
         log.info("discord.message.sent", channel_id=channel_id, message_id=message_id)
         return message_id
 
+    # A person is waiting for these: they still go near the invalid-request limit.
+    _messages_are_essential = True
+
     async def _request(
         self, method: str, path: str, body: dict[str, Any], *, dm_user: str | None = None
     ) -> dict[str, Any]:
-        return self._result(await self._send(method, path, body), dm_user=dm_user)
+        response = await self._send(method, path, body, essential=self._messages_are_essential)
+        return self._result(response, dm_user=dm_user)
 
     async def _send(
         self,
@@ -131,19 +129,20 @@ class DiscordRest:
         *,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        essential: bool = False,
     ) -> httpx.Response:
         """One call, waiting out rate limits (up to `max_wait`, `_TRIES` tries); the
         first answer that is not a 429."""
         if self._token_rejected:
             raise _bad_token()
-        route = f"{method} {path}"
+        route = Route.of(method, path)
         headers = {
             "Authorization": f"Bot {self._token}",
             "User-Agent": USER_AGENT,
             **(headers or {}),
         }
         for attempt in range(1, _TRIES + 1):
-            await self._wait_for(route)
+            await self.limits.acquire(route, max_wait=self.max_wait, essential=essential)
             try:
                 response = await self.http.request(
                     method,
@@ -155,39 +154,25 @@ class DiscordRest:
                 )
             except httpx.TransportError as exc:
                 raise IntegrationUnavailable(f"Discord unreachable: {type(exc).__name__}") from exc
-            self._remember_bucket(route, response)
+            self.limits.record(route, response)
             if response.status_code != 429:
                 return response
-            wait = _retry_after(response)
+            wait = retry_after(response)
             if wait is None:
                 raise IntegrationUnavailable(
                     "Discord rate limited the bot without saying for how long"
                 )
             if wait > self.max_wait:
                 raise IntegrationUnavailable(f"Discord rate limited the bot for {wait:g} s")
-            if attempt < _TRIES:
-                log.info("discord.rate_limited", route=route, retry_after=wait, attempt=attempt)
-                await self._sleep(wait)
+            # The next attempt's acquire() waits: the bucket (or everything) is held.
+            log.info(
+                "discord.rate_limited",
+                route=route.key,
+                retry_after=wait,
+                attempt=attempt,
+                scope=response.headers.get("X-RateLimit-Scope"),
+            )
         raise IntegrationUnavailable(f"Discord still rate limited the bot after {_TRIES} tries")
-
-    async def _wait_for(self, route: str) -> None:
-        free_at = self._route_free_at.pop(route, None)
-        if free_at is None:
-            return
-        wait = free_at - self._clock()
-        if wait <= 0:
-            return
-        if wait > self.max_wait:
-            self._route_free_at[route] = free_at
-            raise IntegrationUnavailable(f"Discord rate limit: {route} is free in {wait:g} s")
-        await self._sleep(wait)
-
-    def _remember_bucket(self, route: str, response: httpx.Response) -> None:
-        if response.headers.get("X-RateLimit-Remaining") != "0":
-            return
-        reset_after = _seconds(response.headers.get("X-RateLimit-Reset-After"))
-        if reset_after is not None:
-            self._route_free_at[route] = self._clock() + reset_after
 
     def _result(self, response: httpx.Response, *, dm_user: str | None) -> dict[str, Any]:
         status = response.status_code
@@ -260,26 +245,3 @@ def _error(response: httpx.Response) -> tuple[int | None, str]:
     if isinstance(code, int):
         return code, f"{message} (code {code})"
     return None, message
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        seconds = _seconds(data.get("retry_after"))
-        if seconds is not None:
-            return seconds
-    # Cloudflare's 429s (an IP ban, not Discord's limiter) carry only the header.
-    return _seconds(response.headers.get("Retry-After"))
-
-
-def _seconds(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(seconds, 0.0) if seconds == seconds else None  # NaN is not a wait
