@@ -26,7 +26,7 @@ from lens.content.files import (
 )
 from lens.content.parsing import file_kind
 from lens.errors import IntegrationRejected
-from lens.integrations.github import GitHub, GitHubClient
+from lens.integrations.github import COMPARE_FILE_LIMIT, GitHub, GitHubClient
 from lens.logging import get_logger
 
 if TYPE_CHECKING:
@@ -203,7 +203,8 @@ class GitCheckoutSource:
     async def changes(self, base: str, head: str) -> list[Change] | None:
         try:
             raw = await self._git("diff", "--name-status", "-z", "--no-renames", base, head)
-        except IntegrationRejected:
+        except IntegrationRejected as exc:
+            _full_read(self.name, base, head, "git_diff_failed", error=str(exc)[:300])
             return None
         parts = raw.decode().split("\0")
         changed: list[Change] = []
@@ -244,11 +245,18 @@ class GitHubSource:
         return await asyncio.to_thread(_read_tarball, archive)
 
     async def changes(self, base: str, head: str) -> list[Change] | None:
-        files = await self.github.compare(self.repo, base, head)
-        if files is None:
+        """What compare says changed; None (logged, with the reason) when its list
+        cannot be trusted: the branch moved back or was rewritten, the base commit is
+        gone, or the list may be cut short. A rate limit raises: a full read would
+        meet the same limit, so the sync is retried later instead."""
+        comparison = await self.github.compare(self.repo, base, head)
+        if comparison.files is None:
+            _full_read(
+                self.name, base, head, comparison.reason or "unknown", status=comparison.status
+            )
             return None
         changed: list[Change] = []
-        for f in files:
+        for f in comparison.files:
             previous = f.previous_path
             if f.status == "renamed" and previous and (file_kind(previous) or is_asset(previous)):
                 changed.append(Change(previous, None))
@@ -285,6 +293,29 @@ class GitHubSource:
             if data is not None:
                 found[path] = data
         return found
+
+
+_FULL_READ_WHY = {
+    "behind": "the branch moved back to an older commit",
+    "diverged": "the branch was rewritten (a force-push): the snapshot's commit is not in it",
+    "base_not_found": "GitHub no longer has the snapshot's commit",
+    "truncated": f"compare lists at most {COMPARE_FILE_LIMIT} files: the list may be cut short",
+    "no_files": "compare gave no list of files",
+    "status": "compare answered an unknown status",
+    "git_diff_failed": "git cannot diff from the snapshot's commit",
+}
+
+
+def _full_read(source: str, base: str, head: str, reason: str, **fields: object) -> None:
+    log.info(
+        "content.sync.full_read",
+        source=source,
+        base=base[:12],
+        head=head[:12],
+        reason=reason,
+        why=_FULL_READ_WHY.get(reason, reason),
+        **fields,
+    )
 
 
 def _read_tarball(archive: bytes) -> Tree:

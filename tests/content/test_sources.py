@@ -13,6 +13,7 @@ from lens.content.sources import Change, FolderSource, GitCheckoutSource, GitHub
 from lens.integrations.github import GitHubClient
 from tests.content.course_images import DIAGRAM, FIGURE, SVG, UNUSED, png, repository, write
 from tests.content.fake_github import OWNER_REPO, FakeGitHub, History
+from tests.content.github_contract import checked
 
 PHOTO = "articles/attachments/Photo.JPG"  # any case of the extension
 HUGE = "Lenses/images/huge.png"
@@ -151,7 +152,7 @@ async def test_github_stops_downloading_an_image_over_the_cap() -> None:
             return httpx.Response(200, content=png(1))
         return httpx.Response(200, content=body())  # streamed, no Content-Length
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(checked(handler))) as http:
         github = GitHubClient(http)
         assert await github.file_bytes(OWNER_REPO, "big.png", "main", limit=MAX_ASSET_BYTES) is None
         assert chunks_sent == 6  # stopped just past the cap

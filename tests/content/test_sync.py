@@ -179,11 +179,7 @@ async def test_rate_limit_keeps_the_last_snapshot(db, github) -> None:
     fake.head = fake.history.commits[0]
     await sync_content(db, source=source)
     fake.head = fake.history.commits[1]
-    fake.fail_with = httpx.Response(
-        403,
-        json={"message": "API rate limit exceeded"},
-        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "2000000000"},
-    )
+    fake.rate_limit("primary", reset=2000000000)
     with pytest.raises(RateLimited) as caught:
         async with db.begin_nested():
             await sync_content(db, source=source)
@@ -196,19 +192,114 @@ async def test_rate_limit_keeps_the_last_snapshot(db, github) -> None:
 async def test_server_errors_are_retryable(github) -> None:
     fake, source = github
     fake.head = "x"
-    fake.fail_with = httpx.Response(502, text="bad gateway")
+    fake.fail_with = httpx.Response(503, json={"message": "Service Unavailable"})
     with pytest.raises(IntegrationUnavailable):
         await source.head()
 
 
-async def test_truncated_compare_falls_back_to_a_full_sync(db, github, monkeypatch) -> None:
-    fake, source = github
-    fake.head = fake.history.commits[0]
+def full_reads(logs: list[dict]) -> list[str]:
+    return [e["reason"] for e in logs if e["event"] == "content.sync.full_read"]
+
+
+async def _synced_at(db, source, fake, sha: str) -> None:
+    fake.head = sha
     await sync_content(db, source=source)
-    fake.head = fake.history.commits[1]
-    monkeypatch.setattr("lens.integrations.github.COMPARE_FILE_LIMIT", 1)
-    result = await sync_content(db, source=source)
-    assert result.full and result.changed
+    fake.requests.clear()
+
+
+async def _stored(db) -> dict[str, str]:
+    return await get_snapshot_files(db, snapshot_id=(await get_state(db)).snapshot_id)
+
+
+async def test_a_change_of_more_files_than_compare_lists_is_read_whole(db, github) -> None:
+    fake, source = github
+    await _synced_at(db, source, fake, fake.history.commits[-1])
+    welcome = (fake.history.root / "modules/welcome.md").read_text()
+    # 300 notes sort before modules/: GitHub's list of 300 ends before the module.
+    fake.head = fake.history.commit(
+        "many notes and a module",
+        write={
+            **{f"attachments/{n:03}.txt": f"note {n}" for n in range(300)},
+            "modules/welcome.md": welcome.replace("ninety minutes", "two hours"),
+        },
+    )
+    assert "modules/welcome.md" not in {
+        f["filename"] for f in fake.compare(*fake.history.commits[-2:])["files"]
+    }
+    with capture_logs() as logs:
+        result = await sync_content(db, source=source)
+    assert result.changed and result.full
+    assert "two hours" in (await _stored(db))["modules/welcome.md"]
+    assert full_reads(logs) == ["truncated"]
+    assert any("/tarball/" in r for r in fake.requests)
+
+
+async def test_a_force_push_is_read_whole(db, github) -> None:
+    fake, source = github
+    commits = list(fake.history.commits)
+    await _synced_at(db, source, fake, commits[-1])  # "11 rename an article"
+    # Rewritten from commit 9: commits 10 and 11 are gone, another change replaces them.
+    fake.history.reset(commits[8])
+    fake.head = fake.history.commit("10' a note", write={"modules/drafts/later.md": "x"})
+    assert fake.compare(commits[10], fake.head)["status"] == "diverged"
+    with capture_logs() as logs:
+        result = await sync_content(db, source=source)
+    assert result.changed and result.full
+    stored = await _stored(db)
+    assert stored == (await source.fetch_all(fake.head)).files
+    assert "modules/extra.md" not in stored  # added by the lost commit 10
+    assert "articles/field-notes-on-specification-gaming.md" in stored  # renamed by 11
+    assert full_reads(logs) == ["diverged"]
+
+
+async def test_a_branch_moved_back_is_read_whole(db, github) -> None:
+    fake, source = github
+    commits = fake.history.commits
+    await _synced_at(db, source, fake, commits[-1])
+    fake.history.reset(commits[7])  # back to "8 delete a module"
+    fake.head = commits[7]
+    with capture_logs() as logs:
+        result = await sync_content(db, source=source)
+    assert result.changed and result.full
+    assert await _stored(db) == (await source.fetch_all(commits[7])).files
+    assert full_reads(logs) == ["behind"]
+
+
+async def test_a_snapshot_commit_github_lost_is_read_whole(db, github) -> None:
+    fake, source = github
+    commits = list(fake.history.commits)
+    await _synced_at(db, source, fake, commits[-1])
+    fake.history.reset(commits[8])
+    fake.head = fake.history.commit("10'", write={"modules/drafts/later.md": "x"})
+    fake.history.forget_unreachable()  # commits 10 and 11 are gone from the repository
+    with capture_logs() as logs:
+        result = await sync_content(db, source=source)
+    assert result.changed and result.full
+    assert await _stored(db) == (await source.fetch_all(fake.head)).files
+    assert full_reads(logs) == ["base_not_found"]
+    assert f"GET /repos/{OWNER_REPO}/compare/{commits[-1]}...{fake.head}" in fake.requests
+
+
+@pytest.mark.parametrize(
+    "kind", ["secondary", "secondary-retry-after", "secondary-429", "primary", "primary-429"]
+)
+async def test_a_rate_limited_compare_is_retried_not_replaced_by_a_full_read(
+    db, github, kind
+) -> None:
+    fake, source = github
+    commits = fake.history.commits
+    await _synced_at(db, source, fake, commits[0])
+    fake.head = commits[1]
+    fake.rate_limit(kind, on="/compare/")
+    with capture_logs() as logs, pytest.raises(RateLimited):
+        async with db.begin_nested():
+            await sync_content(db, source=source)
+    assert not any("/tarball/" in r for r in fake.requests)  # the same limit would hit it
+    assert full_reads(logs) == []
+    assert (await _current(db)).commit_sha == commits[0]
+
+    result = await sync_content(db, source=source)  # later, once the limit has passed
+    assert result.changed and not result.full and result.commit == commits[1]
 
 
 async def test_folder_source(db, tmp_path: Path) -> None:
@@ -523,6 +614,28 @@ async def test_a_referenced_image_change_makes_a_snapshot(db, repo) -> None:
     assert snapshot.commit_sha == second
     assert await get_asset_data(db, snapshot_id=snapshot.id, path=DIAGRAM) == png(5)
     assert await get_asset_data(db, snapshot_id=snapshot.id, path=FIGURE) == SVG  # copied
+
+
+async def test_a_rate_limited_image_read_is_retried_not_left_out(db, tmp_path: Path) -> None:
+    require_embeds()
+    history = History(tmp_path / "repo")
+    fake = FakeGitHub(history)
+    fake.head = history.commit("1", write=repository())
+    async with httpx.AsyncClient(transport=fake.transport()) as http:
+        source = GitHubSource(GitHubClient(http, token=fake.token), OWNER_REPO, "main")
+        await sync_content(db, source=source)
+        first = (await _current(db)).commit_sha
+        fake.head = history.commit("2", write={DIAGRAM: png(5)})
+        fake.rate_limit("secondary", on="/contents/")
+        with pytest.raises(RateLimited):
+            async with db.begin_nested():
+                await sync_content(db, source=source)
+        assert (await _current(db)).commit_sha == first  # not a snapshot without the image
+
+        result = await sync_content(db, source=source)
+    assert result.changed and result.assets == 2
+    snapshot = await _current(db)
+    assert await get_asset_data(db, snapshot_id=snapshot.id, path=DIAGRAM) == png(5)
 
 
 async def test_an_image_embedded_later_is_read_then(db, repo) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,9 @@ from lens.content.service import get_snapshot_files, get_state
 from lens.jobs.models import Job
 from lens.jobs.runner import JobRunner
 from tests.content.fake_github import OWNER_REPO, FakeGitHub
+from tests.content.github_contract import check_push_delivery
 from tests.content.test_sync import build_history
+from tests.contracts.validator import VIOLATIONS, ContractViolation
 
 SECRET = "webhook-secret-for-tests"
 
@@ -45,12 +48,14 @@ async def site(tmp_path: Path, database_url, sessionmaker, make_settings):
             yield client, fake, runner, app.state
 
 
-async def push(client: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.Response:
-    return await client.post(
-        "/api/content/webhook",
-        content=body,
-        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(body), **headers},
-    )
+async def push(
+    client: httpx.AsyncClient, fake: FakeGitHub, body: bytes, **headers: str
+) -> httpx.Response:
+    """Deliver a push as GitHub does; the delivery must fit the description's
+    `x-webhooks.push` (headers and `webhook-push` body)."""
+    sent = {**fake.delivery_headers("push"), "X-Hub-Signature-256": sign(body), **headers}
+    check_push_delivery(sent, body)
+    return await client.post("/api/content/webhook", content=body, headers=sent)
 
 
 async def test_start_up_queues_a_sync_without_calling_github(site) -> None:
@@ -64,7 +69,7 @@ async def test_start_up_queues_a_sync_without_calling_github(site) -> None:
 async def test_valid_push_syncs(site, db) -> None:
     client, fake, runner, _ = site
     fake.head = fake.history.commits[1]
-    response = await push(client, fake.push_event(fake.head))
+    response = await push(client, fake, fake.push_event(fake.head))
     assert response.status_code == 202
     assert response.json()["status"] in ("queued", "already queued")
     await runner.run_until_idle()
@@ -85,7 +90,7 @@ async def test_bad_or_missing_signature_syncs_nothing(site, db, headers, status)
     client, fake, runner, _ = site
     await runner.run_until_idle()  # the start-up sync
     fake.head = fake.history.commits[1]
-    response = await push(client, fake.push_event(fake.head), **headers)
+    response = await push(client, fake, fake.push_event(fake.head), **headers)
     assert response.status_code == status
     assert response.json()["error"]["message"] == "Bad or missing X-Hub-Signature-256."
     await runner.run_until_idle()
@@ -97,19 +102,19 @@ async def test_other_branch_and_other_events_are_ignored(site, db) -> None:
     client, fake, runner, _ = site
     await runner.run_until_idle()
     fake.head = fake.history.commits[1]
-    other_branch = await push(client, fake.push_event(fake.head, branch="drafts"))
+    other_branch = await push(client, fake, fake.push_event(fake.head, branch="drafts"))
     assert other_branch.json()["status"] == "ignored"
     body = b'{"action": "opened"}'
     issue = await client.post(
         "/api/content/webhook",
         content=body,
-        headers={"X-GitHub-Event": "issues", "X-Hub-Signature-256": sign(body)},
+        headers={**fake.delivery_headers("issues"), "X-Hub-Signature-256": sign(body)},
     )
     assert issue.status_code == 202 and issue.json()["status"] == "ignored"
     ping = await client.post(
         "/api/content/webhook",
         content=b"{}",
-        headers={"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(b"{}")},
+        headers={**fake.delivery_headers("ping"), "X-Hub-Signature-256": sign(b"{}")},
     )
     assert ping.status_code == 200
     await runner.run_until_idle()
@@ -143,7 +148,7 @@ async def test_a_burst_of_20_pushes_ends_in_one_consistent_snapshot(site, db) ->
     commits = fake.history.commits
     for n in range(20):
         fake.head = commits[min(n, len(commits) - 1)]
-        response = await push(client, fake.push_event(fake.head))
+        response = await push(client, fake, fake.push_event(fake.head))
         assert response.status_code == 202
     queued = list(await db.scalars(select(Job).where(Job.kind == "content.sync")))
     assert len(queued) == 1  # coalesced while waiting
@@ -159,3 +164,28 @@ async def test_a_burst_of_20_pushes_ends_in_one_consistent_snapshot(site, db) ->
         GitHubClient(app_state.lens.http, token=fake.token), OWNER_REPO, "main"
     ).fetch_all(commits[-1])
     assert stored == full.files
+
+
+def test_the_deliveries_here_are_pushes_as_github_describes_them(tmp_path: Path) -> None:
+    fake = FakeGitHub(build_history(tmp_path / "repo"))
+    first, second = fake.history.commits[:2]
+    body = fake.push_event(second)
+    payload = check_push_delivery(
+        {**fake.delivery_headers(), "X-Hub-Signature-256": sign(body)}, body
+    )
+    assert (payload["ref"], payload["before"], payload["after"]) == (
+        "refs/heads/main",
+        first,
+        second,
+    )
+    assert payload["repository"]["full_name"] == OWNER_REPO
+    assert [c["id"] for c in payload["commits"]] == [second] == [payload["head_commit"]["id"]]
+    assert payload["head_commit"]["modified"] == ["modules/welcome.md"]
+
+    # What the tests sent before: three fields of the 12 the description requires.
+    bare = json.dumps(
+        {"ref": "refs/heads/main", "after": second, "repository": {"full_name": OWNER_REPO}}
+    ).encode()
+    with pytest.raises(ContractViolation, match="required property"):
+        check_push_delivery({**fake.delivery_headers(), "X-Hub-Signature-256": sign(bare)}, bare)
+    VIOLATIONS.clear()  # found on purpose
