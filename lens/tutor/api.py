@@ -3,7 +3,8 @@
 Protocol of POST /api/tutor/messages (text/event-stream), see lens/tutor/README.md:
     event: delta   data: {"text": "..."}                  a piece of the reply
     event: done    data: {"message_id": 7, "html": "..."}  the whole reply, sanitised HTML
-    event: error   data: {"message": "...", "retry": true}
+    event: error   data: {"message": "...", "retry": true}   (retry false: the site's
+                   model account needs an admin, asking again will not help)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lens.courses.pages import current_content
 from lens.courses.service import get_course, get_module, module_key
 from lens.db.engine import unit_of_work
 from lens.errors import IntegrationRejected, IntegrationUnavailable, Invalid, LensError, NotFound
+from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.logging import get_logger
 from lens.tutor.models import Message
 from lens.tutor.prompt import ChatTarget, build_system_prompt, find_chat
@@ -196,6 +198,20 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
                 reply=reply,
             ):
                 yield _event("delta", {"text": text})
+        except ProviderAccountProblem as exc:
+            # The site's account with the model vendor (key, quota, billing): asking again
+            # will not help until an admin acts. An error in the logs (and Sentry) for
+            # them; the student hears that it is the site's problem, not the vendor's words.
+            log.error("tutor.reply.account_problem", model=model.name, error=str(exc))
+            yield _event(
+                "error",
+                {
+                    "message": "The tutor is not available on this site at the moment. "
+                    "The site's team has been told; your message is kept.",
+                    "retry": False,
+                },
+            )
+            return
         except (IntegrationUnavailable, IntegrationRejected) as exc:
             log.warning("tutor.reply.failed", error=str(exc))
             message = (
@@ -256,6 +272,16 @@ async def transcribe(request: Request, viewer: OptionalUser) -> TranscriptOut:
         result = await lens.transcriber.transcribe(
             audio=audio, filename=filename, content_type=content_type or "application/octet-stream"
         )
+    except ProviderAccountProblem as exc:
+        # The site's OpenAI account (key, quota, billing), not this recording: an admin
+        # has to act, so it is an error in the logs (and Sentry), and the student is told
+        # to type without the vendor's details.
+        log.error("tutor.transcribe.account_problem", error=str(exc))
+        raise LensError(
+            "Speech input is not available on this site at the moment; type your message "
+            "instead. The site's team has been told.",
+            503,
+        ) from exc
     except IntegrationUnavailable as exc:
         log.warning("tutor.transcribe.failed", error=str(exc))
         raise LensError(

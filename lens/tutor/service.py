@@ -230,7 +230,8 @@ async def _store_reply(
             role="assistant",
             content=reply.text,
             status=reply.status,
-            model=model,
+            # The model that answered and was paid for (the fallback, when it did).
+            model=usage.model or model,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cost_usd=usage.cost_usd,

@@ -29,6 +29,10 @@ from lens.integrations.google_calendar import (
     event_id_for,
 )
 from lens.settings import ConfigError, Settings
+from tests.contracts.google_calendar.check import CalendarContract
+from tests.contracts.validator import VIOLATIONS, ContractViolation
+
+CONTRACT = CalendarContract.load()
 
 CALENDAR = "meetings@lens.example.org"
 EVENTS_URL = (
@@ -40,15 +44,20 @@ Answer = tuple[dict[str, str], Any]
 
 
 class Google(HttpMockSequence):  # type: ignore[misc]
-    """HttpMockSequence whose answers may be computed from the request."""
+    """HttpMockSequence whose answers may be computed from the request, and which checks
+    every request Lens sends and every answer it is fed against Calendar's discovery
+    document (tests/contracts/google_calendar/check.py)."""
 
     def request(
         self, uri: str, method: str = "GET", body: Any = None, headers: Any = None, **kw: Any
     ) -> Any:
+        checked = CONTRACT.check_request(uri, method, body, headers)
         if self._iterable and callable(self._iterable[0]):
             respond = self._iterable.pop(0)
             self._iterable.insert(0, respond(uri, method, body, headers))
-        return super().request(uri, method, body, headers, **kw)
+        response, content = super().request(uri, method, body, headers, **kw)
+        CONTRACT.check_response(checked, response.status, response, content)
+        return response, content
 
 
 def error(status: int, message: str, reason: str = "") -> Answer:
@@ -381,6 +390,57 @@ async def test_a_failed_batch_request_is_worth_retrying() -> None:
     calendar, _ = client(error(503, "Service unavailable"))
     with pytest.raises(IntegrationUnavailable):
         await calendar.responses(["lensaaaa1"])
+
+
+# -- the fake keeps to the discovery document ------------------------------------------
+
+
+async def test_the_fake_refuses_answers_google_never_gives() -> None:
+    event = meeting()
+    invented, _ = client(event_json(event.event_id, duration=60))
+    with pytest.raises(ContractViolation, match="'duration' was unexpected"):
+        await invented.upsert_event(event)
+    deleted_with_body, _ = client(({"status": "200"}, "{}"))
+    with pytest.raises(ContractViolation, match="204"):
+        await deleted_with_body.cancel_event("lens42s0")
+    bad_error, _ = client(({"status": "409", "content-type": "application/json"}, '"dup"'))
+    with pytest.raises(ContractViolation, match="'dup' is not of type 'object'"):
+        await bad_error.upsert_event(event)
+    assert len(VIOLATIONS) == 3
+    VIOLATIONS.clear()  # seen: the autouse check need not fail this test
+
+
+async def test_a_batch_answer_must_answer_every_request() -> None:
+    events = {"lensaaaa1": event_json("lensaaaa1", attendees=[])}
+
+    def first_only(uri: str, method: str, body: str, headers: dict[str, str]) -> Answer:
+        answer_headers, content = batch_answer(events)(uri, method, body, headers)
+        boundary = answer_headers["content-type"].split("boundary=")[1]
+        first = content.split(f"--{boundary}\r\n")[1]
+        return answer_headers, f"--{boundary}\r\n{first}--{boundary}--\r\n"
+
+    events["lensaaaa2"] = event_json("lensaaaa2", attendees=[])
+    calendar, _ = client(first_only)
+    with pytest.raises(ContractViolation, match="no part answers"):
+        await calendar.responses(list(events))
+    VIOLATIONS.clear()
+
+
+def test_requests_are_checked_against_the_methods_parameters_and_body() -> None:
+    url = f"{EVENTS_URL}/lensaaaa1"
+    json_body = {"content-type": "application/json"}
+    with pytest.raises(ContractViolation, match="sendUpdates"):
+        CONTRACT.check_request(f"{url}?sendUpdates=everyone", "PATCH", "{}", json_body)
+    with pytest.raises(ContractViolation, match="notifyAttendees"):
+        CONTRACT.check_request(f"{url}?notifyAttendees=true", "PATCH", "{}", json_body)
+    with pytest.raises(ContractViolation, match="is a required property"):
+        CONTRACT.check_request(EVENTS_URL, "POST", json.dumps({"summary": "s"}), json_body)
+    with pytest.raises(ContractViolation, match="is not a 'date-time'"):
+        CONTRACT.check_request(
+            url, "PATCH", json.dumps({"start": {"dateTime": "2025-06-03 16:00"}}), json_body
+        )
+    assert len(VIOLATIONS) == 4
+    VIOLATIONS.clear()
 
 
 # -- events and ids --------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 
 import pytest
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.llm.client import Delta, LiteLLMModel, Usage
-from tests.integrations.fake_openai import FakeOpenAI
+from lens.integrations.llm.errors import ProviderAccountProblem
+from tests.integrations.fake_openai import INSUFFICIENT_QUOTA, FakeOpenAI
 
 ASK = {"system": "You are a tutor.", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -46,6 +48,8 @@ async def test_normal_stream(fake: FakeOpenAI) -> None:
     request = fake.requests[0]
     assert request["auth"] == "Bearer sk-test"
     assert request["body"]["stream"] is True and request["body"]["max_tokens"] == 64
+    # Without this OpenAI sends no usage at all, and the reply would cost nothing.
+    assert request["body"]["stream_options"] == {"include_usage": True}
     assert request["body"]["messages"][0] == {"role": "system", "content": "You are a tutor."}
 
 
@@ -109,3 +113,52 @@ async def test_fallback_model_when_the_main_one_is_down(fake: FakeOpenAI) -> Non
         "fake-tutor",
         "fake-fallback",
     ]
+
+
+async def test_spent_quota_is_an_account_problem_and_not_retried(fake: FakeOpenAI) -> None:
+    """OpenAI's 429 `insufficient_quota` needs a person (plan, billing); a rate limit's
+    429 (`rate_limit_exceeded`, test_429_then_success) is retried."""
+    fake.script.append(("error", (429, INSUFFICIENT_QUOTA)))
+    with pytest.raises(ProviderAccountProblem, match="insufficient_quota") as raised:
+        await collect(model(fake, retries=2))
+    assert len(fake.requests) == 1
+    assert isinstance(raised.value, IntegrationRejected)  # never "try again later"
+
+
+async def test_a_refused_key_is_an_account_problem(fake: FakeOpenAI) -> None:
+    wrong = LiteLLMModel(
+        model="openai/fake-tutor", api_key="sk-revoked-key", api_base=fake.base, retries=2
+    )
+    with pytest.raises(ProviderAccountProblem, match="HTTP 401") as raised:
+        await collect(wrong)
+    assert len(fake.requests) == 1
+    assert "sk-revoked" not in str(raised.value)  # the vendor quotes the key; Lens does not
+
+
+async def test_an_account_problem_goes_to_the_fallback_and_tells_the_admin(
+    fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="lens.integrations.llm")
+    fake.script.append(("error", (429, INSUFFICIENT_QUOTA)))
+    events = await collect(model(fake, fallback="openai/fake-fallback"))
+    assert [e.text for e in events if isinstance(e, Delta)] == ["Hello", " there", "!"]
+    assert [r["body"]["model"] for r in fake.requests] == ["fake-tutor", "fake-fallback"]
+    (record,) = [r for r in caplog.records if "llm.account_problem" in r.getMessage()]
+    assert record.levelno == logging.ERROR and "insufficient_quota" in record.getMessage()
+
+
+async def test_a_fallback_reply_is_priced_as_the_fallback_model(fake: FakeOpenAI) -> None:
+    fake.script.extend([("status", 503), ("status", 503)])
+    cheap_down = LiteLLMModel(
+        model="openai/gpt-4o-mini",
+        api_key="sk-test",
+        api_base=fake.base,
+        retries=1,
+        fallback="openai/gpt-4o",
+    )
+    usage = (await collect(cheap_down))[-1]
+    assert isinstance(usage, Usage)
+    # 42 prompt and 3 completion tokens at gpt-4o's price ($2.50 and $10 per million),
+    # not gpt-4o-mini's ($0.15 and $0.60).
+    assert usage.cost_usd == pytest.approx((42 * 2.50 + 3 * 10.00) / 1_000_000)
+    assert usage.model == "openai/gpt-4o"  # stored with the reply

@@ -10,7 +10,8 @@ from lens.integrations.google_calendar import CalendarEvent, GoogleCalendarRejec
 @dataclass
 class FakeCalendar:
     """Holds events by id like Google does (a cancelled id stays known), records every
-    call, answers `responses` from `answers`, and raises `fail_with` when it is set."""
+    call, answers `responses` from `answers` (leaving out cancelled events, as the real
+    client does), and raises `fail_with` when it is set."""
 
     events: dict[str, CalendarEvent] = field(default_factory=dict)
     cancelled: set[str] = field(default_factory=set)
@@ -45,4 +46,7 @@ class FakeCalendar:
     async def responses(self, event_ids: list[str]) -> dict[str, dict[str, str]]:
         self._check()
         self.asked.append(list(event_ids))
-        return {i: self.answers[i] for i in event_ids if i in self.answers}
+        # Like GoogleCalendar.responses: a cancelled event is left out, answers or not.
+        return {
+            i: self.answers[i] for i in event_ids if i in self.answers and i not in self.cancelled
+        }

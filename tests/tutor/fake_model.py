@@ -15,6 +15,7 @@ class FakeModel:
     name: str = "fake/tutor"
     words: list[str] = field(default_factory=lambda: ["Good ", "question", "!"])
     fail_after: int | None = None  # raise after this many words
+    fail_with: Exception | None = None  # what it raises then (default: the vendor is down)
     delay: float = 0.0
     calls: list[dict] = field(default_factory=list)
     cancelled: int = 0
@@ -26,7 +27,7 @@ class FakeModel:
         try:
             for i, word in enumerate(self.words):
                 if self.fail_after is not None and i == self.fail_after:
-                    raise IntegrationUnavailable("provider broke")
+                    raise self.fail_with or IntegrationUnavailable("provider broke")
                 await asyncio.sleep(self.delay)
                 yield Delta(word)
         except asyncio.CancelledError:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 
 from lens.tutor.models import Transcription
 from tests.fixtures.auth import ORIGIN
-from tests.integrations.fake_transcription import FakeTranscriptionAPI, multipart_fields
+from tests.integrations.fake_transcription import (
+    INSUFFICIENT_QUOTA,
+    FakeTranscriptionAPI,
+    multipart_fields,
+)
 from tests.tutor.fake_model import FakeModel
 
 MODULE = "/course/intro-to-ai-safety/welcome"
@@ -21,7 +27,7 @@ async def post_audio(
 
 
 async def test_speech_becomes_text_and_is_counted(client_factory, db) -> None:
-    fake = FakeTranscriptionAPI(text="Why is this hard?", duration=6.0)
+    fake = FakeTranscriptionAPI(text="Why is this hard?", seconds=6.0)
     async with client_factory(
         transport=fake.transport(), chat_model=FakeModel(), OPENAI_API_KEY="sk-test"
     ) as client:
@@ -77,7 +83,7 @@ async def test_vendor_trouble_and_silence(client_factory) -> None:
 
 
 async def test_speech_shares_the_rate_limit_and_the_daily_cap(client_factory) -> None:
-    fake = FakeTranscriptionAPI(duration=600.0)  # ten minutes: $0.06
+    fake = FakeTranscriptionAPI(seconds=600.0)  # ten minutes: $0.06
     async with client_factory(
         transport=fake.transport(),
         OPENAI_API_KEY="sk-test",
@@ -94,3 +100,39 @@ async def test_speech_shares_the_rate_limit_and_the_daily_cap(client_factory) ->
         capped = await post_audio(client)
     assert capped.status_code == 429 and "budget" in capped.json()["error"]["message"]
     assert len(fake.requests) == 2
+
+
+async def test_token_billed_speech_counts_against_the_daily_cap(client_factory, db) -> None:
+    """gpt-4o transcribe answers carry token usage and no duration: still counted."""
+    fake = FakeTranscriptionAPI(seconds=600.0)  # 6,000 audio tokens at $6/M: $0.036
+    async with client_factory(
+        transport=fake.transport(),
+        OPENAI_API_KEY="sk-test",
+        LENS_TRANSCRIPTION_MODEL="gpt-4o-transcribe",
+        LENS_TUTOR_DAILY_COST_CAP_USD="0.05",
+    ) as client:
+        await client.get(MODULE)
+        assert (await post_audio(client)).status_code == 200
+        assert (await post_audio(client)).status_code == 200
+        capped = await post_audio(client)
+    assert capped.status_code == 429 and "budget" in capped.json()["error"]["message"]
+    assert len(fake.requests) == 2
+    assert multipart_fields(fake.requests[0])["response_format"] == b"json"
+    rows = list(await db.scalars(select(Transcription)))
+    assert [row.seconds for row in rows] == [None, None]
+    assert all(row.cost_usd > 0.036 for row in rows)
+
+
+async def test_a_spent_openai_quota_is_the_sites_problem(client_factory, caplog) -> None:
+    fake = FakeTranscriptionAPI(statuses=[(429, INSUFFICIENT_QUOTA)])
+    caplog.set_level(logging.ERROR, logger="lens.tutor")
+    async with client_factory(transport=fake.transport(), OPENAI_API_KEY="sk-test") as client:
+        await client.get(MODULE)
+        response = await post_audio(client)
+    assert response.status_code == 503
+    message = response.json()["error"]["message"]
+    assert "not available on this site" in message and "type your message" in message
+    assert "quota" not in message and "billing" not in message  # no vendor details
+    assert len(fake.requests) == 1  # not retried
+    (record,) = [r for r in caplog.records if "tutor.transcribe.account_problem" in r.getMessage()]
+    assert record.levelno == logging.ERROR and "insufficient_quota" in record.getMessage()

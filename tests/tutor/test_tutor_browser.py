@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from lens.errors import IntegrationUnavailable
+from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.integrations.llm.transcription import Transcript
 from tests.fixtures.browser import PHONE, LiveServer, OpenPage, goto, require_chromium, serve_lens
 from tests.tutor.fake_model import FakeModel
@@ -26,14 +28,14 @@ class FakeTranscriber:
 
 
 TRANSCRIBER = FakeTranscriber()
+MODEL = FakeModel(words=["Curiosity ", "is ", "a ", "**great** ", "start."], delay=0.15)
 
 
 @pytest.fixture(scope="module")
 def tutor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_chromium()
-    model = FakeModel(words=["Curiosity ", "is ", "a ", "**great** ", "start."], delay=0.15)
     with serve_lens(
-        tmp_path_factory.mktemp("tutor"), chat_model=model, transcriber=TRANSCRIBER
+        tmp_path_factory.mktemp("tutor"), chat_model=MODEL, transcriber=TRANSCRIBER
     ) as server:
         yield server
 
@@ -92,3 +94,33 @@ async def test_speak_a_question_into_the_box(tutor_server: LiveServer, open_page
     assert await tutor.locator(".tutor-msg").count() == 0  # nothing sent by itself
     size, filename, content_type = TRANSCRIBER.received[-1]
     assert size > 0 and filename == "speech.webm" and content_type.startswith("audio/webm")
+
+
+@pytest.mark.parametrize(
+    ("failure", "retry_shown"),
+    [
+        (IntegrationUnavailable("the vendor is down"), True),
+        (ProviderAccountProblem("insufficient_quota"), False),  # asking again cannot help
+    ],
+    ids=["outage", "account-problem"],
+)
+async def test_a_failed_reply_offers_retry_only_when_it_can_help(
+    tutor_server: LiveServer,
+    open_page: OpenPage,
+    failure: Exception,
+    retry_shown: bool,
+) -> None:
+    MODEL.fail_after, MODEL.fail_with = 0, failure
+    try:
+        page = await open_page(PHONE)
+        await goto(page, tutor_server.url(MODULE))
+        tutor = page.get_by_role("region", name="Tutor").first
+        box = tutor.get_by_label("Message to the tutor")
+        await box.fill("Why does this fail?")
+        await box.press("Enter")
+        error = tutor.locator(".tutor-error")
+        await error.wait_for()
+        assert await error.inner_text()
+        assert await tutor.locator(".tutor-retry").is_visible() is retry_shown
+    finally:
+        MODEL.fail_after, MODEL.fail_with = None, None

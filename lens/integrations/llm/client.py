@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.llm.errors import ProviderAccountProblem
+from lens.logging import get_logger
+
+log = get_logger("lens.integrations.llm")
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    model: str | None = None  # the model that answered (the fallback, when it did)
 
 
 Event = Delta | Usage
@@ -101,6 +107,15 @@ class LiteLLMModel:
                         continue
                     raise FirstTokenTimeout("the model did not start answering in time") from exc
             except Exception as exc:
+                problem = _account_problem(exc)
+                if problem is not None:
+                    # Lens's account with this vendor (key, permissions, quota, billing):
+                    # asking again will not help. The fallback may be another account.
+                    if fallback:
+                        log.error("llm.account_problem", model=kwargs["model"], error=problem)
+                        kwargs["model"], fallback, attempt = fallback, None, 0
+                        continue
+                    raise ProviderAccountProblem(f"{kwargs['model']}: {problem}") from exc
                 if not _retryable(exc) or attempt >= self.retries:
                     if fallback and _retryable(exc):
                         # The main model is down: the fallback gets its own tries.
@@ -132,8 +147,13 @@ class LiteLLMModel:
             raise
         except Exception as exc:
             raise _translate(exc) from exc
+        # Priced as the model that answered: after a fallback, not the configured one.
+        answered = str(kwargs["model"])
         yield Usage(
-            prompt_tokens, completion_tokens, _cost(self.name, prompt_tokens, completion_tokens)
+            prompt_tokens,
+            completion_tokens,
+            _cost(answered, prompt_tokens, completion_tokens),
+            model=answered,
         )
 
 
@@ -144,6 +164,31 @@ def _litellm() -> Any:
 
     litellm.telemetry = False
     return litellm
+
+
+def _account_problem(exc: BaseException) -> str | None:
+    """What the vendor said, when it refused Lens's account rather than the request: a key
+    it does not accept (401), no permission (403), payment needed (402, Anthropic's
+    billing_error), or OpenAI's 429 `insufficient_quota` (quota or billing: a rate limit
+    that waiting does not lift, unlike its `rate_limit_exceeded`)."""
+    status = getattr(exc, "status_code", None)
+    body = getattr(exc, "body", None)
+    code = ""
+    if isinstance(body, dict):
+        code = str(body.get("code") or body.get("type") or "")
+    if code == "insufficient_quota" or '"insufficient_quota"' in str(exc):
+        return f"quota or billing needs attention (insufficient_quota): {_vendor_message(exc)}"
+    if status is not None and int(status) in (401, 402, 403):
+        return f"{type(exc).__name__} (HTTP {status}): {_vendor_message(exc)}"
+    return None
+
+
+def _vendor_message(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])[:300]
+    found = re.search(r'"message":\s*"((?:[^"\\]|\\.)*)"', str(exc))
+    return (found.group(1) if found else str(exc))[:300]
 
 
 def _retryable(exc: Exception) -> bool:

@@ -35,8 +35,10 @@
     function busy(on) {
       send.disabled = on; stop.hidden = !on; input.disabled = on;
     }
-    function fail(message) {
-      error.textContent = message; error.hidden = false; retry.hidden = false;
+    function fail(message, canRetry) {
+      // canRetry false: asking again will not help (the site's account with the model
+      // vendor needs a person), so no Retry button.
+      error.textContent = message; error.hidden = false; retry.hidden = canRetry === false;
     }
 
     var q = new URLSearchParams({ course: where.course, module: where.module,
@@ -81,7 +83,7 @@
               var data = JSON.parse((raw.match(/^data: (.*)$/m) || [, "{}"])[1]);
               if (name === "delta") { streamed += data.text; reply.textContent = streamed; }
               if (name === "done") { reply.innerHTML = data.html; }
-              if (name === "error") { fail(data.message); }
+              if (name === "error") { fail(data.message, data.retry); }
             });
             return pump();
           });
