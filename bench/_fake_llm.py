@@ -2,8 +2,13 @@
 
 Plain asyncio (uvloop when installed), HTTP/1.1 keep-alive with chunked bodies, so
 hundreds of concurrent streams cost it little. Every streamed reply waits a fixed
-delay before the first token, then sends N tokens a fixed delay apart, a usage chunk and
-`data: [DONE]`, in the shape of tests/integrations/fake_openai.py.
+delay before the first token, then sends N tokens a fixed delay apart, a last chunk with
+the finish reason and `data: [DONE]`, in OpenAI's shapes (as tests/integrations/fake_openai.py):
+the usage only when the request asks for it (`stream_options.include_usage`), on a chunk of
+its own with empty `choices`, and `usage: null` on every chunk before it. Nothing here
+checks its own answers (that would cost time inside the measurement);
+tests/contracts/test_bench_fake_llm.py drives this server and checks every request and
+answer against OpenAI's description (tests/contracts/openai).
 
     python bench/_fake_llm.py --port 9000 [--first-token-delay 0.2] [--token-delay 0.02]
         [--tokens 50]
@@ -66,7 +71,7 @@ class FakeProvider:
                     reply = "".join(self._token(i) for i in range(self.tokens))
                     await self._json(writer, {"ok": True, "reply": reply}, keep_alive)
                 else:
-                    await self._json(writer, {"error": "not found"}, keep_alive, status=404)
+                    await self._json(writer, not_found(method, path), keep_alive, status=404)
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -102,6 +107,7 @@ class FakeProvider:
         self.requests += 1
         self.last_request = body
         model = body.get("model", "fake")
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if not body.get("stream"):
             text = "".join(self._token(i) for i in range(self.tokens))
             await asyncio.sleep(self.first_token_delay)
@@ -115,7 +121,8 @@ class FakeProvider:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": text},
+                            "message": {"role": "assistant", "content": text, "refusal": None},
+                            "logprobs": None,
                             "finish_reason": "stop",
                         }
                     ],
@@ -142,25 +149,16 @@ class FakeProvider:
             for i in range(self.tokens):
                 if i:
                     await asyncio.sleep(self.token_delay)
-                chunk = {
-                    "id": "c1",
-                    "object": "chat.completion.chunk",
-                    "created": 1,
-                    "model": model,
-                    "choices": [
-                        {"index": 0, "delta": {"content": self._token(i)}, "finish_reason": None}
-                    ],
-                }
+                delta = {"content": self._token(i)}
+                if i == 0:
+                    delta["role"] = "assistant"
+                chunk = _chunk(model, [_choice(delta, None)], with_usage)
                 await self._send(writer, f"data: {json.dumps(chunk)}\n\n")
-            final = {
-                "id": "c1",
-                "object": "chat.completion.chunk",
-                "created": 1,
-                "model": model,
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                "usage": self._usage(),
-            }
-            await self._send(writer, f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n")
+            final = f"data: {json.dumps(_chunk(model, [_choice({}, 'stop')], with_usage))}\n\n"
+            if with_usage:
+                last = {**_chunk(model, [], False), "usage": self._usage()}
+                final += f"data: {json.dumps(last)}\n\n"
+            await self._send(writer, final + "data: [DONE]\n\n")
             writer.write(b"0\r\n\r\n")
             await writer.drain()
         finally:
@@ -182,6 +180,35 @@ class FakeProvider:
         data = text.encode()
         writer.write(b"%x\r\n%s\r\n" % (len(data), data))
         await writer.drain()
+
+
+def _chunk(model: str, choices: list[dict[str, Any]], null_usage: bool) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": choices,
+    }
+    if null_usage:  # asked for usage: null on every chunk but the usage chunk
+        chunk["usage"] = None
+    return chunk
+
+
+def _choice(delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def not_found(method: str, path: str) -> dict[str, Any]:
+    """OpenAI's answer to a path it does not serve (an `ErrorResponse`)."""
+    return {
+        "error": {
+            "message": f"Invalid URL ({method} {path})",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
 
 
 async def serve(args: argparse.Namespace) -> None:

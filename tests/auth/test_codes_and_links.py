@@ -12,6 +12,7 @@ from lens.db.base import utcnow
 from lens.integrations.email.models import OutboxEmail
 from lens.users.models import User
 from tests.fixtures.auth import ORIGIN
+from tests.integrations.fake_sendgrid import FakeSendGrid
 
 
 async def use_code(client: httpx.AsyncClient, code: str, next_path: str = "/") -> httpx.Response:
@@ -108,22 +109,16 @@ async def test_bad_address_says_what_to_fix(app_client) -> None:
 
 
 async def test_sendgrid_is_used_when_configured(client_factory, db) -> None:
-    sent: list[dict] = []
-
-    def sendgrid(request: httpx.Request) -> httpx.Response:
-        import json
-
-        assert request.url == "https://api.sendgrid.com/v3/mail/send"
-        assert request.headers["Authorization"] == "Bearer SG.test-key"
-        sent.append(json.loads(request.content))
-        return httpx.Response(202)
-
+    sendgrid = FakeSendGrid(api_key="SG.test-key")
     async with client_factory(
-        transport=httpx.MockTransport(sendgrid), SENDGRID_API_KEY="SG.test-key"
+        transport=sendgrid.transport(), SENDGRID_API_KEY="SG.test-key"
     ) as client:
         response = await request_link(client, "ines@example.org")
         assert response.status_code == 200
         assert (await client.get("/dev/outbox")).status_code == 404
+    (request,) = sendgrid.requests
+    assert request.url == "https://api.sendgrid.com/v3/mail/send"
+    sent = sendgrid.accepted
     assert sent[0]["personalizations"] == [{"to": [{"email": "ines@example.org"}]}]
     assert sent[0]["from"]["email"] == "team@lensacademy.org"
     assert "/auth/email/verify?token=" in sent[0]["content"][0]["value"]
@@ -131,11 +126,15 @@ async def test_sendgrid_is_used_when_configured(client_factory, db) -> None:
 
 
 async def test_sendgrid_failure_is_a_clear_error(client_factory) -> None:
-    transport = httpx.MockTransport(lambda r: httpx.Response(503))
-    async with client_factory(transport=transport, SENDGRID_API_KEY="SG.k") as client:
+    # SendGrid's description documents 500 as its only server error (with its example body).
+    sendgrid = FakeSendGrid(
+        api_key="SG.k", answers=[(500, {"errors": [{"message": "internal server error"}]})]
+    )
+    async with client_factory(transport=sendgrid.transport(), SENDGRID_API_KEY="SG.k") as client:
         response = await request_link(client, "ines@example.org")
     assert response.status_code == 503
     assert "could not send the e-mail" in response.text
+    assert len(sendgrid.requests) == 1 and sendgrid.accepted == []
 
 
 async def test_plus_addresses_share_one_limit(app_client) -> None:

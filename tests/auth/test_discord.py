@@ -15,7 +15,7 @@ from sqlalchemy import select
 from lens.auth.models import OAuthState
 from lens.integrations.discord.rest import USER_AGENT
 from lens.users.models import User
-from tests.contracts.discord.checks import checked
+from tests.contracts.discord.checks import check_request, checked
 
 TESTDATA = Path(__file__).parent / "testdata"
 CLIENT = {"DISCORD_CLIENT_ID": "1234567890", "DISCORD_CLIENT_SECRET": "client-secret-xyz"}
@@ -276,12 +276,14 @@ async def test_an_unverified_discord_email_is_not_stored(client_factory, db) -> 
 
 async def test_a_malformed_user_answer_is_a_clear_failure(client_factory) -> None:
     # Not Discord: an answer its description does not allow (a user without an id), to
-    # pin how Lens fails on one. The token exchange before it is the checked fake's.
+    # pin how Lens fails on one. The token exchange before it is the checked fake's, and
+    # the user request Lens sends is still checked; only this answer is not.
     fake = FakeDiscord()
 
     def broken(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/oauth2/token":
             return checked(fake.handle)(request)
+        check_request(request)
         return httpx.Response(200, json={"username": "no id here"})
 
     async with client_factory(transport=httpx.MockTransport(broken), **CLIENT) as client:

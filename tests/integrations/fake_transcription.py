@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from tests.contracts.chat_checks import OPENAI_ERRORS
 from tests.contracts.validator import Contract
 
 CONTRACT = Contract.load("openai")
@@ -159,6 +160,8 @@ class FakeTranscriptionAPI:
         }
 
     def _error(self, status: int, error: dict[str, Any]) -> httpx.Response:
+        if status not in OPENAI_ERRORS:
+            CONTRACT.fail(f"transcription answer {status}", "not a status OpenAI documents")
         body = {"error": error}
         CONTRACT.check_schema(body, "ErrorResponse", f"transcription answer {status}")
         return httpx.Response(status, json=body)

@@ -17,6 +17,7 @@ from tests.integrations.fake_transcription import (
     INSUFFICIENT_QUOTA,
     FakeTranscriptionAPI,
     check_answer,
+    check_fields,
     multipart_fields,
 )
 from tests.integrations.recorded_exchanges import recorded
@@ -80,9 +81,10 @@ async def test_token_usage_is_what_speech_costs(model: str, expected: float) -> 
     check_answer(json.loads(answer.body), "json")
 
     def openai(request: httpx.Request) -> httpx.Response:
+        check_fields(request)  # the multipart fields, which the description's check skips
         return httpx.Response(200, content=answer.body, headers=answer.headers)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(openai)) as http:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(CONTRACT.checked(openai))) as http:
         transcriber = OpenAITranscriber(http, api_key="sk-test", model=model)
         result = await transcriber.transcribe(
             audio=b"x", filename="a.webm", content_type="audio/webm"

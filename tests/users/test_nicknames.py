@@ -23,9 +23,12 @@ from lens.users.nicknames import (
     store_server_nickname,
 )
 from lens.users.tasks import push_nickname_job
+from tests.contracts.discord.checks import checked
+from tests.fixtures.fake_discord import member_object, user_object
 from tests.fixtures.users import make_user
 
-SERVER_ID = 4242
+SERVER_ID = 1100000000000004242
+MEMBER_ID = "1100000000000000077"  # Discord's ids are snowflakes
 TOKEN = "bot-token-for-tests"
 
 
@@ -53,26 +56,36 @@ async def test_store_server_nickname_rules(db) -> None:
 
 
 class FakeDiscord:
-    """Discord's member endpoint: PATCH /guilds/{guild}/members/{user}."""
+    """Discord's member endpoint, PATCH /guilds/{guild}/members/{user}, held to Discord's
+    description (tests/contracts/discord/checks.py): it answers 200 with the member object,
+    or `status` with `body` (Discord's error JSON, or none for a 5xx)."""
 
-    def __init__(self, status: int = 204, body: dict | None = None) -> None:
+    def __init__(self, status: int = 200, body: dict | None = None) -> None:
         self.status, self.body = status, body
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if self.status == 200:
+            user_id = request.url.path.rsplit("/", 1)[1]
+            nick = json.loads(request.content)["nick"]
+            return httpx.Response(200, json=member_object(user_object(user_id, "ada"), nick=nick))
         if self.body is None:
             return httpx.Response(self.status)
         return httpx.Response(self.status, json=self.body)
 
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(checked(self))
+
 
 async def test_push_nickname_sets_it_on_the_server(bot_settings) -> None:
     discord = FakeDiscord()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(discord)) as http:
-        assert await push_nickname(http, settings=bot_settings, discord_id="77", nickname="Ada")
+    async with httpx.AsyncClient(transport=discord.transport()) as http:
+        pushed = push_nickname(http, settings=bot_settings, discord_id=MEMBER_ID, nickname="Ada")
+        assert await pushed
     (request,) = discord.requests
     assert request.method == "PATCH"
-    assert str(request.url) == f"https://discord.com/api/v10/guilds/{SERVER_ID}/members/77"
+    assert str(request.url) == f"https://discord.com/api/v10/guilds/{SERVER_ID}/members/{MEMBER_ID}"
     assert request.headers["Authorization"] == f"Bot {TOKEN}"
     assert request.headers["User-Agent"] == USER_AGENT
     assert request.headers["X-Audit-Log-Reason"] == "Nickname changed on Lens"
@@ -80,10 +93,10 @@ async def test_push_nickname_sets_it_on_the_server(bot_settings) -> None:
 
 
 async def test_push_nickname_cuts_long_ones_and_clears_none(bot_settings) -> None:
-    discord = FakeDiscord(status=200, body={"user": {"id": "77"}, "nick": None})
-    async with httpx.AsyncClient(transport=httpx.MockTransport(discord)) as http:
-        await push_nickname(http, settings=bot_settings, discord_id="77", nickname="x" * 40)
-        await push_nickname(http, settings=bot_settings, discord_id="77", nickname=None)
+    discord = FakeDiscord()
+    async with httpx.AsyncClient(transport=discord.transport()) as http:
+        await push_nickname(http, settings=bot_settings, discord_id=MEMBER_ID, nickname="x" * 40)
+        await push_nickname(http, settings=bot_settings, discord_id=MEMBER_ID, nickname=None)
     assert [json.loads(r.content) for r in discord.requests] == [{"nick": "x" * 32}, {"nick": None}]
 
 
@@ -94,7 +107,7 @@ async def test_push_nickname_cuts_long_ones_and_clears_none(bot_settings) -> Non
         (403, {"message": "Missing Permissions", "code": 50013}, IntegrationRejected),
         (
             429,
-            {"message": "You are being rate limited.", "retry_after": 60.0},
+            {"message": "You are being rate limited.", "retry_after": 60.0, "global": False},
             IntegrationUnavailable,
         ),
         (502, None, IntegrationUnavailable),
@@ -102,8 +115,8 @@ async def test_push_nickname_cuts_long_ones_and_clears_none(bot_settings) -> Non
 )
 async def test_push_nickname_failures(bot_settings, status, body, outcome) -> None:
     discord = FakeDiscord(status, body)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(discord)) as http:
-        push = push_nickname(http, settings=bot_settings, discord_id="77", nickname="Ada")
+    async with httpx.AsyncClient(transport=discord.transport()) as http:
+        push = push_nickname(http, settings=bot_settings, discord_id=MEMBER_ID, nickname="Ada")
         if outcome is False:
             assert await push is False
         else:
@@ -113,9 +126,10 @@ async def test_push_nickname_failures(bot_settings, status, body, outcome) -> No
 
 async def test_push_nickname_without_a_bot_does_nothing(make_settings) -> None:
     discord = FakeDiscord()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(discord)) as http:
+    async with httpx.AsyncClient(transport=discord.transport()) as http:
         settings = make_settings()
-        assert not await push_nickname(http, settings=settings, discord_id="7", nickname="Ada")
+        pushed = push_nickname(http, settings=settings, discord_id=MEMBER_ID, nickname="Ada")
+        assert not await pushed
     assert discord.requests == []
 
 
@@ -131,7 +145,7 @@ async def test_a_site_change_queues_one_push_with_the_newest_nickname(
     assert NICKNAME_KIND in registry
 
     discord = FakeDiscord()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(discord)) as http:
+    async with httpx.AsyncClient(transport=discord.transport()) as http:
         ctx = JobContext(
             session=db,
             job_id=jobs[0].id,
@@ -154,7 +168,7 @@ async def test_a_site_change_queues_one_push_with_the_newest_nickname(
 async def test_a_refused_push_is_not_retried(db, bot_settings) -> None:
     user = await make_user(db, nickname="Owner")
     discord = FakeDiscord(403, {"message": "Missing Permissions", "code": 50013})
-    async with httpx.AsyncClient(transport=httpx.MockTransport(discord)) as http:
+    async with httpx.AsyncClient(transport=discord.transport()) as http:
         ctx = JobContext(
             session=db, job_id=1, kind=NICKNAME_KIND, attempt=1, settings=bot_settings, http=http
         )
