@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test pytest lint imports typecheck clean
+.PHONY: run test test-lowest pytest lint imports typecheck clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Lens needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -21,6 +21,19 @@ $(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@ $(VENV)/.runtime
+
+# The suite on the lowest versions pyproject.toml allows (requirements/lowest.lock), in its
+# own environment; browser tests are left to `make test`.
+LOWEST := .venv-lowest
+$(LOWEST)/.installed: requirements/lowest.lock pyproject.toml
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -r requirements/lowest.lock
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+test-lowest: $(LOWEST)/.installed
+	$(LOWEST)/bin/python -m pytest -q -m "not browser" $(ARGS)
 
 run: $(VENV)/.runtime
 	$(BIN)/lens serve $(ARGS)
@@ -42,4 +55,4 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache
