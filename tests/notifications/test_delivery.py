@@ -279,11 +279,15 @@ async def test_stale_late_and_unwanted_notifications_are_dropped(db, sessionmake
     reasons = {
         (r.user_id, r.context.get("meeting_id"), r.last_error)
         for r in await db.scalars(
-            select(Delivery).where(
+            select(Delivery)
+            .where(
                 Delivery.kind == "meeting_reminder_1h",
                 Delivery.channel == "email",
                 Delivery.status == DeliveryStatus.DROPPED,
             )
+            # The sender wrote these rows in its own session; this one holds some of them
+            # from the loop above, so read what is in the database, not what it holds.
+            .execution_options(populate_existing=True)
         )
     }
     first = users[0].id
