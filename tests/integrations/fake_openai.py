@@ -28,51 +28,20 @@ import httpx
 from tests.contracts.chat_checks import as_request, check_answer, check_openai_stream
 from tests.contracts.chat_checks import check_request as check_chat_request
 from tests.contracts.validator import Contract, Operation
+from tests.integrations.openai_errors import errors
 
 CONTRACT = Contract.load("openai")
 # OpenAI's error answers by status (its error-codes guide; `Error` requires all four keys).
-ERRORS: dict[int, dict[str, Any]] = {
-    400: {
+ERRORS = errors(
+    "gpt-4o-mini",
+    limit=500,
+    bad_request={
         "message": "This model's maximum context length is 128000 tokens.",
         "type": "invalid_request_error",
         "param": "messages",
         "code": "context_length_exceeded",
     },
-    401: {
-        "message": "Incorrect API key provided: sk-wrong. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "invalid_api_key",
-    },
-    429: {
-        "message": "Rate limit reached for gpt-4o-mini in organization org-lens on requests "
-        "per min (RPM): Limit 500, Used 500, Requested 1.",
-        "type": "requests",
-        "param": None,
-        "code": "rate_limit_exceeded",
-    },
-    500: {
-        "message": "The server had an error while processing your request. Sorry about that!",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    },
-    503: {
-        "message": "The server is overloaded or not ready yet.",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    },
-}
-INSUFFICIENT_QUOTA = {
-    "message": "You exceeded your current quota, please check your plan and billing details. "
-    "For more information on this error, read the docs: "
-    "https://platform.openai.com/docs/guides/error-codes/api-errors.",
-    "type": "insufficient_quota",
-    "param": None,
-    "code": "insufficient_quota",
-}
+)
 
 
 JSON = {"Content-Type": "application/json"}

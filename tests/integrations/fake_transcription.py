@@ -26,6 +26,7 @@ import httpx
 
 from tests.contracts.chat_checks import OPENAI_ERRORS
 from tests.contracts.validator import Contract
+from tests.integrations.openai_errors import errors
 
 CONTRACT = Contract.load("openai")
 SCHEMAS = CONTRACT.spec["components"]["schemas"]
@@ -34,48 +35,16 @@ ANSWERS = {  # response_format -> the schema of its answer
     "verbose_json": "CreateTranscriptionResponseVerboseJson",
 }
 # OpenAI's error answers (its error-codes guide): the operation lists only 200.
-ERRORS: dict[int, dict[str, Any]] = {
-    400: {
+ERRORS = errors(
+    "whisper-1",
+    limit=50,
+    bad_request={
         "message": "Audio file might be corrupted or unsupported",
         "type": "invalid_request_error",
         "param": "file",
         "code": "invalid_value",
     },
-    401: {
-        "message": "Incorrect API key provided: sk-wrong. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "invalid_api_key",
-    },
-    429: {
-        "message": "Rate limit reached for whisper-1 in organization org-lens on requests "
-        "per min (RPM): Limit 50, Used 50, Requested 1.",
-        "type": "requests",
-        "param": None,
-        "code": "rate_limit_exceeded",
-    },
-    500: {
-        "message": "The server had an error while processing your request. Sorry about that!",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    },
-    503: {
-        "message": "The server is overloaded or not ready yet.",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    },
-}
-INSUFFICIENT_QUOTA = {
-    "message": "You exceeded your current quota, please check your plan and billing details. "
-    "For more information on this error, read the docs: "
-    "https://platform.openai.com/docs/guides/error-codes/api-errors.",
-    "type": "insufficient_quota",
-    "param": None,
-    "code": "insufficient_quota",
-}
+)
 TOKEN_MODELS = {"gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15"}
 
 

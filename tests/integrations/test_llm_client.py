@@ -11,7 +11,8 @@ import pytest
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.llm.client import Delta, LiteLLMModel, Usage
 from lens.integrations.llm.errors import ProviderAccountProblem
-from tests.integrations.fake_openai import INSUFFICIENT_QUOTA, FakeOpenAI
+from tests.integrations.fake_openai import FakeOpenAI
+from tests.integrations.openai_errors import INSUFFICIENT_QUOTA
 
 ASK = {"system": "You are a tutor.", "messages": [{"role": "user", "content": "Hi"}]}
 

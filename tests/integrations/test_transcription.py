@@ -14,12 +14,12 @@ from lens.integrations.llm.transcription import OpenAITranscriber
 from tests.contracts.validator import VIOLATIONS, ContractViolation
 from tests.integrations.fake_transcription import (
     CONTRACT,
-    INSUFFICIENT_QUOTA,
     FakeTranscriptionAPI,
     check_answer,
     check_fields,
     multipart_fields,
 )
+from tests.integrations.openai_errors import INSUFFICIENT_QUOTA
 from tests.integrations.recorded_exchanges import recorded
 
 FIELDS = set(CONTRACT.spec["components"]["schemas"]["CreateTranscriptionRequest"]["properties"])

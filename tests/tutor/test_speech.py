@@ -9,10 +9,10 @@ from sqlalchemy import select
 from lens.tutor.models import Transcription
 from tests.fixtures.auth import ORIGIN
 from tests.integrations.fake_transcription import (
-    INSUFFICIENT_QUOTA,
     FakeTranscriptionAPI,
     multipart_fields,
 )
+from tests.integrations.openai_errors import INSUFFICIENT_QUOTA
 from tests.tutor.fake_model import FakeModel
 
 MODULE = "/course/intro-to-ai-safety/welcome"
