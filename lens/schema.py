@@ -4,14 +4,22 @@ At the top of the layers: it imports each feature's models, which nothing below 
 """
 
 from lens.auth.models import OAuthState, SignInToken
-from lens.cohorts.models import Cohort, Group, GroupingRun, GroupMember, Signup
+from lens.cohorts.models import (
+    Cohort,
+    CohortChange,
+    Group,
+    GroupingRun,
+    GroupMember,
+    Signup,
+    SwitchRequest,
+)
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
 from lens.discord_groups.models import DiscordRealization, DiscordSpace
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
-from lens.meetings.models import CalendarFeed, Meeting, Rsvp
+from lens.meetings.models import CalendarFeed, Meeting, MeetingGuest, Rsvp
 from lens.notifications.models import Delivery, DeliveryAttempt, NotificationOptOut
 from lens.tutor.models import Conversation, CoursePrompt, Message, Transcription
 from lens.users.models import User
@@ -21,6 +29,7 @@ metadata = Base.metadata
 __all__ = [
     "CalendarFeed",
     "Cohort",
+    "CohortChange",
     "ContentFile",
     "ContentSnapshot",
     "ContentState",
@@ -35,6 +44,7 @@ __all__ = [
     "GroupingRun",
     "Job",
     "Meeting",
+    "MeetingGuest",
     "Message",
     "NotificationOptOut",
     "OAuthState",
@@ -44,6 +54,7 @@ __all__ = [
     "Rsvp",
     "SignInToken",
     "Signup",
+    "SwitchRequest",
     "Transcription",
     "User",
     "metadata",

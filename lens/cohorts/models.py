@@ -6,10 +6,20 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lens.db.base import Base, TimestampMixin
+from lens.db.base import Base, TimestampMixin, utcnow
 
 
 class CohortStatus(StrEnum):
@@ -30,6 +40,7 @@ class SignupStatus(StrEnum):
     GROUPED = "grouped"  # in an active group
     UNPLACED = "unplaced"  # grouping could not place them (see unplaced_reason)
     WITHDRAWN = "withdrawn"
+    DEFERRED = "deferred"  # moved to a later cohort of the same course (deferred_to)
 
 
 class GroupStatus(StrEnum):
@@ -52,6 +63,10 @@ class Cohort(TimestampMixin, Base):
     needs_facilitator: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     enrollment_deadline: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=CohortStatus.OPEN)
+    # A participant's switch to another group waits for the facilitator or an admin.
+    switch_needs_approval: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class Signup(TimestampMixin, Base):
@@ -78,6 +93,7 @@ class Signup(TimestampMixin, Base):
     enrolled_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
     unplaced_reason: Mapped[str | None] = mapped_column(String(40))
+    deferred_to: Mapped[int | None] = mapped_column(ForeignKey("cohorts.id", ondelete="SET NULL"))
 
     __table_args__ = (UniqueConstraint("cohort_id", "user_id"),)
 
@@ -109,6 +125,9 @@ class Group(TimestampMixin, Base):
     number: Mapped[int]  # "Group 3" within the cohort
     start_slot: Mapped[int]  # UTC weekly slot: 0 = Monday 00:00 UTC, 30-minute steps
     status: Mapped[str] = mapped_column(String(16), default=GroupStatus.DRAFT)
+    # Where it meets: a call link (http(s)) and/or a place, set by its facilitator or an admin.
+    call_url: Mapped[str | None] = mapped_column(String(500))
+    location: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (Index("ix_groups_cohort_status", "cohort_id", "status"),)
 
@@ -127,3 +146,34 @@ class GroupMember(Base):
         ForeignKey("signups.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     role: Mapped[str] = mapped_column(String(16))  # participant or facilitator
+
+
+class SwitchRequest(TimestampMixin, Base):
+    """A participant asking to move to another group, where the cohort wants a yes first."""
+
+    __tablename__ = "switch_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signup_id: Mapped[int] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE"), index=True)
+    from_group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    to_group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # approved refused withdrawn
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+
+
+class CohortChange(Base):
+    """The audit trail of a running cohort: who changed what, when and why."""
+
+    __tablename__ = "cohort_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(40))  # member.add, member.move, ...
+    # Whom it concerns (kept as ids, so the entry outlives a deleted group or person).
+    subject_user_id: Mapped[int | None] = mapped_column(index=True)
+    group_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -24,6 +24,10 @@ class Meeting(TimestampMixin, Base):
     # Raised on every change, so calendars replace their copy (iCalendar SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0)
     calendar_event_id: Mapped[str | None] = mapped_column(String(200))
+    # A facilitator standing in for this one meeting (the group's own one is told).
+    substitute_signup_id: Mapped[int | None] = mapped_column(
+        ForeignKey("signups.id", ondelete="SET NULL")
+    )
 
     __table_args__ = (
         UniqueConstraint("group_id", "number"),
@@ -63,3 +67,18 @@ class Rsvp(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)
+
+
+class MeetingGuest(Base):
+    """A participant of another group (same cohort) visiting this meeting once."""
+
+    __tablename__ = "meeting_guests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    signup_id: Mapped[int] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE"), index=True)
+    # The meeting of their own group they miss that week (None: they had none).
+    instead_of: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("meeting_id", "signup_id"),)
