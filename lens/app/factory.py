@@ -19,6 +19,7 @@ from lens.auth.csrf import CSRFMiddleware
 from lens.auth.sessions import SessionMiddleware
 from lens.cohorts import admin_pages as cohort_admin_pages
 from lens.cohorts import pages as cohort_pages
+from lens.cohorts import people_pages
 from lens.content import api as content_api
 from lens.content import pages as content_pages
 from lens.content.service import sync_content
@@ -189,6 +190,7 @@ def create_app(
     app.include_router(tutor_pages.router)
     app.include_router(cohort_pages.router)
     app.include_router(cohort_admin_pages.router)
+    app.include_router(people_pages.router)
     app.include_router(grouping_pages.router)
     app.include_router(meeting_pages.router)
     app.include_router(meeting_pages.feed)
@@ -202,6 +204,7 @@ def create_app(
     app.include_router(discord_pages.router)
     # Parts of pages below that features above fill in (lens/web/panels.py).
     add_panel(app, "admin.cohort", discord_pages.cohort_panel)
+    add_panel(app, "admin.user", notification_pages.person_panel)
     return app
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from lens.meetings.ical import IcsEvent, render_calendar
 from lens.meetings.models import Meeting
 from lens.notifications.kinds import EMAIL, get_kind
 from lens.notifications.models import Delivery
-from lens.notifications.service import unsubscribe_url
+from lens.notifications.service import too_late, unsubscribe_url
 from lens.users.models import User
 from lens.web.messages import local_time
 
@@ -77,11 +77,8 @@ def builder(*kinds: str) -> Callable[[Builder], Builder]:
 
 async def prepare(session: AsyncSession, delivery: Delivery, user: User, site: Site) -> Prepared:
     spec = get_kind(delivery.kind)
-    due = delivery.context.get("due_at")
-    late = utcnow() - (datetime.fromisoformat(due) if due else delivery.send_at)
-    if delivery.late_after_seconds is not None and late > timedelta(
-        seconds=delivery.late_after_seconds
-    ):
+    late = too_late(delivery, now=utcnow())
+    if late is not None:
         raise Drop(f"too late: due {int(late.total_seconds() // 60)} minutes ago")
     base: dict[str, Any] = {
         "name": user.display_name,

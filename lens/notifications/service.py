@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -94,6 +94,17 @@ async def notify(
         result = await session.execute(stmt.returning(Delivery.id))
         added += len(result.all())
     return added
+
+
+def too_late(delivery: Delivery, *, now: datetime) -> timedelta | None:
+    """How late a timed delivery would be if sent at `now`, when past its kind's limit
+    (None: it may still go out). Lateness counts from when it was first due, however
+    often a retry moves its send time."""
+    if delivery.late_after_seconds is None:
+        return None
+    due = delivery.context.get("due_at")
+    late = now - (datetime.fromisoformat(due) if due else delivery.send_at)
+    return late if late > timedelta(seconds=delivery.late_after_seconds) else None
 
 
 async def schedule_meeting_notifications(
