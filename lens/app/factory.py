@@ -204,6 +204,7 @@ def create_app(
     app.include_router(discord_pages.router)
     # Parts of pages below that features above fill in (lens/web/panels.py).
     add_panel(app, "admin.cohort", discord_pages.cohort_panel)
+    add_panel(app, "group.page", discord_pages.group_panel)
     add_panel(app, "admin.user", notification_pages.person_panel)
     return app
 

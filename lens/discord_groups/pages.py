@@ -1,5 +1,5 @@
-"""The Discord part of the admin's cohort page: the last realization's report, and a
-button to run one now."""
+"""The Discord parts of pages below: on the admin's cohort page, the last realization's
+report and a button to run one now; on a group's page, a link to its text channel."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from lens.auth.deps import AdminUser, load_user
-from lens.cohorts.models import Cohort, CohortStatus
+from lens.cohorts.models import Cohort, CohortStatus, Group
 from lens.cohorts.service import get_cohort
 from lens.db.engine import unit_of_work
 from lens.discord_groups.report import get_last_report
-from lens.discord_groups.service import request_realization
+from lens.discord_groups.service import channel_url, group_text_channel, request_realization
 from lens.web.state import get_lens
 from lens.web.templating import render_fragment
 
@@ -36,6 +36,17 @@ async def cohort_panel(request: Request, session: AsyncSession, cohort: Cohort) 
             "queued": request.query_params.get("discord") == "queued",
         },
     )
+
+
+async def group_panel(request: Request, session: AsyncSession, group: Group) -> Markup | None:
+    """For a group's page (place "group.page"): its text channel, once made in Discord."""
+    server = get_lens(request).settings.discord_server_id
+    if not server:
+        return None
+    url = channel_url(server, await group_text_channel(session, group_id=group.id))
+    if url is None:
+        return None
+    return render_fragment(request, "discord_groups/group_panel.html", {"group": group, "url": url})
 
 
 @router.post("/admin/cohorts/{cohort_id}/discord")

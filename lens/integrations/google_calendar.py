@@ -162,14 +162,15 @@ class GoogleCalendar:
             # An earlier attempt got through (or the event was cancelled: Google keeps
             # deleted ids). Patching with status "confirmed" brings a cancelled one back.
             log.info("calendar.event.exists", event_id=event.event_id)
-            await self._patch(event, {**_event_body(event), "status": "confirmed"})
+            await self._patch(event, {**_event_body(event, patch=True), "status": "confirmed"})
             return event.event_id
         log.info("calendar.event.created", event_id=event.event_id)
         return str(created.get("id", event.event_id))
 
     async def patch_event(self, event: CalendarEvent) -> None:
-        """Change time, attendees, title or text of an event and notify the attendees."""
-        await self._patch(event, _event_body(event))
+        """Change time, attendees, title, text or location of an event and notify the
+        attendees."""
+        await self._patch(event, _event_body(event, patch=True))
         log.info("calendar.event.patched", event_id=event.event_id)
 
     async def cancel_event(self, event_id: str) -> None:
@@ -308,7 +309,7 @@ def _load_credentials(path: str, calendar_email: str) -> service_account.Credent
     return delegated
 
 
-def _event_body(event: CalendarEvent) -> dict[str, Any]:
+def _event_body(event: CalendarEvent, *, patch: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "summary": event.summary,
         "description": event.description,
@@ -323,6 +324,10 @@ def _event_body(event: CalendarEvent) -> dict[str, Any]:
     }
     if event.location:
         body["location"] = event.location
+    elif patch:
+        # A patch keeps whatever it does not name: an empty one clears a former location
+        # (a group's meeting place removed).
+        body["location"] = ""
     return body
 
 

@@ -36,6 +36,7 @@ from lens.jobs.models import Job, JobStatus
 from lens.jobs.registry import JobContext, registry
 from lens.logging import get_logger
 from lens.meetings.models import Meeting, Rsvp, RsvpStatus
+from lens.meetings.service import describe_meeting, event_location
 from lens.users.models import User
 
 log = get_logger("lens.meetings.calendar")
@@ -97,10 +98,8 @@ async def sync_meeting_event(
         return "cancelled"
     event = CalendarEvent(
         summary=f"{cohort.name}: {group.name}, meeting {meeting.number}",
-        description=(
-            f"Weekly meeting {meeting.number} of {cohort.meetings}.\n"
-            f"Your group's page: {base_url}/groups/{group.id}"
-        ),
+        description=describe_meeting(meeting, group, cohort, base_url=base_url),
+        location=event_location(group),
         start=meeting.starts_at,
         end=meeting.ends_at,
         attendees=await _attendee_emails(session, group_id=group.id),

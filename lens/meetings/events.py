@@ -31,3 +31,16 @@ class MeetingCancelled:
     meeting_id: int
     starts_at: datetime
     sequence: int  # the meeting's calendar SEQUENCE after the cancellation
+
+
+@dataclass(frozen=True)
+class MeetingPlaceChanged:
+    """A group's facilitator or an admin changed where it meets: its call link, its
+    place, or both (None: not set; both None: cleared)."""
+
+    cohort_id: int
+    group_id: int
+    change_id: int  # the cohort audit entry of this change: one per change
+    call_url: str | None
+    location: str | None
+    by_user_id: int | None  # who changed it (they need no message about it)

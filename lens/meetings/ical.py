@@ -1,11 +1,13 @@
 """iCalendar (RFC 5545) text for feeds and invitations, written by hand: a handful of
-properties, CRLF line ends, text escaping, and lines folded at 75 octets."""
+properties, CRLF line ends, text escaping (URIs are not TEXT: encoded instead), and
+lines folded at 75 octets."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 PRODID = "-//Lens//Cohort meetings//EN"
 
@@ -18,7 +20,8 @@ class IcsEvent:
     end: datetime
     summary: str
     description: str = ""
-    url: str | None = None
+    location: str | None = None  # a place, or a call link
+    url: str | None = None  # the call link, or the group's page
     cancelled: bool = False
     organizer: str | None = None  # e-mail address
     attendees: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (name, e-mail)
@@ -30,8 +33,16 @@ def escape(text: str) -> str:
         .replace(";", "\\;")
         .replace(",", "\\,")
         .replace("\r\n", "\n")
+        .replace("\r", "\n")  # a lone CR would end the content line
         .replace("\n", "\\n")
     )
+
+
+def uri(value: str) -> str:
+    """A URI property value: not TEXT-escaped (a backslash would break the link), with
+    anything that could end or split the line percent-encoded. Links are checked when
+    they are set (lens/meetings/place.py); this keeps the calendar well-formed anyway."""
+    return quote(value, safe="/:?#[]@!$&'()*+,;=%~")
 
 
 def fold(line: str) -> str:
@@ -74,8 +85,10 @@ def render_calendar(
         ]
         if event.description:
             lines.append(f"DESCRIPTION:{escape(event.description)}")
+        if event.location:
+            lines.append(f"LOCATION:{escape(event.location)}")
         if event.url:
-            lines.append(f"URL:{event.url}")
+            lines.append(f"URL:{uri(event.url)}")
         if event.organizer:
             lines.append(f"ORGANIZER:mailto:{event.organizer}")
         for attendee_name, email in event.attendees:

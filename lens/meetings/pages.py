@@ -1,5 +1,6 @@
-"""A group's page (its meetings with RSVPs, and members' progress for its facilitator),
-a meeting's page where the facilitator moves or cancels it, the private calendar feed
+"""A group's page (where it meets, its meetings with RSVPs, and members' progress for its
+facilitator, who also sets the call link and place there), a meeting's page where the
+facilitator moves or cancels it, the private calendar feed
 (for calendar apps: no cookie, a secret address) and the page where a person makes or
 revokes that address."""
 
@@ -21,6 +22,7 @@ from lens.content.deps import course_titles, loaded_content
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.errors import Conflict, Invalid
+from lens.meetings.place import PlaceInvalid, set_meeting_place
 from lens.meetings.service import (
     ANSWER_LABELS,
     SITE_ANSWERS,
@@ -39,6 +41,7 @@ from lens.meetings.service import (
     set_rsvp,
 )
 from lens.users.models import User
+from lens.web.panels import render_panels
 from lens.web.state import get_lens
 from lens.web.templating import render
 
@@ -87,6 +90,18 @@ async def revoke(request: Request, user: CurrentUser) -> Response:
 
 @router.get("/groups/{group_id}")
 async def group_page(request: Request, group_id: int, user: CurrentUser) -> Response:
+    return await _group_page(request, group_id, user)
+
+
+async def _group_page(
+    request: Request,
+    group_id: int,
+    user: User,
+    *,
+    status_code: int = 200,
+    place_typed: dict[str, str] | None = None,
+    place_errors: dict[str, str] | None = None,
+) -> Response:
     async with get_lens(request).sessionmaker() as session:
         access = await get_group(session, group_id=group_id, viewer=user)
         progress, modules = (
@@ -96,6 +111,8 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
         )
         meetings = await list_meetings(session, group=access.group)
         answers = await rsvps_for_group(session, group=access.group)
+        # What features above add (lens/web/panels.py): the Discord channel, say.
+        panels = await render_panels(request, "group.page", session, access.group)
     viewer_zone = user.timezone or "UTC"
     weeks = meeting_weeks(access.cohort.start_date, access.cohort.meetings)
     when = local_time(access.group.start_slot, weeks[0], viewer_zone)
@@ -116,9 +133,17 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
     }
     return render(
         request,
-        "cohorts/group.html",
+        "meetings/group.html",
         {
             "access": access,
+            "panels": panels,
+            # What the form shows: what was typed when it was refused, else what is set.
+            "place_typed": place_typed
+            or {
+                "call_url": access.group.call_url or "",
+                "location": access.group.location or "",
+            },
+            "place_errors": place_errors or {},
             "progress": progress,
             "modules": modules,
             "meeting": f"{when:%A %H:%M} ({viewer_zone})",
@@ -133,7 +158,36 @@ async def group_page(request: Request, group_id: int, user: CurrentUser) -> Resp
                 access.cohort.course_slug, access.cohort.course_slug
             ),
         },
+        status_code=status_code,
     )
+
+
+@router.post("/groups/{group_id}/place")
+async def place_form(
+    request: Request,
+    group_id: int,
+    user: CurrentUser,
+    call_url: Annotated[str, Form()] = "",
+    location: Annotated[str, Form()] = "",
+) -> Response:
+    """Where the group meets: a call link and/or a place (both empty: cleared). Its
+    facilitator or an admin; a refusal shows beside the field, keeping what was typed."""
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            changed = await set_meeting_place(
+                session, group_id=group_id, by=user, call_url=call_url, location=location
+            )
+    except PlaceInvalid as exc:
+        return await _group_page(
+            request,
+            group_id,
+            user,
+            status_code=exc.status_code,
+            place_typed={"call_url": call_url, "location": location},
+            place_errors=exc.problems,
+        )
+    outcome = "saved" if changed else "unchanged"
+    return RedirectResponse(f"/groups/{group_id}?place={outcome}#place", status_code=303)
 
 
 @router.post("/groups/{group_id}/meetings/{number}/rsvp")
@@ -175,7 +229,7 @@ async def _meeting_page(
     local = meeting.starts_at.astimezone(zoneinfo.ZoneInfo(zone))
     return render(
         request,
-        "cohorts/meeting.html",
+        "meetings/meeting.html",
         {"access": access, "meeting": meeting, "local": local, "zone": zone, **extra},
         status_code=status_code,
     )

@@ -208,13 +208,40 @@ async def feed_calendar(session: AsyncSession, *, token: str, base_url: str, hos
             start=item.meeting.starts_at,
             end=item.meeting.ends_at,
             summary=f"{item.cohort.name}: {item.group.name}, meeting {item.meeting.number}",
-            description=f"Weekly meeting {item.meeting.number} of {item.cohort.meetings}.",
-            url=f"{base_url}/groups/{item.group.id}",
+            description=describe_meeting(item.meeting, item.group, item.cohort, base_url=base_url),
+            location=event_location(item.group),
+            url=event_url(item.group, base_url=base_url),
             cancelled=item.meeting.status == "cancelled",
         )
         for item in await meetings_for_user(session, user_id=feed.user_id)
     ]
     return render_calendar(events, name="Lens meetings")
+
+
+# -- how calendars show a meeting (feeds, attachments, Google Calendar) --------------------
+
+
+def event_location(group: Group) -> str | None:
+    """Where the group meets (lens/meetings/place.py), as an event's location: the place,
+    else the call link (calendar apps make a link of a location that is one)."""
+    return group.location or group.call_url
+
+
+def event_url(group: Group, *, base_url: str) -> str:
+    """An iCalendar event's URL: the call link, which is what people open at meeting
+    time, else the group's page (the description always links that)."""
+    return group.call_url or f"{base_url}/groups/{group.id}"
+
+
+def describe_meeting(meeting: Meeting, group: Group, cohort: Cohort, *, base_url: str) -> str:
+    """A meeting's description in calendars (plain text): which one, where, the group page."""
+    lines = [f"Weekly meeting {meeting.number} of {cohort.meetings}."]
+    if group.call_url:
+        lines.append(f"Call link: {group.call_url}")
+    if group.location:
+        lines.append(f"Where: {group.location}")
+    lines.append(f"Your group's page: {base_url}/groups/{group.id}")
+    return "\n".join(lines)
 
 
 # -- changes by a facilitator or admin ---------------------------------------------------

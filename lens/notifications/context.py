@@ -29,6 +29,7 @@ from lens.discord_groups.service import channel_url, group_text_channel
 from lens.integrations.email.client import Attachment
 from lens.meetings.ical import IcsEvent, render_calendar
 from lens.meetings.models import Meeting
+from lens.meetings.service import describe_meeting, event_location, event_url
 from lens.notifications.kinds import EMAIL, get_kind
 from lens.notifications.models import Delivery
 from lens.notifications.service import too_late, unsubscribe_url
@@ -247,8 +248,9 @@ def _ics(
             start=m.starts_at,
             end=m.ends_at,
             summary=f"{cohort.name}: {group.name}, meeting {m.number}",
-            description=f"Weekly meeting {m.number} of {cohort.meetings}.",
-            url=f"{site.base_url}/groups/{group.id}",
+            description=describe_meeting(m, group, cohort, base_url=site.base_url),
+            location=event_location(group),
+            url=event_url(group, base_url=site.base_url),
             cancelled=m.status == "cancelled",
             organizer=site.from_email,
             attendees=((user.display_name, user.email),) if user.email else (),
@@ -305,6 +307,8 @@ async def _group_assigned(
             "group_url": f"{site.base_url}/groups/{group.id}",
             "channel_url": await _channel(session, site, group.id),
             "calendar_url": f"{site.base_url}/account/calendar",
+            "call_url": group.call_url,
+            "location": group.location,
         },
         attachments=(_ics(site, user, group, cohort, upcoming, "REQUEST"),),
     )
@@ -376,6 +380,8 @@ async def _meeting_fields(
         "group_url": f"{site.base_url}/groups/{member.group.id}",
         "rsvp_url": f"{site.base_url}/groups/{member.group.id}#meeting-{meeting.number}",
         "channel_url": await _channel(session, site, member.group.id),
+        "call_url": member.group.call_url,
+        "location": member.group.location,
     }
 
 
@@ -469,4 +475,44 @@ async def _cancelled(
     return Prepared(
         {**base, **await _meeting_fields(session, site, meeting, member, zone)},
         attachments=(_ics(site, user, member.group, member.cohort, [meeting], "CANCEL"),),
+    )
+
+
+@builder("meeting_place_changed")
+async def _place_changed(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    member = await _membership(session, user, delivery.context["group_id"])
+    group, cohort = member.group, member.cohort
+    said = (delivery.context.get("call_url"), delivery.context.get("location"))
+    if (group.call_url, group.location) != said:
+        raise Drop("the place changed again since (that change has its own message)")
+    upcoming = list(
+        await session.scalars(
+            select(Meeting)
+            .where(
+                Meeting.group_id == group.id,
+                Meeting.status == "scheduled",
+                Meeting.ends_at > utcnow(),
+            )
+            .order_by(Meeting.number)
+        )
+    )
+    if not upcoming:
+        raise Drop("the group has no meetings ahead")
+    return Prepared(
+        {
+            **base,
+            "course_title": _course_title(site, cohort),
+            "cohort_name": cohort.name,
+            "group_name": group.name,
+            "call_url": group.call_url,
+            "location": group.location,
+            "next_meeting": local_time(upcoming[0].starts_at, _zone(user, member.signup)),
+            "group_url": f"{site.base_url}/groups/{group.id}",
+            "channel_url": await _channel(session, site, group.id),
+        },
+        # The meetings ahead with their new place, for calendars that took the group's
+        # invitation (same SEQUENCE, a newer DTSTAMP: an update, as RFC 5546 allows).
+        attachments=(_ics(site, user, group, cohort, upcoming, "REQUEST"),),
     )

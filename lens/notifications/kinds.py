@@ -39,6 +39,7 @@ _ALL = [
     ),
     Kind("meeting_changed", "A meeting moved"),
     Kind("meeting_cancelled", "A meeting was cancelled"),
+    Kind("meeting_place_changed", "Where your group meets changed"),
     Kind(
         "module_nudge_3d",
         "Reading reminders, three days before a meeting",

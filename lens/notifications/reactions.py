@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.events import SignupConfirmed
 from lens.events import reaction
-from lens.meetings.events import MeetingCancelled, MeetingsMoved
+from lens.meetings.events import MeetingCancelled, MeetingPlaceChanged, MeetingsMoved
 from lens.meetings.service import member_user_ids
 from lens.notifications.announce import request_announcement
 from lens.notifications.service import (
@@ -84,4 +84,25 @@ async def meeting_cancelled(session: AsyncSession, event: MeetingCancelled) -> N
         user_ids=await member_user_ids(session, group_id=event.group_id),
         subject=f"meeting:{event.meeting_id}#seq{event.sequence}",
         context={"meeting_id": event.meeting_id, "sequence": event.sequence},
+    )
+
+
+@reaction(MeetingPlaceChanged)
+async def meeting_place_changed(session: AsyncSession, event: MeetingPlaceChanged) -> None:
+    """The group hears where it meets now, except whoever changed it. One message per
+    change (its audit entry); a request that changed nothing published nothing."""
+    await notify(
+        session,
+        kind="meeting_place_changed",
+        user_ids=[
+            u
+            for u in await member_user_ids(session, group_id=event.group_id)
+            if u != event.by_user_id
+        ],
+        subject=f"change:{event.change_id}",
+        context={
+            "group_id": event.group_id,
+            "call_url": event.call_url,
+            "location": event.location,
+        },
     )

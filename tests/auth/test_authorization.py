@@ -103,6 +103,8 @@ MATRIX = [
     ("POST", "/groups/{group}/meetings/1/cancel", {**GROUP_RULE, "facilitator": 404, "admin": 404}),
     # Members answer for themselves: an admin outside the group may not.
     ("POST", "/groups/{group}/meetings/1/rsvp", {**GROUP_RULE, "facilitator": 404, "admin": 403}),
+    # Where the group meets: its facilitator or an admin (nothing sent: nothing changes).
+    ("POST", "/groups/{group}/place", {**GROUP_RULE, "facilitator": 303, "admin": 303}),
     (
         "GET",
         "/cohorts/{cohort}",

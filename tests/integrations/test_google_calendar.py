@@ -181,6 +181,17 @@ async def test_patch_sends_the_new_time_and_attendees() -> None:
     assert "status" not in body  # a plain patch never revives a cancelled event
 
 
+async def test_a_patch_without_location_clears_the_old_one() -> None:
+    # A patch keeps what it leaves out: a group's meeting place removed must be sent.
+    event = meeting(location=None)
+    calendar, google = client(event_json(event.event_id))
+    await calendar.patch_event(event)
+    assert sent(google)[3]["location"] == ""
+    calendar, google = client(event_json(event.event_id))
+    await calendar.patch_event(meeting(location="Room 2.14, Library"))
+    assert sent(google)[3]["location"] == "Room 2.14, Library"
+
+
 async def test_cancel_deletes_and_notifies() -> None:
     calendar, google = client(({"status": "204"}, ""))
 

@@ -38,6 +38,10 @@ MEETING_FIELDS: dict[str, Any] = {
     "group_url": f"{SITE}/groups/3",
     "rsvp_url": f"{SITE}/groups/3#meeting-2",
     "channel_url": "https://discord.com/channels/1/2",
+    # As typed: a link with a query (escaped in HTML, as is in text and Discord) and a
+    # place with characters Discord would read as markdown.
+    "call_url": "https://meet.example.org/abc-defg-hij?pwd=x1&lang=en",
+    "location": "Room 2.14 (east wing), Library",
 }
 MODULES = [
     {"title": "Goals and means", "url": f"{SITE}/course/ai/goals", "minutes": 25},
@@ -63,9 +67,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "group_url": f"{SITE}/groups/3",
         "channel_url": None,
         "calendar_url": f"{SITE}/account/calendar",
+        "call_url": MEETING_FIELDS["call_url"],
+        "location": None,
     },
     "meeting_reminder_24h": {**MEETING_FIELDS, "modules": MODULES},
-    "meeting_reminder_1h": {**MEETING_FIELDS, "modules": []},
+    "meeting_reminder_1h": {**MEETING_FIELDS, "modules": [], "location": None},
     "meeting_changed": {
         **MEETING_FIELDS,
         "old_when": local_time(datetime(2027, 3, 29, 16, 0, tzinfo=UTC), "Europe/Berlin"),
@@ -74,6 +80,14 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "meeting_cancelled": MEETING_FIELDS,
     "module_nudge_3d": {**MEETING_FIELDS, "modules": MODULES},
     "module_nudge_1d": {**MEETING_FIELDS, "modules": MODULES[1:]},
+    "meeting_place_changed": {
+        "group_name": "Group 3",
+        "call_url": MEETING_FIELDS["call_url"],
+        "location": MEETING_FIELDS["location"],
+        "next_meeting": local_time(MEETING, "Europe/Berlin"),
+        "group_url": f"{SITE}/groups/3",
+        "channel_url": "https://discord.com/channels/1/2",
+    },
 }
 
 
