@@ -209,16 +209,19 @@ async def test_realize_an_unknown_cohort(cog, admin) -> None:
 
 async def test_one_realize_per_cohort_at_a_time(cog, db, admin) -> None:
     cohort = await make_cohort(db, name="Spring 2027", status="running")
-    release = asyncio.Event()
+    release, started = asyncio.Event(), asyncio.Event()
 
     async def slow(*args, **kwargs) -> str:
+        started.set()
         await release.wait()
         return "nothing to change"
 
     first, second = as_user(admin), as_user(admin)
     with patch("lens.bot.cogs.admin.realize_groups", AsyncMock(side_effect=slow)):
         running = asyncio.create_task(cog.realize_groups.callback(cog, first, cohort=cohort.id))
-        await asyncio.sleep(0.05)
+        # The first is under way (its savepoint open on the test's one connection) before
+        # the second starts, however busy the machine: a fixed sleep was not always enough.
+        await asyncio.wait_for(started.wait(), 10)
         await invoke(cog.sync_groups, cog, second, cohort=cohort.id)
         release.set()
         await running
