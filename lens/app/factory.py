@@ -42,6 +42,7 @@ from lens.meetings import pages as meeting_pages
 from lens.notifications import pages as notification_pages
 from lens.notifications.sender import DiscordMessenger, sender_from_settings
 from lens.scheduling import pages as grouping_pages
+from lens.scheduling import running_pages, self_pages
 from lens.settings import Settings
 from lens.tutor import api as tutor_api
 from lens.tutor import pages as tutor_pages
@@ -191,6 +192,8 @@ def create_app(
     app.include_router(cohort_pages.router)
     app.include_router(cohort_admin_pages.router)
     app.include_router(people_pages.router)
+    app.include_router(running_pages.router)
+    app.include_router(self_pages.router)
     app.include_router(grouping_pages.router)
     app.include_router(meeting_pages.router)
     app.include_router(meeting_pages.feed)
@@ -205,6 +208,7 @@ def create_app(
     # Parts of pages below that features above fill in (lens/web/panels.py).
     add_panel(app, "admin.cohort", discord_pages.cohort_panel)
     add_panel(app, "group.page", discord_pages.group_panel)
+    add_panel(app, "group.page", self_pages.switch_requests_panel)
     add_panel(app, "admin.user", notification_pages.person_panel)
     return app
 

@@ -71,6 +71,7 @@ def _fields(form: dict[str, str]) -> CohortFields:
         min_group_size=number("min_group_size", "The smallest group size", 4),
         max_group_size=number("max_group_size", "The largest group size", 8),
         needs_facilitator=form.get("needs_facilitator") == "true",
+        switch_needs_approval=form.get("switch_needs_approval") == "true",
         enrollment_deadline=deadline,
     )
     if problems:
@@ -96,6 +97,7 @@ def _cohort_form_values(cohort: Cohort | None) -> dict[str, str]:
         "min_group_size": str(cohort.min_group_size),
         "max_group_size": str(cohort.max_group_size),
         "needs_facilitator": "true" if cohort.needs_facilitator else "",
+        "switch_needs_approval": "true" if cohort.switch_needs_approval else "",
         "enrollment_deadline": cohort.enrollment_deadline.date().isoformat()
         if cohort.enrollment_deadline
         else "",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -15,7 +16,7 @@ from lens.auth.deps import CurrentUser, OptionalUser, load_user
 from lens.auth.email_change import request_email_change
 from lens.cohorts.availability import DAY_NAMES, SLOTS, meeting_weeks
 from lens.cohorts.groups import get_group_to_lead, list_my_groups
-from lens.cohorts.models import Cohort, Signup, SignupStatus
+from lens.cohorts.models import Cohort, CohortStatus, Signup, SignupStatus
 from lens.cohorts.service import (
     MAX_FACILITATOR_GROUPS,
     availability_of,
@@ -371,7 +372,25 @@ async def withdraw_form(
 async def my_groups(request: Request, user: CurrentUser) -> Response:
     async with get_lens(request).sessionmaker() as session:
         groups = await list_my_groups(session, user=user)
-    return render(request, "cohorts/groups.html", {"groups": groups})
+        signups = (
+            await session.execute(
+                select(Signup, Cohort)
+                .join(Cohort, Cohort.id == Signup.cohort_id)
+                .where(
+                    Signup.user_id == user.id,
+                    Signup.status.in_(
+                        [SignupStatus.ENROLLED, SignupStatus.UNPLACED, SignupStatus.DEFERRED]
+                    ),
+                    Cohort.status != CohortStatus.FINISHED,
+                )
+                .order_by(Cohort.start_date)
+            )
+        ).all()
+    return render(
+        request,
+        "cohorts/groups.html",
+        {"groups": groups, "waiting": [(s, c) for s, c in signups]},
+    )
 
 
 @router.get("/groups/{group_id}/members/{signup_id}/transcripts")

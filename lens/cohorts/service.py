@@ -40,6 +40,10 @@ REASON_TEXT = {
     "groups_full": "the groups at their times are full, and too few share a time for a new one",
     "facilitator_not_needed": "every group already has a facilitator",
     "not_approved": "facilitator not approved yet",
+    "moved_by_hand": "moved out of the groups by hand",
+    "removed": "taken out of their group by an admin",
+    "replaced": "another facilitator took over their group",
+    "switched_out": "left their group",
 }
 
 
@@ -54,6 +58,7 @@ class CohortFields:
     max_group_size: int = 8
     needs_facilitator: bool = True
     enrollment_deadline: datetime | None = None
+    switch_needs_approval: bool = False
 
 
 def check_cohort(fields: CohortFields, *, courses: set[str] | None = None) -> list[str]:
@@ -100,6 +105,7 @@ async def create_cohort(
         min_group_size=fields.min_group_size,
         max_group_size=fields.max_group_size,
         needs_facilitator=fields.needs_facilitator,
+        switch_needs_approval=fields.switch_needs_approval,
         enrollment_deadline=fields.enrollment_deadline,
         status=CohortStatus.OPEN,
     )

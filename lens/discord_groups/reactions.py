@@ -8,7 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lens.discord_groups.service import request_realization, request_realization_for_user
 from lens.events import reaction
 from lens.meetings.events import MeetingCancelled, MeetingsMoved
-from lens.scheduling.events import GroupsApproved, MemberJoined
+from lens.scheduling.events import (
+    FacilitatorChanged,
+    GroupsApproved,
+    MemberJoined,
+    MembershipChanged,
+)
 from lens.users.events import DiscordAccountChanged
 
 
@@ -19,6 +24,16 @@ async def approved(session: AsyncSession, event: GroupsApproved) -> None:
 
 @reaction(MemberJoined)
 async def joined(session: AsyncSession, event: MemberJoined) -> None:
+    await request_realization(session, cohort_id=event.cohort_id)
+
+
+@reaction(MembershipChanged)
+async def membership_changed(session: AsyncSession, event: MembershipChanged) -> None:
+    await request_realization(session, cohort_id=event.cohort_id)  # access follows
+
+
+@reaction(FacilitatorChanged)
+async def facilitator_changed(session: AsyncSession, event: FacilitatorChanged) -> None:
     await request_realization(session, cohort_id=event.cohort_id)
 
 

@@ -35,7 +35,7 @@ from lens.integrations.google_calendar import (
 from lens.jobs.models import Job, JobStatus
 from lens.jobs.registry import JobContext, registry
 from lens.logging import get_logger
-from lens.meetings.models import Meeting, Rsvp, RsvpStatus
+from lens.meetings.models import Meeting, MeetingGuest, Rsvp, RsvpStatus
 from lens.meetings.service import describe_meeting, event_location
 from lens.users.models import User
 
@@ -60,15 +60,20 @@ def calendar_for(ctx: JobContext) -> Calendar | None:
     return GoogleCalendar.from_settings(ctx.settings)
 
 
-async def _attendee_emails(session: AsyncSession, *, group_id: int) -> tuple[str, ...]:
+async def _attendee_emails(session: AsyncSession, *, meeting: Meeting) -> tuple[str, ...]:
+    """The group's members, a facilitator standing in for this meeting, and its guests."""
+    members = select(GroupMember.signup_id).where(GroupMember.group_id == meeting.group_id)
+    guests = select(MeetingGuest.signup_id).where(MeetingGuest.meeting_id == meeting.id)
+    wanted = Signup.id.in_(members) | Signup.id.in_(guests)
+    if meeting.substitute_signup_id is not None:
+        wanted = wanted | (Signup.id == meeting.substitute_signup_id)
     rows = await session.scalars(
         select(User.email)
         .join(Signup, Signup.user_id == User.id)
-        .join(GroupMember, GroupMember.signup_id == Signup.id)
-        .where(GroupMember.group_id == group_id, User.email.is_not(None))
+        .where(wanted, User.email.is_not(None))
         .order_by(User.id)
     )
-    return tuple(email for email in rows if email)
+    return tuple(dict.fromkeys(email for email in rows if email))
 
 
 async def sync_meeting_event(
@@ -102,7 +107,7 @@ async def sync_meeting_event(
         location=event_location(group),
         start=meeting.starts_at,
         end=meeting.ends_at,
-        attendees=await _attendee_emails(session, group_id=group.id),
+        attendees=await _attendee_emails(session, meeting=meeting),
         event_id=meeting.calendar_event_id or event_id_for("meeting", meeting.id),
     )
     if meeting.calendar_event_id is not None:

@@ -31,6 +31,7 @@ from lens.meetings.service import (
     check_can_answer,
     feed_calendar,
     get_meeting,
+    guests_of,
     has_feed,
     list_meetings,
     move_meetings,
@@ -39,6 +40,7 @@ from lens.meetings.service import (
     revoke_feeds,
     rsvps_for_group,
     set_rsvp,
+    substitute_of,
 )
 from lens.users.models import User
 from lens.web.panels import render_panels
@@ -225,12 +227,22 @@ async def _meeting_page(
     async with get_lens(request).sessionmaker() as session:
         access = await get_group_to_lead(session, group_id=group_id, viewer=user)
         meeting = await get_meeting(session, group=access.group, number=number)
+        guests = await guests_of(session, meeting=meeting)
+        substitute = await substitute_of(session, meeting=meeting)
     zone = user.timezone or "UTC"
     local = meeting.starts_at.astimezone(zoneinfo.ZoneInfo(zone))
     return render(
         request,
         "meetings/meeting.html",
-        {"access": access, "meeting": meeting, "local": local, "zone": zone, **extra},
+        {
+            "access": access,
+            "meeting": meeting,
+            "local": local,
+            "zone": zone,
+            "guests": guests,
+            "substitute": substitute,
+            **extra,
+        },
         status_code=status_code,
     )
 

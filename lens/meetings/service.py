@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from lens.auth.service import token_hash
 from lens.cohorts.availability import to_utc
@@ -32,7 +33,7 @@ from lens.events import publish
 from lens.jobs.service import coalesce, enqueue
 from lens.meetings.events import MeetingCancelled, MeetingMove, MeetingsMoved
 from lens.meetings.ical import IcsEvent, render_calendar
-from lens.meetings.models import CalendarFeed, Meeting, Rsvp, RsvpStatus
+from lens.meetings.models import CalendarFeed, Meeting, MeetingGuest, Rsvp, RsvpStatus
 from lens.users.models import User
 
 SLOT = timedelta(minutes=30)
@@ -342,6 +343,42 @@ async def member_user_ids(session: AsyncSession, *, group_id: int) -> list[int]:
         .order_by(Signup.user_id)
     )
     return list(rows)
+
+
+async def facilitator_user_ids(session: AsyncSession, *, group_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(Signup.user_id)
+        .join(GroupMember, GroupMember.signup_id == Signup.id)
+        .where(GroupMember.group_id == group_id, GroupMember.role == Role.FACILITATOR)
+        .order_by(Signup.user_id)
+    )
+    return list(rows)
+
+
+async def guests_of(session: AsyncSession, *, meeting: Meeting) -> list[tuple[User, str]]:
+    """Who visits this meeting from another group, with that group's name."""
+    own_meeting = aliased(Meeting)
+    rows = await session.execute(
+        select(User, Group)
+        .select_from(MeetingGuest)
+        .join(Signup, Signup.id == MeetingGuest.signup_id)
+        .join(User, User.id == Signup.user_id)
+        .outerjoin(own_meeting, own_meeting.id == MeetingGuest.instead_of)
+        .outerjoin(Group, Group.id == own_meeting.group_id)
+        .where(MeetingGuest.meeting_id == meeting.id)
+        .order_by(User.id)
+    )
+    return [(user, group.name if group else "another group") for user, group in rows.all()]
+
+
+async def substitute_of(session: AsyncSession, *, meeting: Meeting) -> User | None:
+    if meeting.substitute_signup_id is None:
+        return None
+    return await session.scalar(
+        select(User)
+        .join(Signup, Signup.user_id == User.id)
+        .where(Signup.id == meeting.substitute_signup_id)
+    )
 
 
 # -- Google Calendar events (the work runs in jobs: lens/meetings/calendar.py) -----------

@@ -15,34 +15,47 @@ ANNOUNCE_KIND = "meetings.announce"
 
 
 async def request_announcement(
-    session: AsyncSession, *, group_id: int, user_ids: list[int] | None = None
+    session: AsyncSession,
+    *,
+    group_id: int,
+    user_ids: list[int] | None = None,
+    message: bool = True,
+    because: str = "",
 ) -> None:
     """Queue telling a group (or the newcomers in `user_ids`) about it and its meetings:
-    the group message now, reminders and reading nudges for every meeting ahead. A job,
-    so approving a cohort of thousands does not write all of it in one request."""
+    the group message now (unless `message` is false: a change message said it already),
+    reminders and reading nudges for every meeting ahead. A job, so approving a cohort
+    of thousands does not write all of it in one request."""
     who = "all" if user_ids is None else ",".join(map(str, sorted(user_ids)))
     await enqueue(
         session,
         kind=ANNOUNCE_KIND,
-        payload={"group_id": group_id, "user_ids": user_ids},
-        dedupe_key=f"announce:group:{group_id}:{who}",
+        payload={"group_id": group_id, "user_ids": user_ids, "message": message},
+        # Once per group and people, or per cause (a change that put them back in).
+        dedupe_key=f"announce:group:{group_id}:{who}" + (f":{because}" if because else ""),
     )
 
 
 async def announce_group(
-    session: AsyncSession, *, group_id: int, user_ids: list[int] | None = None
+    session: AsyncSession,
+    *,
+    group_id: int,
+    user_ids: list[int] | None = None,
+    message: bool = True,
 ) -> int:
     group = await session.get(Group, group_id)
     if group is None or group.status != GroupStatus.ACTIVE:
         return 0
     users = user_ids if user_ids is not None else await member_user_ids(session, group_id=group_id)
-    added = await notify(
-        session,
-        kind="group_assigned",
-        user_ids=users,
-        subject=f"group:{group.id}",
-        context={"group_id": group.id},
-    )
+    added = 0
+    if message:
+        added += await notify(
+            session,
+            kind="group_assigned",
+            user_ids=users,
+            subject=f"group:{group.id}",
+            context={"group_id": group.id},
+        )
     for meeting in await list_meetings(session, group=group):
         if meeting.status == "scheduled":
             added += await schedule_meeting_notifications(

@@ -38,6 +38,12 @@ _ALL = [
         before_meeting=timedelta(hours=1),
     ),
     Kind("meeting_changed", "A meeting moved"),
+    Kind("membership_changed", "You were moved to another group or out of one"),
+    Kind("roster_changed", "Someone joined or left a group you lead"),
+    Kind("facilitator_changed", "Your group's facilitator changed, or a stand-in"),
+    Kind("switch_requested", "Someone asks to switch into a group you lead"),
+    Kind("guest_visit", "A guest from another group visits your group's meeting"),
+    Kind("unplaced_options", "No group yet: the groups you can still join"),
     Kind("meeting_cancelled", "A meeting was cancelled"),
     Kind("meeting_place_changed", "Where your group meets changed"),
     Kind(

@@ -3,12 +3,14 @@ approved, they joined a group, a meeting moved or was cancelled."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.events import SignupConfirmed
+from lens.cohorts.models import Role, Signup, SignupStatus
 from lens.events import reaction
 from lens.meetings.events import MeetingCancelled, MeetingPlaceChanged, MeetingsMoved
-from lens.meetings.service import member_user_ids
+from lens.meetings.service import facilitator_user_ids, member_user_ids
 from lens.notifications.announce import request_announcement
 from lens.notifications.service import (
     drop_pending,
@@ -16,7 +18,14 @@ from lens.notifications.service import (
     notify,
     schedule_meeting_notifications,
 )
-from lens.scheduling.events import GroupsApproved, MemberJoined
+from lens.scheduling.events import (
+    FacilitatorChanged,
+    GroupsApproved,
+    GuestVisit,
+    MemberJoined,
+    MembershipChanged,
+    SwitchRequested,
+)
 
 
 @reaction(SignupConfirmed)
@@ -34,6 +43,22 @@ async def welcome(session: AsyncSession, event: SignupConfirmed) -> None:
 async def announce_the_groups(session: AsyncSession, event: GroupsApproved) -> None:
     for group_id in event.group_ids:
         await request_announcement(session, group_id=group_id)
+    # Those left out hear it too, with what they can do (built when it is sent).
+    unplaced = await session.execute(
+        select(Signup.id, Signup.user_id).where(
+            Signup.cohort_id == event.cohort_id,
+            Signup.status == SignupStatus.UNPLACED,
+            Signup.role == Role.PARTICIPANT,
+        )
+    )
+    for signup_id, user_id in unplaced.all():
+        await notify(
+            session,
+            kind="unplaced_options",
+            user_ids=[user_id],
+            subject=f"unplaced:{signup_id}",
+            context={"cohort_id": event.cohort_id, "signup_id": signup_id},
+        )
 
 
 @reaction(MemberJoined)
@@ -104,5 +129,104 @@ async def meeting_place_changed(session: AsyncSession, event: MeetingPlaceChange
             "group_id": event.group_id,
             "call_url": event.call_url,
             "location": event.location,
+        },
+    )
+
+
+@reaction(MembershipChanged)
+async def membership_changed(session: AsyncSession, event: MembershipChanged) -> None:
+    """The person hears what changed for them (a whole group message when they were
+    added, a change message when moved or taken out); the facilitators of the groups
+    they left and joined hear who came or went."""
+    because = f"change:{event.change_id}"
+    if event.joined_group_id is not None:
+        await request_announcement(
+            session,
+            group_id=event.joined_group_id,
+            user_ids=[event.user_id],
+            message=event.left_group_id is None,
+            because=because,
+        )
+    if event.left_group_id is not None:
+        await notify(
+            session,
+            kind="membership_changed",
+            user_ids=[event.user_id],
+            subject=because,
+            context={
+                "change_id": event.change_id,
+                "left_group_id": event.left_group_id,
+                "joined_group_id": event.joined_group_id,
+                "action": event.action,
+            },
+        )
+    for group_id, joined in ((event.left_group_id, False), (event.joined_group_id, True)):
+        if group_id is None:
+            continue
+        leads = await facilitator_user_ids(session, group_id=group_id)
+        await notify(
+            session,
+            kind="roster_changed",
+            user_ids=[u for u in leads if u != event.user_id],
+            subject=f"{because}:group:{group_id}",
+            context={
+                "change_id": event.change_id,
+                "group_id": group_id,
+                "member_id": event.user_id,
+                "joined": joined,
+            },
+        )
+
+
+@reaction(FacilitatorChanged)
+async def facilitator_changed(session: AsyncSession, event: FacilitatorChanged) -> None:
+    """The group hears who leads it (for good, or at one meeting); a new facilitator
+    gets the group message and the reminders; the one replaced hears it too."""
+    because = f"change:{event.change_id}"
+    members = await member_user_ids(session, group_id=event.group_id)
+    if event.meeting_id is None and event.new_user_id is not None:
+        await request_announcement(
+            session, group_id=event.group_id, user_ids=[event.new_user_id], because=because
+        )
+    told = [u for u in members if u != event.new_user_id or event.meeting_id is not None]
+    extra = [u for u in (event.old_user_id, event.new_user_id) if u is not None]
+    await notify(
+        session,
+        kind="facilitator_changed",
+        user_ids=[*told, *(u for u in extra if u not in told)],
+        subject=because,
+        context={
+            "change_id": event.change_id,
+            "group_id": event.group_id,
+            "meeting_id": event.meeting_id,
+            "old_user_id": event.old_user_id,
+            "new_user_id": event.new_user_id,
+        },
+    )
+
+
+@reaction(SwitchRequested)
+async def switch_requested(session: AsyncSession, event: SwitchRequested) -> None:
+    await notify(
+        session,
+        kind="switch_requested",
+        user_ids=await facilitator_user_ids(session, group_id=event.group_id),
+        subject=f"switch:{event.request_id}",
+        context={"request_id": event.request_id, "group_id": event.group_id},
+    )
+
+
+@reaction(GuestVisit)
+async def guest_visit(session: AsyncSession, event: GuestVisit) -> None:
+    await notify(
+        session,
+        kind="guest_visit",
+        user_ids=await facilitator_user_ids(session, group_id=event.group_id),
+        subject=f"change:{event.change_id}",
+        context={
+            "group_id": event.group_id,
+            "meeting_id": event.meeting_id,
+            "guest_id": event.user_id,
+            "cancelled": event.cancelled,
         },
     )

@@ -20,3 +20,51 @@ class MemberJoined:
     cohort_id: int
     group_id: int
     user_id: int
+
+
+@dataclass(frozen=True)
+class MembershipChanged:
+    """After approval, a person was added to a group, moved between groups or removed
+    from one (by an admin, or by themselves: a switch, a withdrawal, a deferral)."""
+
+    cohort_id: int
+    user_id: int
+    left_group_id: int | None
+    joined_group_id: int | None
+    action: str  # member.add, member.move, member.remove, member.switch, member.withdraw ...
+    change_id: int  # the audit entry: one message per change
+
+
+@dataclass(frozen=True)
+class FacilitatorChanged:
+    """A group's facilitator changed: for good (`meeting_id` None), or a substitute for
+    one meeting (`new_user_id` None: the substitute was taken back)."""
+
+    cohort_id: int
+    group_id: int
+    old_user_id: int | None
+    new_user_id: int | None
+    meeting_id: int | None
+    change_id: int
+
+
+@dataclass(frozen=True)
+class SwitchRequested:
+    """A participant asked to switch to `group_id`; its facilitator or an admin decides."""
+
+    cohort_id: int
+    group_id: int
+    request_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class GuestVisit:
+    """A participant visits another group's meeting once (or took that back)."""
+
+    cohort_id: int
+    group_id: int  # the host group
+    meeting_id: int
+    user_id: int
+    change_id: int
+    cancelled: bool

@@ -39,14 +39,18 @@ class Opening:
     local: str  # the meeting time in the joiner's zone
 
 
-async def openings(session: AsyncSession, *, cohort: Cohort, signup: Signup) -> list[Opening]:
+async def openings(
+    session: AsyncSession, *, cohort: Cohort, signup: Signup, grouped: bool = False
+) -> list[Opening]:
     """Active groups with room whose every remaining meeting this person can make, the
     best fit first (meetings are checked one by one: a series keeps its zone's
-    wall-clock time, so its UTC time can move at a DST change)."""
+    wall-clock time, so its UTC time can move at a DST change). `grouped`: for someone
+    in a group already, who may switch (their own group is among those returned)."""
+    allowed = (*GROUPABLE, SignupStatus.GROUPED) if grouped else GROUPABLE
     if (
         cohort.status != CohortStatus.RUNNING
         or signup.role != Role.PARTICIPANT
-        or signup.status not in GROUPABLE
+        or signup.status not in allowed
         or not signup.timezone
     ):
         return []

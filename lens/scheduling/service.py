@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import delete, select
@@ -50,7 +50,12 @@ class Built:
 
 
 def build_problem(
-    cohort: Cohort, rows: list[SignupRow], *, seed: int = 0, time_limit: float | None = None
+    cohort: Cohort,
+    rows: list[SignupRow],
+    *,
+    seed: int = 0,
+    time_limit: float | None = None,
+    statuses: tuple[str, ...] = GROUPABLE,
 ) -> Built:
     # One week more than the meetings: a slot earlier in the week than the start date
     # first comes round a week later, so the series can end a week later too.
@@ -61,7 +66,7 @@ def build_problem(
     by_id: dict[int, SignupRow] = {}
     for row in rows:
         signup = row.signup
-        if signup.status not in GROUPABLE:
+        if signup.status not in statuses:
             continue
         by_id[signup.id] = row
         local_sure, local_maybe = availability_of(signup)
@@ -148,6 +153,7 @@ async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRu
     started = time.perf_counter()
     # CPU-bound (the solver): off the event loop, so leases and requests keep going.
     result = await asyncio.to_thread(alg.form_groups, built.problem)
+    smaller = await _with_smaller_minimum(built.problem, result)
     seconds = time.perf_counter() - started
     # Checked again under the lock: the cohort may have been approved meanwhile.
     cohort = await lock_cohort(session, cohort.id)
@@ -182,6 +188,7 @@ async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRu
         "seconds": round(seconds, 2),
         "unplaced": {str(u.person_id): str(u.reason) for u in result.unplaced},
         "unapproved": [row.signup.id for row in built.unapproved],
+        "smaller_min": smaller,
     }
     await session.flush()
     log.info(
@@ -194,6 +201,24 @@ async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRu
         seconds=round(seconds, 2),
     )
     return run
+
+
+SIZE_REASONS = (alg.UnplacedReason.NO_SHARED_SLOT, alg.UnplacedReason.GROUPS_FULL)
+
+
+async def _with_smaller_minimum(problem: alg.Problem, result: alg.Result) -> dict[str, int] | None:
+    """When people are left out for group size, how many more a minimum one smaller would
+    place (the admin may lower it and run again); None when it would place nobody more."""
+    if problem.min_size <= 1 or not any(u.reason in SIZE_REASONS for u in result.unplaced):
+        return None
+    smaller = replace(
+        problem,
+        min_size=problem.min_size - 1,
+        time_limit_seconds=max(1.0, problem.time_limit_seconds / 2),
+    )
+    other = await asyncio.to_thread(alg.form_groups, smaller)
+    more = other.placed - result.placed
+    return {"min": smaller.min_size, "more": more} if more > 0 else None
 
 
 async def latest_run(session: AsyncSession, *, cohort: Cohort) -> GroupingRun | None:
@@ -280,7 +305,13 @@ async def get_preview(
     session: AsyncSession, *, cohort: Cohort, status: GroupStatus = GroupStatus.DRAFT
 ) -> Preview:
     rows = await list_signups(session, cohort=cohort, include_drafts=True)
-    built = build_problem(cohort, rows)
+    # Approved groups are judged with their members (grouped now), the preview with
+    # everyone still to place.
+    built = build_problem(
+        cohort,
+        rows,
+        statuses=(*GROUPABLE, SignupStatus.GROUPED) if status == GroupStatus.ACTIVE else GROUPABLE,
+    )
     everyone = {row.signup.id: row for row in rows}
     people: dict[int, alg.Person] = {p.id: p for p in built.problem.participants}
     people.update({f.id: f for f in built.problem.facilitators})
@@ -331,7 +362,14 @@ async def get_preview(
             views[v.group_index].violations.append(text)
     reasons = (run.summary or {}).get("unplaced", {}) if run else {}
     unplaced = [
-        (row, REASON_TEXT.get(reasons.get(str(sid), ""), "moved out of the groups by hand"))
+        (
+            row,
+            REASON_TEXT.get(
+                (row.signup.unplaced_reason if status == GroupStatus.ACTIVE else None)
+                or reasons.get(str(sid), ""),
+                "moved out of the groups by hand",
+            ),
+        )
         for sid, row in built.rows.items()
         if row.signup.role == Role.PARTICIPANT and sid not in placed
     ]

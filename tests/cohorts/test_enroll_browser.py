@@ -162,16 +162,28 @@ async def test_admin_previews_moves_and_approves(
 
     # Move Mon0 to the Thursday group: a broken rule, shown, and approval refused.
     mover = monday.locator("li", has_text="Mon0")
-    await mover.get_by_label("Move Mon0 to group").fill("2")
-    await mover.get_by_role("button", name="Move").click()
+    await mover.get_by_role("link", name="Move Mon0").click()
+    # The list says, per group, whether Mon0 can make its time.
+    thursday_choice = page.locator("label.choice", has_text="Thu 18:00 UTC")
+    assert "cannot make this time" in await thursday_choice.inner_text()
+    await thursday_choice.get_by_role("radio").check()
+    await page.get_by_role("button", name="Save").click()
     await page.get_by_role("heading", name="problem to fix before approving").wait_for()
     assert "cannot make this time" in await page.content()
     assert await page.get_by_role("button", name="Approve groups").is_disabled()
 
+    # Back by dragging them onto the Monday group.
     thursday = page.locator("section.group-card", has_text="Thu 18:00 UTC")
-    back = thursday.locator("li", has_text="Mon0")
-    await back.get_by_label("Move Mon0 to group").fill("1")
-    await back.get_by_role("button", name="Move").click()
+    back = thursday.locator("li[data-signup]", has_text="Mon0")
+    # The page's own drag handlers, driven by the events a drag fires (headless Chromium
+    # has no system drag session for a pointer drag to start).
+    target = page.locator("section.group-card", has_text="Mon 18:00 UTC")
+    transfer = await page.evaluate_handle("() => new DataTransfer()")
+    await back.dispatch_event("dragstart", {"dataTransfer": transfer})
+    await target.dispatch_event("dragover", {"dataTransfer": transfer})
+    assert "drop-target" in (await target.get_attribute("class") or "")
+    async with page.expect_navigation():  # the drop posts the move
+        await target.dispatch_event("drop", {"dataTransfer": transfer})
     await page.get_by_role("status").get_by_text("Changed").wait_for()
     assert await page.get_by_role("heading", name="problem to fix").count() == 0
 

@@ -88,6 +88,49 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "group_url": f"{SITE}/groups/3",
         "channel_url": "https://discord.com/channels/1/2",
     },
+    "membership_changed": {
+        "left_group": "Group 2",
+        "by_themselves": False,
+        "withdrew": False,
+        "options_url": f"{SITE}/cohorts/1",
+        "group_name": "Group 3",
+        "weekly_time": "Tuesdays at 18:00 (Europe/Berlin)",
+        "first_meeting": local_time(MEETING, "Europe/Berlin"),
+        "group_url": f"{SITE}/groups/3",
+        "channel_url": "https://discord.com/channels/1/2",
+        "call_url": "https://meet.example.org/abc?x=1&y=2",
+        "location": None,
+    },
+    "roster_changed": {
+        "group_name": "Group 3",
+        "member": "Alan <T>",
+        "joined": True,
+        "participants": 5,
+        "group_url": f"{SITE}/groups/3",
+    },
+    "switch_requested": {
+        "group_name": "Group 3",
+        "member": "Alan <T>",
+        "from_group": "Group 2",
+        "group_url": f"{SITE}/groups/3#switch-requests",
+    },
+    "guest_visit": {**MEETING_FIELDS, "guest": "Alan <T>", "cancelled": False},
+    "unplaced_options": {
+        "offers": [
+            {"group": "Group 3", "local": "Tuesday 18:00", "participants": 4},
+            {"group": "Group 5", "local": "Thursday 19:30", "participants": 1},
+        ],
+        "later": ["Autumn 2027 (from Monday 6 September 2027)"],
+        "options_url": f"{SITE}/cohorts/1",
+        "availability_url": f"{SITE}/enroll/1/availability",
+    },
+    "facilitator_changed": {
+        **MEETING_FIELDS,
+        "new": "Grace",
+        "old": "Edsger",
+        "you_new": False,
+        "you_old": False,
+    },
 }
 
 
@@ -136,3 +179,48 @@ def test_times_are_shown_in_the_readers_zone() -> None:
         local_time(MEETING, "America/New_York") == "Tuesday 30 March 2027, 12:00 (America/New_York)"
     )
     assert local_time(MEETING, "Asia/Kolkata") == "Tuesday 30 March 2027, 21:30 (Asia/Kolkata)"
+
+
+def test_each_change_reads_right_for_its_reader() -> None:
+    """The variants the golden files do not hold: taken out, left by oneself, a stand-in
+    as the group and as the stand-in see it, a facilitator replaced."""
+    removed = {**context("membership_changed"), "group_name": None}
+    email = render_email("membership_changed", removed)
+    assert email.subject == "You are no longer in Group 2 (Spring 2027)"
+    assert "the course team took you out of Group 2" in email.text
+    assert "You are still enrolled" in email.text and f"{SITE}/cohorts/1" in email.text
+    left = render_email("membership_changed", {**removed, "by_themselves": True, "withdrew": True})
+    assert left.subject == "You left Spring 2027" and "you left the cohort" in left.text
+    moved = render_email("membership_changed", context("membership_changed"))
+    assert '<a href="https://meet.example.org/abc?x=1&amp;y=2">' in moved.html
+    assert "Call link: https://meet.example.org/abc?x=1&y=2" in moved.text
+
+    stand_in = context("facilitator_changed")
+    group_sees = render_email("facilitator_changed", stand_in)
+    assert group_sees.subject == "Group 3, meeting 2: Grace stands in"
+    assert "Grace stands in as facilitator of Group 3" in group_sees.text
+    assert ", for Edsger." in group_sees.text
+    assert render_email("facilitator_changed", {**stand_in, "you_new": True}).subject == (
+        "Group 3, meeting 2: you stand in"
+    )
+    back = render_email("facilitator_changed", {**stand_in, "new": None, "you_old": True})
+    assert "you no longer stand in at meeting 2" in back.text
+    for_good = {**stand_in, "meeting_number": None}
+    assert render_email("facilitator_changed", for_good).subject == (
+        "Group 3 has a new facilitator"
+    )
+    replaced = render_email("facilitator_changed", {**for_good, "you_old": True})
+    assert replaced.subject == "You no longer lead Group 3"
+    assert "Grace takes over. Thank you!" in replaced.text
+    left_group = render_email("roster_changed", {**context("roster_changed"), "joined": False})
+    assert left_group.subject == "Group 3: Alan <T> left"
+    assert "now has 5 participants" in left_group.text
+
+
+def test_unplaced_without_offers_are_told_to_add_times() -> None:
+    bare = {**context("unplaced_options"), "offers": [], "later": []}
+    email = render_email("unplaced_options", bare)
+    assert "No group has room at a time you gave" in email.text
+    assert f"{SITE}/enroll/1/availability" in email.text and "later cohort" not in email.text
+    gone = render_email("guest_visit", {**context("guest_visit"), "cancelled": True})
+    assert gone.subject == "Group 3, meeting 2: Alan <T> no longer visits"

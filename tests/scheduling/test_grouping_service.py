@@ -284,3 +284,47 @@ async def test_typed_group_numbers_are_checked(app_client, db) -> None:
     assert out.status_code == 303
     page = await app_client.get(f"/admin/cohorts/{cohort.id}/grouping")
     assert "moved out of the groups by hand" in page.text
+
+
+async def test_edits_choose_from_lists_that_say_what_fits(app_client, db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    preview = await _run(db, cohort)
+    tuesday = next(g for g in preview.groups if len(g.participants) == 5)
+    mover = tuesday.participants[0].row
+    sign_in(app_client, await make_user(db, is_admin=True))
+    base = f"/admin/cohorts/{cohort.id}/grouping"
+    page = await app_client.get(f"{base}/move", params={"signup": mover.signup.id})
+    assert page.status_code == 200 and f"Move {mover.user.display_name}" in page.text
+    assert page.text.count("cannot make this time") == 1  # the Thursday group
+    assert "(now)" in page.text and "Out of every group" in page.text
+    lead = await app_client.get(f"{base}/facilitator", params={"group": tuesday.group.id})
+    assert "leads Group" in lead.text and "up to 1 group" in lead.text
+    assert "at capacity" in lead.text  # the other evening's facilitator leads their own
+    merge = await app_client.get(f"{base}/merge", params={"group": tuesday.group.id})
+    assert "another time: check who can make it" in merge.text
+    gone = await app_client.get(f"{base}/move", params={"signup": 10**9})
+    assert gone.status_code == 404 and "not waiting for a group" in gone.text
+    # The page links there instead of asking for typed numbers.
+    preview_page = await app_client.get(base)
+    assert f"{base}/move?signup={mover.signup.id}" in preview_page.text
+    assert 'list="group-numbers"' not in preview_page.text
+
+
+async def test_people_left_out_for_size_are_shown_what_a_smaller_minimum_would_do(
+    app_client, db
+) -> None:
+    cohort = await make_cohort(db, min_group_size=3, max_group_size=5, needs_facilitator=False)
+    for _ in range(3):
+        await make_signup(db, cohort, timezone="Europe/Berlin", available=evening(TUESDAY, 19, 2))
+    for _ in range(2):
+        await make_signup(db, cohort, timezone="UTC", available=evening(THURSDAY, 9, 2))
+    preview = await _run(db, cohort)
+    assert preview.run.summary["smaller_min"] == {"min": 2, "more": 2}
+    sign_in(app_client, await make_user(db, is_admin=True))
+    page = await app_client.get(f"/admin/cohorts/{cohort.id}/grouping")
+    assert "With a minimum group size of 2, 2 more participants would be placed" in page.text
+    # Nobody left out for size: no suggestion.
+    other = await make_cohort(db, min_group_size=2, max_group_size=5, needs_facilitator=False)
+    for _ in range(3):
+        await make_signup(db, other, timezone="UTC", available=evening(TUESDAY, 9, 2))
+    assert (await _run(db, other)).run.summary["smaller_min"] is None
