@@ -226,11 +226,17 @@ async def visit_options(
             )
         ).all()
     )
+    already = set(
+        await session.scalars(
+            select(MeetingGuest.meeting_id).where(MeetingGuest.signup_id == signup.id)
+        )
+    )
     zone = ZoneInfo(signup.timezone or "UTC")
     return [
         Visit(m, g, f"{m.starts_at.astimezone(zone):%A %d %B, %H:%M}", counts.get(m.id, 0))
         for m, g in rows.all()
         if counts.get(m.id, 0) < GUESTS_PER_MEETING
+        and m.id not in already
         and can_make(signup, m.starts_at, cohort.meeting_minutes)
     ]
 
@@ -397,6 +403,15 @@ async def defer(
     if cohort.status == CohortStatus.RUNNING:
         await lock_cohort(session, cohort.id)
         await _leave(session, cohort, signup, user, "member.defer")
+    else:  # out of any grouping preview, so approval cannot put them in a group
+        drafts = select(Group.id).where(
+            Group.cohort_id == cohort.id, Group.status == GroupStatus.DRAFT
+        )
+        await session.execute(
+            delete(GroupMember).where(
+                GroupMember.signup_id == signup.id, GroupMember.group_id.in_(drafts)
+            )
+        )
     new = existing or Signup(cohort_id=target.id, user_id=user.id)
     new.role, new.timezone = signup.role, signup.timezone
     new.availability = dict(signup.availability or {})

@@ -98,7 +98,7 @@ async def test_a_guest_visit_in_a_week_they_cannot_make(db) -> None:
     assert rsvp.status == "not_attending"
     host_told = await db.scalars(select(Delivery).where(Delivery.kind == "guest_visit"))
     assert {d.user_id for d in host_told} == {w.fac_tue.user_id}
-    with pytest.raises(Conflict, match="already visit"):
+    with pytest.raises(Conflict, match="not open to you"):
         await selfservice.visit(
             db,
             cohort=w.cohort,
@@ -107,6 +107,10 @@ async def test_a_guest_visit_in_a_week_they_cannot_make(db) -> None:
             meeting_number=2,
             meeting_id=choice.meeting.id,
         )
+    # A meeting they already visit is not offered again.
+    assert (
+        await selfservice.visit_options(db, cohort=w.cohort, signup=guest, meeting_number=2) == []
+    )
     await selfservice.cancel_visit(db, signup=guest, user=user, guest_id=row.id)
     assert await db.scalar(select(func.count()).select_from(MeetingGuest)) == 0
     # Someone who cannot make any other group's time has no options.
@@ -312,3 +316,25 @@ async def test_the_cohort_form_sets_whether_switches_wait_for_a_yes(app_client, 
     assert w.cohort.switch_needs_approval is True
     page = await app_client.get(f"/admin/cohorts/{w.cohort.id}")
     assert 'name="switch_needs_approval" value="true" checked' in page.text
+
+
+async def test_deferring_before_approval_leaves_the_preview(db) -> None:
+    cohort = await make_cohort(db, min_group_size=2, max_group_size=4, status="closed")
+    later = await make_cohort(db, name="Autumn 2027", start_date=date(2027, 9, 6), status="open")
+    people = [
+        await make_signup(db, cohort, timezone="Europe/Berlin", available=evening(TUESDAY, 19, 2))
+        for _ in range(3)
+    ]
+    await make_signup(
+        db, cohort, role="facilitator", timezone="Europe/Berlin", available=evening(TUESDAY, 19, 2)
+    )
+    run = await service.request_grouping(db, cohort=cohort, by=None)
+    await service.run_grouping(db, run=run)
+    leaver = people[0]
+    assert await _group_of(db, leaver) is not None
+    await selfservice.defer(
+        db, cohort=cohort, signup=leaver, user=await _user(db, leaver), to_cohort_id=later.id
+    )
+    assert await _group_of(db, leaver) is None and leaver.status == "deferred"
+    preview = await service.get_preview(db, cohort=cohort)
+    assert preview.violations == [] and preview.placed == 2
