@@ -182,13 +182,21 @@ class MeetingOf:
 
 
 async def meetings_for_user(session: AsyncSession, *, user_id: int) -> list[MeetingOf]:
+    """The meetings of the person's groups, and those they visit as a guest or lead as a
+    stand-in (each once)."""
+    mine = select(Signup.id).where(Signup.user_id == user_id)
+    member_of = select(GroupMember.group_id).where(GroupMember.signup_id.in_(mine))
+    visiting = select(MeetingGuest.meeting_id).where(MeetingGuest.signup_id.in_(mine))
     rows = await session.execute(
         select(Meeting, Group, Cohort)
         .join(Group, Group.id == Meeting.group_id)
         .join(Cohort, Cohort.id == Group.cohort_id)
-        .join(GroupMember, GroupMember.group_id == Group.id)
-        .join(Signup, Signup.id == GroupMember.signup_id)
-        .where(Signup.user_id == user_id, Group.status == GroupStatus.ACTIVE)
+        .where(
+            Group.status == GroupStatus.ACTIVE,
+            Meeting.group_id.in_(member_of)
+            | Meeting.id.in_(visiting)
+            | Meeting.substitute_signup_id.in_(mine),
+        )
         .order_by(Meeting.starts_at)
     )
     return [MeetingOf(m, g, c) for m, g, c in rows.all()]

@@ -338,3 +338,26 @@ async def test_deferring_before_approval_leaves_the_preview(db) -> None:
     assert await _group_of(db, leaver) is None and leaver.status == "deferred"
     preview = await service.get_preview(db, cohort=cohort)
     assert preview.violations == [] and preview.placed == 2
+
+
+async def test_calendar_feeds_carry_visits_and_stand_ins(db) -> None:
+    from lens.meetings.service import meetings_for_user
+
+    w = await running(db)
+    guest = w.thu_people[1]
+    _can_do_both(guest)
+    (choice,) = await selfservice.visit_options(db, cohort=w.cohort, signup=guest, meeting_number=2)
+    await selfservice.visit(
+        db,
+        cohort=w.cohort,
+        signup=guest,
+        user=await _user(db, guest),
+        meeting_number=2,
+        meeting_id=choice.meeting.id,
+    )
+    feed = [m.meeting.id for m in await meetings_for_user(db, user_id=guest.user_id)]
+    assert choice.meeting.id in feed and len(feed) == len(set(feed)) == w.cohort.meetings + 1
+    assert await meetings_for_user(db, user_id=w.fac_free.user_id) == []
+    await _do_stand_in(db, w)
+    (stand_in,) = await meetings_for_user(db, user_id=w.fac_free.user_id)
+    assert (stand_in.group.id, stand_in.meeting.number) == (w.thu.id, 2)
