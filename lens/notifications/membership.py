@@ -76,6 +76,23 @@ async def _is_in(session: AsyncSession, user: User, group: Group, role: str | No
     return bool(await session.scalar(query))
 
 
+async def _led(session: AsyncSession, user: User, group_id: int) -> tuple[Group, Cohort]:
+    """The group, when the recipient still leads it (messages for its facilitator)."""
+    group, cohort = await _group(session, group_id)
+    if not await _is_in(session, user, group, Role.FACILITATOR):
+        raise Drop("no longer leads the group")
+    return group, cohort
+
+
+def _about(base: dict[str, Any], site: Site, cohort: Cohort, group: Group) -> dict[str, Any]:
+    return {
+        **base,
+        "course_title": _course_title(site, cohort),
+        "cohort_name": cohort.name,
+        "group_name": group.name,
+    }
+
+
 def _place(group: Group) -> dict[str, Any]:
     return {"call_url": group.call_url, "location": group.location}
 
@@ -129,9 +146,7 @@ async def _roster_changed(
     session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
 ) -> Prepared:
     ctx = delivery.context
-    group, cohort = await _group(session, ctx["group_id"])
-    if not await _is_in(session, user, group, Role.FACILITATOR):
-        raise Drop("no longer leads the group")
+    group, cohort = await _led(session, user, ctx["group_id"])
     member = await session.get(User, ctx["member_id"])
     if member is None:
         raise Drop("the member's account is gone")
@@ -145,10 +160,7 @@ async def _roster_changed(
     )
     return Prepared(
         {
-            **base,
-            "course_title": _course_title(site, cohort),
-            "cohort_name": cohort.name,
-            "group_name": group.name,
+            **_about(base, site, cohort, group),
             "member": member.display_name,
             "joined": joined,
             "participants": int(count or 0),
@@ -172,10 +184,7 @@ async def _facilitator_changed(
         )
     }
     fields: dict[str, Any] = {
-        **base,
-        "course_title": _course_title(site, cohort),
-        "cohort_name": cohort.name,
-        "group_name": group.name,
+        **_about(base, site, cohort, group),
         "new": names.get(ctx["new_user_id"]),
         "old": names.get(ctx["old_user_id"]),
         "you_new": ctx["new_user_id"] == user.id,
@@ -207,9 +216,7 @@ async def _switch_requested(
     session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
 ) -> Prepared:
     ctx = delivery.context
-    group, cohort = await _group(session, ctx["group_id"])
-    if not await _is_in(session, user, group, Role.FACILITATOR):
-        raise Drop("no longer leads the group")
+    group, cohort = await _led(session, user, ctx["group_id"])
     found = (
         await session.execute(
             select(SwitchRequest, User, Group)
@@ -224,10 +231,7 @@ async def _switch_requested(
     _, member, from_group = found
     return Prepared(
         {
-            **base,
-            "course_title": _course_title(site, cohort),
-            "cohort_name": cohort.name,
-            "group_name": group.name,
+            **_about(base, site, cohort, group),
             "member": member.display_name,
             "from_group": from_group.name,
             "group_url": f"{site.base_url}/groups/{group.id}#switch-requests",
@@ -240,9 +244,7 @@ async def _guest_visit(
     session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
 ) -> Prepared:
     ctx = delivery.context
-    group, cohort = await _group(session, ctx["group_id"])
-    if not await _is_in(session, user, group, Role.FACILITATOR):
-        raise Drop("no longer leads the group")
+    group, cohort = await _led(session, user, ctx["group_id"])
     meeting = await session.get(Meeting, ctx["meeting_id"])
     guest = await session.get(User, ctx["guest_id"])
     if meeting is None or guest is None or meeting.status != "scheduled":
@@ -257,10 +259,7 @@ async def _guest_visit(
         raise Drop("changed again since")
     return Prepared(
         {
-            **base,
-            "course_title": _course_title(site, cohort),
-            "cohort_name": cohort.name,
-            "group_name": group.name,
+            **_about(base, site, cohort, group),
             "guest": guest.display_name,
             "cancelled": bool(ctx["cancelled"]),
             "meeting_number": meeting.number,
