@@ -164,7 +164,7 @@ class _Realizer:
         True, False, or None when Discord could not say)."""
         unchecked: list[str] = []
         for plan in plans:
-            for person in plan.people:
+            for person in plan.with_access:
                 if person.discord_id is None:
                     self.report.skipped.append(
                         f"{person.admin_name} ({plan.label}): no Discord account linked"
@@ -196,7 +196,7 @@ class _Realizer:
                 continue
             self.present[discord_id] = member is not None
         for plan in plans:
-            for person in plan.people:
+            for person in plan.with_access:
                 if person.discord_id and self.present.get(person.discord_id) is False:
                     self.report.skipped.append(
                         f"{person.admin_name} ({plan.label}): not in the Discord server yet; "
@@ -245,11 +245,13 @@ class _Realizer:
             )
             return
         present_ids = [
-            p.discord_id for p in plan.people if p.discord_id and self.present.get(p.discord_id)
+            p.discord_id
+            for p in plan.with_access
+            if p.discord_id and self.present.get(p.discord_id)
         ]
         undecided = frozenset(
             p.discord_id
-            for p in plan.people
+            for p in plan.with_access
             if p.discord_id and self.present.get(p.discord_id) is None
         )
 

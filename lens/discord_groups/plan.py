@@ -7,14 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
+from lens.db.base import utcnow
 from lens.discord_groups.models import SpaceKind
 from lens.integrations.discord.guild import (
     MAX_NAME,
@@ -26,7 +27,7 @@ from lens.integrations.discord.guild import (
     ScheduledEvent,
 )
 from lens.integrations.discord.rest import MAX_CONTENT
-from lens.meetings.models import Meeting
+from lens.meetings.models import Meeting, MeetingGuest
 from lens.users.models import User
 
 # What a member gets on their group's channels. Voice channels have a text chat of
@@ -78,10 +79,17 @@ class GroupPlan:
     group: Group
     people: list[Person]
     meetings: list[Meeting]  # every meeting of the group, by number
+    # A stand-in facilitator or a guest from another group for a meeting in the coming
+    # week: they get the channels until that meeting is over (not the welcome post).
+    visitors: list[Person] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         return self.group.name
+
+    @property
+    def with_access(self) -> list[Person]:
+        return [*self.people, *self.visitors]
 
 
 @dataclass(frozen=True)
@@ -254,7 +262,48 @@ async def load_plans(session: AsyncSession, cohort: Cohort) -> list[GroupPlan]:
             meetings[meeting.group_id].append(meeting)
     for members in people.values():
         members.sort(key=lambda p: p.role != Role.FACILITATOR)  # stable: facilitator first
-    return [GroupPlan(g, people[g.id], meetings[g.id]) for g in groups]
+    visitors = await _visitors(session, ids)
+    return [GroupPlan(g, people[g.id], meetings[g.id], visitors.get(g.id, [])) for g in groups]
+
+
+VISIT_AHEAD = timedelta(days=7)
+
+
+async def _visitors(session: AsyncSession, group_ids: list[int]) -> dict[int, list[Person]]:
+    """Per group, who visits or stands in at a meeting starting within a week."""
+    if not group_ids:
+        return {}
+    now = utcnow()
+    soon = (
+        Meeting.group_id.in_(group_ids),
+        Meeting.status == "scheduled",
+        Meeting.ends_at > now,
+        Meeting.starts_at < now + VISIT_AHEAD,
+    )
+    guests = (
+        select(Meeting.group_id, MeetingGuest.signup_id, literal("guest"))
+        .join(MeetingGuest, MeetingGuest.meeting_id == Meeting.id)
+        .where(*soon)
+    )
+    stand_ins = select(Meeting.group_id, Meeting.substitute_signup_id, literal("stand-in")).where(
+        *soon, Meeting.substitute_signup_id.is_not(None)
+    )
+    found: dict[int, dict[int, Person]] = {}
+    for group_id, signup_id, role in (await session.execute(guests.union_all(stand_ins))).all():
+        user = await session.scalar(
+            select(User)
+            .join(Signup, Signup.user_id == User.id)
+            .where(Signup.id == signup_id, User.deleted_at.is_(None))
+        )
+        if user is not None:
+            found.setdefault(group_id, {})[user.id] = Person(
+                user_id=user.id,
+                name=user.nickname or user.discord_username or f"Member {user.id}",
+                admin_name=user.display_name,
+                discord_id=user.discord_id,
+                role=role,
+            )
+    return {group_id: list(people.values()) for group_id, people in found.items()}
 
 
 def sorted_overwrites(overwrites: Iterable[Overwrite]) -> tuple[Overwrite, ...]:

@@ -11,6 +11,7 @@ from lens.meetings.events import MeetingCancelled, MeetingsMoved
 from lens.scheduling.events import (
     FacilitatorChanged,
     GroupsApproved,
+    GuestVisit,
     MemberJoined,
     MembershipChanged,
 )
@@ -35,6 +36,11 @@ async def membership_changed(session: AsyncSession, event: MembershipChanged) ->
 @reaction(FacilitatorChanged)
 async def facilitator_changed(session: AsyncSession, event: FacilitatorChanged) -> None:
     await request_realization(session, cohort_id=event.cohort_id)
+
+
+@reaction(GuestVisit)
+async def guest_visit(session: AsyncSession, event: GuestVisit) -> None:
+    await request_realization(session, cohort_id=event.cohort_id)  # the guest's access
 
 
 @reaction(MeetingsMoved)

@@ -760,3 +760,45 @@ async def test_a_large_group_is_checked_with_one_member_list(db: AsyncSession) -
     text = next(c for c in fake.channels.values() if c["type"] == 0)
     allowed = {o["id"] for o in text["permission_overwrites"] if o["type"] == 1}
     assert {u.discord_id for u in users[1:]} <= allowed and users[0].discord_id not in allowed
+
+
+async def test_a_stand_in_or_guest_has_the_channels_for_the_week_of_their_meeting(
+    db: AsyncSession,
+) -> None:
+    from lens.meetings.models import MeetingGuest
+
+    fake = FakeGuild()
+    world = await build(db, fake)
+    await run(db, fake, world)
+    sam = await make_user(db, nickname="Sam")
+    gil = await make_user(db, nickname="Gil")
+    fake.members |= {sam.discord_id, gil.discord_id}
+    stand_in = await make_signup(db, world.cohort, user=sam, role="facilitator", status="unplaced")
+    visitor = await make_signup(db, world.cohort, user=gil, status="grouped")
+    first = world.meetings[world.groups[0].id][0]
+    # A meeting more than a week away gives nothing yet.
+    first.substitute_signup_id = stand_in.id
+    db.add(MeetingGuest(meeting_id=first.id, signup_id=visitor.id))
+    await db.flush()
+    await run(db, fake, world)
+    assert sam.discord_id not in fake.overwrites(fake.named("group-1"))
+    # Within the week: both get the group's channels, and the welcome post stays as it is.
+    first.starts_at = datetime.now(UTC) + timedelta(days=2)
+    first.ends_at = first.starts_at + timedelta(hours=1)
+    await db.flush()
+    await run(db, fake, world)
+    for person in (sam, gil):
+        assert fake.overwrites(fake.named("group-1"))[person.discord_id] == (1, TEXT_ALLOW, 0)
+        assert fake.overwrites(fake.named("Group 1"))[person.discord_id] == (1, VOICE_ALLOW, 0)
+        assert person.discord_id not in fake.overwrites(fake.named("group-2"))
+    # The welcome post (rewritten for the meeting's new time) lists the group, not them.
+    [welcome] = fake.messages_in(fake.named("group-1"))
+    assert "Sam" not in welcome["content"] and sam.discord_id not in welcome["content"]
+    assert "Gil" not in welcome["content"]
+    # Once that meeting is over, the access goes.
+    first.starts_at = datetime.now(UTC) - timedelta(hours=2)
+    first.ends_at = first.starts_at + timedelta(hours=1)
+    await db.flush()
+    await run(db, fake, world)
+    assert sam.discord_id not in fake.overwrites(fake.named("group-1"))
+    assert gil.discord_id not in fake.overwrites(fake.named("Group 1"))
