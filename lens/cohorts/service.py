@@ -220,7 +220,7 @@ async def get_signup(session: AsyncSession, *, cohort: Cohort, user: User) -> Si
 
 def can_change(cohort: Cohort, signup: Signup) -> bool:
     """People change their availability or withdraw until they are in a group."""
-    if signup.status in (SignupStatus.GROUPED, SignupStatus.WITHDRAWN):
+    if signup.status in (SignupStatus.GROUPED, SignupStatus.WITHDRAWN, SignupStatus.DEFERRED):
         return False
     return cohort.status in (CohortStatus.OPEN, CohortStatus.CLOSED, CohortStatus.RUNNING)
 

@@ -12,7 +12,7 @@ calendar updates and publishes the event that tells people and updates Discord.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts import audit
@@ -20,10 +20,12 @@ from lens.cohorts.models import (
     GroupMember,
     Role,
     SignupStatus,
+    SwitchRequest,
 )
+from lens.db.base import utcnow
 from lens.errors import Conflict
 from lens.events import publish
-from lens.meetings.models import Meeting
+from lens.meetings.models import Meeting, MeetingGuest
 from lens.meetings.service import request_calendar_sync, request_group_calendar_sync
 from lens.scheduling.change_plan import (
     ACTIONS,
@@ -114,6 +116,7 @@ async def apply(
         for group in (source, target):
             if group is not None:
                 await request_group_calendar_sync(session, group_id=group.id)
+        await _settle_pending(session, signup_id=signup.id, out=target is None)
         await publish(
             session,
             MembershipChanged(
@@ -212,3 +215,32 @@ async def _take_out(session: AsyncSession, *, group_id: int, signup_id: int, rol
     )
     if gone.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("Someone else changed this group a moment ago; nothing was changed.")
+
+
+async def _settle_pending(session: AsyncSession, *, signup_id: int, out: bool) -> None:
+    """A person whose group changed has no switch request left open (the facilitator
+    would answer a question no longer asked); one who left every group visits no other
+    group's meeting ahead either (invitation and Discord access go with it)."""
+    await session.execute(
+        update(SwitchRequest)
+        .where(SwitchRequest.signup_id == signup_id, SwitchRequest.status == "pending")
+        .values(status="withdrawn", decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not out:
+        return
+    visits = list(
+        await session.scalars(
+            select(Meeting)
+            .join(MeetingGuest, MeetingGuest.meeting_id == Meeting.id)
+            .where(MeetingGuest.signup_id == signup_id, Meeting.ends_at > utcnow())
+        )
+    )
+    if visits:
+        await session.execute(
+            delete(MeetingGuest).where(
+                MeetingGuest.signup_id == signup_id,
+                MeetingGuest.meeting_id.in_([m.id for m in visits]),
+            )
+        )
+        await request_calendar_sync(session, meetings=visits)

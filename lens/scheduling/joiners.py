@@ -27,7 +27,7 @@ from lens.events import publish
 from lens.meetings.service import can_make, list_meetings, request_group_calendar_sync
 from lens.scheduling import algorithm as alg
 from lens.scheduling.events import MemberJoined
-from lens.scheduling.service import GROUPABLE, groups_of, members_of
+from lens.scheduling.service import GROUPABLE, groups_of, lock_cohort, members_of
 from lens.users.models import User
 
 
@@ -90,7 +90,9 @@ async def join_group(
             if signup.status == SignupStatus.GROUPED
             else "Enroll again before joining a group."
         )
-    # Locked (PostgreSQL), so two people cannot both take the last seat.
+    # The cohort's lock, as every other change of its groups takes (admins' changes,
+    # switches), then the group's: two people cannot both take the last seat.
+    await lock_cohort(session, cohort.id)
     locked = await session.get(Group, group_id, with_for_update=True, populate_existing=True)
     choices = {o.group.id: o for o in await openings(session, cohort=cohort, signup=signup)}
     if locked is None or group_id not in choices:

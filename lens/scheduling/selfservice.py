@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts import audit
@@ -119,11 +119,15 @@ async def _move(
 
 
 async def withdraw_switch(session: AsyncSession, *, signup: Signup) -> None:
-    request = await pending_switch(session, signup=signup)
-    if request is None:
-        raise NotFound("There is no request to take back.")
-    request.status, request.decided_at = "withdrawn", utcnow()
-    await session.flush()
+    # Compare and set: a request decided a moment ago stays decided.
+    taken = await session.execute(
+        update(SwitchRequest)
+        .where(SwitchRequest.signup_id == signup.id, SwitchRequest.status == "pending")
+        .values(status="withdrawn", decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound("There is no request to take back (it may have been answered already).")
 
 
 @dataclass(frozen=True)
@@ -388,6 +392,18 @@ async def defer(
     """Move to a later cohort of the same course, keeping role, zone and availability."""
     if signup.status in (SignupStatus.WITHDRAWN, SignupStatus.DEFERRED, SignupStatus.DRAFT):
         raise Conflict("Only someone enrolled in this cohort can defer.")
+    if cohort.status == CohortStatus.FINISHED:
+        raise Conflict(f"{cohort.name} is finished; enroll in a later cohort instead.")
+    led = [
+        g
+        for g, role in await changes.groups_of_signup(session, signup.id)
+        if role == Role.FACILITATOR
+    ]
+    if led:
+        raise Conflict(
+            f"You lead {', '.join(g.name for g in led)}; ask the course team to hand it to "
+            "another facilitator first."
+        )
     target = next(
         (c for c in await later_cohorts(session, cohort=cohort) if c.id == to_cohort_id), None
     )

@@ -361,3 +361,54 @@ async def test_calendar_feeds_carry_visits_and_stand_ins(db) -> None:
     await _do_stand_in(db, w)
     (stand_in,) = await meetings_for_user(db, user_id=w.fac_free.user_id)
     assert (stand_in.group.id, stand_in.meeting.number) == (w.thu.id, 2)
+
+
+# -- from review: leaving settles what was pending; who may defer -------------------------
+
+
+async def test_leaving_takes_back_visits_and_open_switch_requests(db) -> None:
+    w = await running(db, max_group_size=4, switch_needs_approval=True)
+    person = w.thu_people[1]
+    _can_do_both(person)
+    user = await _user(db, person)
+    (choice,) = await selfservice.visit_options(
+        db, cohort=w.cohort, signup=person, meeting_number=2
+    )
+    await selfservice.visit(
+        db,
+        cohort=w.cohort,
+        signup=person,
+        user=user,
+        meeting_number=2,
+        meeting_id=choice.meeting.id,
+    )
+    assert (
+        await selfservice.switch(db, cohort=w.cohort, signup=person, user=user, group_id=w.tue.id)
+        == "requested"
+    )
+    await selfservice.withdraw_running(db, cohort=w.cohort, signup=person, user=user)
+    assert await db.scalar(select(func.count()).select_from(MeetingGuest)) == 0
+    assert await selfservice.switch_requests_for(db, group=w.tue) == []
+    with pytest.raises(Exception, match="no request to take back"):
+        await selfservice.withdraw_switch(db, signup=person)
+
+
+async def test_a_facilitator_leading_a_group_or_a_finished_cohort_cannot_defer(db) -> None:
+    w = await running(db)
+    later = await make_cohort(db, name="Autumn 2027", start_date=date(2027, 9, 6), status="open")
+    with pytest.raises(Conflict, match="You lead Group 1"):
+        await selfservice.defer(
+            db,
+            cohort=w.cohort,
+            signup=w.fac_tue,
+            user=await _user(db, w.fac_tue),
+            to_cohort_id=later.id,
+        )
+    w.cohort.status = "finished"
+    await db.flush()
+    member = w.tue_people[0]
+    with pytest.raises(Conflict, match="is finished"):
+        await selfservice.defer(
+            db, cohort=w.cohort, signup=member, user=await _user(db, member), to_cohort_id=later.id
+        )
+    assert member.status == "grouped" and await _group_of(db, member) == w.tue.id
