@@ -29,7 +29,7 @@ from lens.cohorts.models import (
 from lens.db.base import utcnow
 from lens.errors import Conflict, Forbidden, NotFound
 from lens.events import publish
-from lens.meetings.models import Meeting, MeetingGuest, RsvpStatus
+from lens.meetings.models import Meeting, MeetingGuest, Rsvp, RsvpStatus
 from lens.meetings.service import can_make, request_calendar_sync, set_rsvp
 from lens.scheduling import changes
 from lens.scheduling.events import GuestVisit, SwitchRequested
@@ -328,7 +328,18 @@ async def cancel_visit(session: AsyncSession, *, signup: Signup, user: User, gue
         raise NotFound("There is no such visit.")
     meeting = await session.get(Meeting, guest.meeting_id)
     assert meeting is not None
+    if meeting.ends_at <= utcnow():
+        raise Conflict("That meeting is over; the visit stays on record.")
     await session.execute(delete(MeetingGuest).where(MeetingGuest.id == guest.id))
+    if guest.instead_of is not None:
+        # The "not attending" the visit gave their own meeting goes back to no answer.
+        await session.execute(
+            delete(Rsvp).where(
+                Rsvp.meeting_id == guest.instead_of,
+                Rsvp.user_id == user.id,
+                Rsvp.status == RsvpStatus.NOT_ATTENDING,
+            )
+        )
     await request_calendar_sync(session, meetings=[meeting])
     group = await session.get(Group, meeting.group_id)
     assert group is not None

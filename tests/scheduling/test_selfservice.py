@@ -113,6 +113,8 @@ async def test_a_guest_visit_in_a_week_they_cannot_make(db) -> None:
     )
     await selfservice.cancel_visit(db, signup=guest, user=user, guest_id=row.id)
     assert await db.scalar(select(func.count()).select_from(MeetingGuest)) == 0
+    # Their own meeting is no longer marked as missed.
+    assert await db.scalar(select(Rsvp).where(Rsvp.meeting_id == own.id)) is None
     # Someone who cannot make any other group's time has no options.
     assert (
         await selfservice.visit_options(
