@@ -34,6 +34,7 @@ from lens.notifications.context import (
     builder,
 )
 from lens.notifications.models import Delivery
+from lens.scheduling.change_plan import meetings_ahead
 from lens.scheduling.joiners import openings
 from lens.scheduling.selfservice import later_cohorts
 from lens.users.models import User
@@ -48,20 +49,6 @@ async def _group(session: AsyncSession, group_id: int | None) -> tuple[Group, Co
     if group is None or cohort is None:
         raise Drop("the group no longer exists")
     return group, cohort
-
-
-async def _ahead(session: AsyncSession, group: Group) -> list[Meeting]:
-    return list(
-        await session.scalars(
-            select(Meeting)
-            .where(
-                Meeting.group_id == group.id,
-                Meeting.status == "scheduled",
-                Meeting.ends_at > utcnow(),
-            )
-            .order_by(Meeting.number)
-        )
-    )
 
 
 async def _is_in(session: AsyncSession, user: User, group: Group, role: str | None = None) -> bool:
@@ -113,12 +100,12 @@ async def _membership_changed(
         "options_url": f"{site.base_url}/cohorts/{cohort.id}",
     }
     attachments = []
-    old = await _ahead(session, left)
+    old = await meetings_ahead(session, left)
     if ctx.get("joined_group_id") is not None:
         member = await _membership(session, user, ctx["joined_group_id"])
         if await _is_in(session, user, left):
             raise Drop("back in the group they left")
-        new = await _ahead(session, member.group)
+        new = await meetings_ahead(session, member.group)
         if not new:
             raise Drop("the new group has no meetings ahead")
         zone = _zone(user, member.signup)

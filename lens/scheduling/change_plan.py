@@ -79,7 +79,7 @@ class Plan:
         return ACTIONS[self.ask.action]
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -144,7 +144,7 @@ async def _check_time(
     missed = [m for m in ahead if not can_make(plan.person.signup, m.starts_at, minutes)]
     if missed:
         text = (
-            f"{who} cannot make {_plural(len(missed), 'meeting')} of {group.name} "
+            f"{who} cannot make {plural(len(missed), 'meeting')} of {group.name} "
             f"({_weekly(ahead, plan.person.signup.timezone)}) by their availability; "
             "ask them to widen it first, or choose a group at a time they can make."
         )
@@ -176,7 +176,7 @@ async def _check_leaving(session: AsyncSession, plan: Plan, group: Group) -> Non
     left = await _participants(session, group) - 1
     if left < plan.cohort.min_group_size:
         plan.warnings.append(
-            f"{group.name} will have {_plural(left, 'participant')}, fewer than the cohort's "
+            f"{group.name} will have {plural(left, 'participant')}, fewer than the cohort's "
             f"minimum of {plan.cohort.min_group_size}."
         )
 
@@ -256,7 +256,7 @@ async def plan(session: AsyncSession, *, cohort: Cohort, ask: Ask) -> Plan:
             elif len(led) >= signup.max_groups:
                 result.problems.append(
                     f"{who} already leads {', '.join(g.name for g in led)} and offered to lead "
-                    f"{_plural(signup.max_groups, 'group')}; free one first."
+                    f"{plural(signup.max_groups, 'group')}; free one first."
                 )
             else:
                 await _check_time(session, result, result.target)

@@ -25,6 +25,7 @@ from lens.scheduling import algorithm as alg
 from lens.scheduling import edits, selfservice, service
 from lens.scheduling.algorithm import Tier
 from lens.scheduling.algorithm.check import slot_label
+from lens.scheduling.change_plan import plural
 from lens.scheduling.joiners import group_of, join_group, openings
 from lens.scheduling.running_pages import running_page
 from lens.users.models import User
@@ -184,7 +185,7 @@ async def move_choices(request: Request, cohort_id: int, admin: AdminUser, signu
             note, bad = f"{note}; full ({n} of {cohort.max_group_size})", True
         lead = g.facilitator.row.user.display_name if g.facilitator else "no facilitator"
         when = slot_label(g.group.start_slot)
-        label = f"{g.group.name} · {when} · {_plural(n, 'participant')} · {lead}"
+        label = f"{g.group.name} · {when} · {plural(n, 'participant')} · {lead}"
         choices.append(Choice(str(g.group.number), label, note, bad))
     choices.append(Choice("0", "Out of every group", "left waiting"))
     return await _choices_page(
@@ -220,7 +221,7 @@ async def facilitator_choices(
         row = built.rows[f.id]
         note, bad = _tier_note(alg.can_attend(f, target.group.start_slot, k))
         led = leads.get(f.id, [])
-        capacity = f"leads {', '.join(led) or 'no group'}, up to {_plural(f.max_groups, 'group')}"
+        capacity = f"leads {', '.join(led) or 'no group'}, up to {plural(f.max_groups, 'group')}"
         if len(led) >= f.max_groups and target.group.name not in led:
             note, bad = f"{note}; at capacity", True
         choices.append(Choice(str(f.id), f"{row.user.display_name} · {capacity}", note, bad))
@@ -250,7 +251,7 @@ async def merge_choices(request: Request, cohort_id: int, admin: AdminUser, grou
         Choice(
             str(g.group.number),
             f"{g.group.name} · {slot_label(g.group.start_slot)} · "
-            f"{_plural(len(g.participants), 'participant')}",
+            f"{plural(len(g.participants), 'participant')}",
             "another time: check who can make it"
             if g.group.start_slot != target.group.start_slot
             else "",
@@ -267,10 +268,6 @@ async def merge_choices(request: Request, cohort_id: int, admin: AdminUser, grou
         {"group": group},
         choices,
     )
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @router.post("/admin/cohorts/{cohort_id}/grouping/move")

@@ -30,7 +30,12 @@ from lens.db.base import utcnow
 from lens.errors import Conflict, Forbidden, NotFound
 from lens.events import publish
 from lens.meetings.models import Meeting, MeetingGuest, Rsvp, RsvpStatus
-from lens.meetings.service import can_make, request_calendar_sync, set_rsvp
+from lens.meetings.service import (
+    can_make,
+    facilitator_user_ids,
+    request_calendar_sync,
+    set_rsvp,
+)
 from lens.scheduling import changes
 from lens.scheduling.events import GuestVisit, SwitchRequested
 from lens.scheduling.joiners import Opening, openings
@@ -158,16 +163,7 @@ async def decide_switch(
         raise NotFound("There is no such request.")
     target = await session.get(Group, request.to_group_id)
     assert target is not None
-    leads = await session.scalar(
-        select(func.count())
-        .select_from(GroupMember)
-        .join(Signup, Signup.id == GroupMember.signup_id)
-        .where(
-            GroupMember.group_id == target.id,
-            GroupMember.role == Role.FACILITATOR,
-            Signup.user_id == by.id,
-        )
-    )
+    leads = by.id in await facilitator_user_ids(session, group_id=target.id)
     if not (by.is_admin or leads):
         raise Forbidden("Only the facilitator of the group asked to join, or an admin, decides.")
     if request.status != "pending":
