@@ -162,13 +162,9 @@ async def _facilitator_changed(
 ) -> Prepared:
     ctx = delivery.context
     group, cohort = await _group(session, ctx["group_id"])
+    ids = [i for i in (ctx["old_user_id"], ctx["new_user_id"]) if i]
     names = {
-        u.id: u.display_name
-        for u in await session.scalars(
-            select(User).where(
-                User.id.in_([i for i in (ctx["old_user_id"], ctx["new_user_id"]) if i])
-            )
-        )
+        u.id: u.display_name for u in await session.scalars(select(User).where(User.id.in_(ids)))
     }
     fields: dict[str, Any] = {
         **_about(base, site, cohort, group),
@@ -176,6 +172,7 @@ async def _facilitator_changed(
         "old": names.get(ctx["old_user_id"]),
         "you_new": ctx["new_user_id"] == user.id,
         "you_old": ctx["old_user_id"] == user.id,
+        "you_dropped": ctx.get("dropped_user_id") == user.id,
         "group_url": f"{site.base_url}/groups/{group.id}",
         "meeting_number": None,
     }

@@ -189,7 +189,9 @@ async def facilitator_changed(session: AsyncSession, event: FacilitatorChanged) 
             session, group_id=event.group_id, user_ids=[event.new_user_id], because=because
         )
     told = [u for u in members if u != event.new_user_id or event.meeting_id is not None]
-    extra = [u for u in (event.old_user_id, event.new_user_id) if u is not None]
+    extra = [
+        u for u in (event.old_user_id, event.new_user_id, event.dropped_user_id) if u is not None
+    ]
     await notify(
         session,
         kind="facilitator_changed",
@@ -201,6 +203,7 @@ async def facilitator_changed(session: AsyncSession, event: FacilitatorChanged) 
             "meeting_id": event.meeting_id,
             "old_user_id": event.old_user_id,
             "new_user_id": event.new_user_id,
+            "dropped_user_id": event.dropped_user_id,
         },
     )
 

@@ -65,6 +65,7 @@ class Plan:
     target: Group | None = None  # the group they join, or whose facilitator changes
     meeting: Meeting | None = None  # a substitute's meeting
     replaced: SignupRow | None = None  # the facilitator replaced (or stood in for)
+    dropped: SignupRow | None = None  # a substitute: the stand-in they replace
     problems: list[str] = field(default_factory=list)  # any: the change is refused
     warnings: list[str] = field(default_factory=list)  # allowed, but look
     effects: list[str] = field(default_factory=list)  # what confirming will do
@@ -259,7 +260,8 @@ async def plan(session: AsyncSession, *, cohort: Cohort, ask: Ask) -> Plan:
                     f"{plural(signup.max_groups, 'group')}; free one first."
                 )
             else:
-                await _check_time(session, result, result.target)
+                ahead = await _check_time(session, result, result.target)
+                await _check_clash(session, result, led, ahead)
         else:
             await _plan_substitute(session, result, led)
             state.append(result.meeting.substitute_signup_id if result.meeting else None)
@@ -292,23 +294,50 @@ async def _plan_substitute(session: AsyncSession, result: Plan, led: list[Group]
     if meeting.substitute_signup_id == result.person.signup.id:
         result.problems.append(f"{who} already stands in for meeting {meeting.number}.")
         return
-    # Not at the same time as a meeting of their own groups.
-    clash = await session.scalar(
-        select(Meeting).where(
-            Meeting.group_id.in_([g.id for g in led] or [-1]),
-            Meeting.status == "scheduled",
-            Meeting.starts_at < meeting.ends_at,
-            Meeting.ends_at > meeting.starts_at,
-        )
-    )
-    if clash is not None:
-        result.problems.append(
-            f"{who} leads a meeting of their own group at that time (meeting {clash.number})."
-        )
-    elif not can_make(result.person.signup, meeting.starts_at, result.cohort.meeting_minutes):
+    if meeting.substitute_signup_id is not None:
+        dropped = await session.get(Signup, meeting.substitute_signup_id)
+        dropped_user = await session.get(User, dropped.user_id) if dropped else None
+        if dropped is not None and dropped_user is not None:
+            result.dropped = SignupRow(dropped, dropped_user)
+    if await _check_clash(session, result, led, [meeting]):
+        return
+    if not can_make(result.person.signup, meeting.starts_at, result.cohort.meeting_minutes):
         result.warnings.append(
             f"{who}'s availability does not cover that meeting; make sure they agreed."
         )
+
+
+async def _check_clash(
+    session: AsyncSession, result: Plan, led: list[Group], meetings: list[Meeting]
+) -> bool:
+    """A facilitator cannot take on a meeting at the time of one they already lead (their
+    own groups' meetings, or one they stand in for). True when there is a clash."""
+    if not meetings:
+        return False
+    own = (Meeting.group_id.in_([g.id for g in led] or [-1])) | (
+        Meeting.substitute_signup_id == result.person.signup.id
+    )
+    theirs = list(
+        await session.scalars(
+            select(Meeting).where(
+                own,
+                Meeting.status == "scheduled",
+                Meeting.ends_at > utcnow(),
+                Meeting.group_id != meetings[0].group_id,
+            )
+        )
+    )
+    for m in meetings:
+        for other in theirs:
+            if other.starts_at < m.ends_at and other.ends_at > m.starts_at:
+                group = await session.get(Group, other.group_id)
+                name = group.name if group else "another group"
+                result.problems.append(
+                    f"{result.person.user.display_name} already leads a meeting at that time "
+                    f"({name}, meeting {other.number}, {other.starts_at:%a %d %b %H:%M} UTC)."
+                )
+                return True
+    return False
 
 
 def _describe(p: Plan) -> None:
@@ -355,6 +384,12 @@ def _describe(p: Plan) -> None:
                 + "; the group, its facilitator and they are told, and the meeting's "
                 "calendar invitation includes them."
             )
+            if p.dropped is not None:
+                p.effects.append(
+                    f"{p.dropped.user.display_name}, the stand-in until now, no longer stands "
+                    "in: they are told, and taken off that meeting's invitation, and their "
+                    "stand-in access to the group's Discord channels ends."
+                )
         else:
             p.effects.append(
                 f"{who} no longer stands in for meeting {p.meeting.number}; they and the "

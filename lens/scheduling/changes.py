@@ -173,6 +173,8 @@ async def apply(
             raise Conflict("Meeting's stand-in changed a moment ago; nothing was changed.")
         await session.refresh(meeting)
         details.update(meeting=meeting.number)
+        if planned.dropped is not None and ask.action == SUBSTITUTE:
+            details.update(dropped=planned.dropped.user.display_name)
         await request_calendar_sync(session, meetings=[meeting])
         meeting_id = meeting.id
         new_user = user.id if ask.action == SUBSTITUTE else None
@@ -198,6 +200,9 @@ async def apply(
             new_user_id=new_user,
             meeting_id=meeting_id,
             change_id=entry.id,
+            dropped_user_id=planned.dropped.user.id
+            if planned.dropped is not None and ask.action == SUBSTITUTE
+            else None,
         ),
     )
     return planned

@@ -38,7 +38,8 @@ class MembershipChanged:
 @dataclass(frozen=True)
 class FacilitatorChanged:
     """A group's facilitator changed: for good (`meeting_id` None), or a substitute for
-    one meeting (`new_user_id` None: the substitute was taken back)."""
+    one meeting (`new_user_id` None: the substitute was taken back). `dropped_user_id`:
+    the stand-in a new stand-in replaces at that meeting."""
 
     cohort_id: int
     group_id: int
@@ -46,6 +47,7 @@ class FacilitatorChanged:
     new_user_id: int | None
     meeting_id: int | None
     change_id: int
+    dropped_user_id: int | None = None
 
 
 @dataclass(frozen=True)

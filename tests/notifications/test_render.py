@@ -130,6 +130,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "old": "Edsger",
         "you_new": False,
         "you_old": False,
+        "you_dropped": False,
     },
 }
 
@@ -203,6 +204,10 @@ def test_each_change_reads_right_for_its_reader() -> None:
     assert render_email("facilitator_changed", {**stand_in, "you_new": True}).subject == (
         "Group 3, meeting 2: you stand in"
     )
+    dropped = render_email("facilitator_changed", {**stand_in, "you_dropped": True})
+    assert dropped.subject == "Group 3, meeting 2: you no longer stand in"
+    assert "you no longer stand in at meeting 2 of Group 3" in dropped.text
+    assert "Grace stands in instead. Thank you!" in dropped.text
     back = render_email("facilitator_changed", {**stand_in, "new": None, "you_old": True})
     assert "you no longer stand in at meeting 2" in back.text
     for_good = {**stand_in, "meeting_number": None}

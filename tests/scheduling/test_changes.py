@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from lens.cohorts.models import CohortChange, Group, GroupMember, Signup
 from lens.db.engine import unit_of_work
@@ -19,8 +19,17 @@ from lens.scheduling import changes, service
 from lens.scheduling.changes import Ask
 from lens.users.models import User
 from tests.fixtures.auth import ORIGIN, sign_in
-from tests.fixtures.cohorts import evening, make_cohort
-from tests.fixtures.running import THU, TUESDAY, World, running
+from tests.fixtures.cohorts import evening, make_cohort, make_signup
+from tests.fixtures.running import (
+    THU,
+    THU_23_UTC,
+    TUE,
+    TUE_18_UTC,
+    TUESDAY,
+    World,
+    add_group,
+    running,
+)
 from tests.fixtures.users import make_user
 
 
@@ -301,6 +310,69 @@ async def test_a_stand_in_for_one_meeting(db) -> None:
     await _do(db, w, Ask(changes.UNSUBSTITUTE, w.fac_free.id, w.thu.id, 3))
     await db.refresh(meeting)
     assert meeting.substitute_signup_id is None and meeting.sequence == 2
+
+
+async def test_a_new_stand_in_tells_the_one_they_replace(db) -> None:
+    w = await running(db)
+    other = await make_signup(
+        db,
+        w.cohort,
+        role="facilitator",
+        timezone="America/New_York",
+        available=THU,
+        status="unplaced",
+    )
+    await _do(db, w, Ask(changes.SUBSTITUTE, w.fac_free.id, w.thu.id, 3))
+    await db.execute(delete(Delivery))
+    planned = await changes.plan(
+        db, cohort=w.cohort, ask=Ask(changes.SUBSTITUTE, other.id, w.thu.id, 3)
+    )
+    assert planned.dropped is not None and planned.dropped.signup.id == w.fac_free.id
+    assert any("the stand-in until now, no longer stands in" in e for e in planned.effects)
+    await _do(db, w, Ask(changes.SUBSTITUTE, other.id, w.thu.id, 3))
+    told = {d.user_id: d.context for d in await _deliveries(db, "facilitator_changed")}
+    assert w.fac_free.user_id in told and other.user_id in told
+    assert told[w.fac_free.user_id]["dropped_user_id"] == w.fac_free.user_id
+    (entry,) = (
+        await db.scalars(
+            select(CohortChange)
+            .where(CohortChange.action == changes.SUBSTITUTE)
+            .order_by(CohortChange.id.desc())
+            .limit(1)
+        )
+    ).all()
+    assert entry.details["dropped"] == (await db.get(User, w.fac_free.user_id)).display_name
+
+
+async def test_a_facilitator_is_not_given_two_meetings_at_once(db) -> None:
+    w = await running(db)
+    # A third group at Tuesday's time, and Group 1's facilitator offered to lead two.
+    fac = await make_signup(
+        db, w.cohort, role="facilitator", timezone="Europe/Berlin", available=TUE
+    )
+    third = await add_group(db, w.cohort, 3, TUE_18_UTC, [], fac)
+    w.fac_tue.max_groups = 2
+    same_time = await changes.plan(
+        db, cohort=w.cohort, ask=Ask(changes.FACILITATOR, w.fac_tue.id, third.id)
+    )
+    assert any(
+        "already leads a meeting at that time (Group 1, meeting 1" in p for p in same_time.problems
+    ), same_time.problems
+    # Standing in on a Thursday counts too: then leading another Thursday group clashes.
+    await _do(db, w, Ask(changes.SUBSTITUTE, w.fac_free.id, w.thu.id, 2))
+    fac4 = await make_signup(
+        db, w.cohort, role="facilitator", timezone="America/New_York", available=THU
+    )
+    fourth = await add_group(db, w.cohort, 4, THU_23_UTC, [], fac4)
+    clash = await changes.plan(
+        db, cohort=w.cohort, ask=Ask(changes.FACILITATOR, w.fac_free.id, fourth.id)
+    )
+    assert any("(Group 2, meeting 2" in p for p in clash.problems), clash.problems
+    # At a time of its own, the same facilitator is fine.
+    fine = await changes.plan(
+        db, cohort=w.cohort, ask=Ask(changes.FACILITATOR, w.fac_free.id, w.tue.id)
+    )
+    assert fine.allowed, fine.problems
 
 
 # -- through the pages -------------------------------------------------------------------
