@@ -15,7 +15,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -63,18 +63,34 @@ def series(cohort: Cohort, start_slot: int, anchor: str) -> list[datetime]:
     ]
 
 
+class WeeklyFit:
+    """Whether one person's weekly availability covers particular meetings. The weekly
+    pattern is turned into UTC slots once per local week (a zone's offset can change
+    between weeks), so checking many meetings costs little more than checking one."""
+
+    def __init__(self, signup: Signup) -> None:
+        self.zone = zoneinfo.ZoneInfo(signup.timezone) if signup.timezone else None
+        self.sure, self.maybe = availability_of(signup)
+        self.timezone = signup.timezone or ""
+        self._weeks: dict[date, frozenset[int]] = {}
+
+    def covers(self, start: datetime, minutes: int) -> bool:
+        if self.zone is None:
+            return False
+        local_day = start.astimezone(self.zone).date()
+        monday = local_day - timedelta(days=local_day.weekday())
+        if monday not in self._weeks:
+            available, if_needed = to_utc(self.timezone, self.sure, self.maybe, [monday])
+            self._weeks[monday] = frozenset(available | if_needed)
+        slots = self._weeks[monday]
+        week_start = datetime.combine(start.date() - timedelta(days=start.weekday()), time(), UTC)
+        first = int((start - week_start) / SLOT)
+        return all((first + k) % 336 in slots for k in range(minutes // 30))
+
+
 def can_make(signup: Signup, start: datetime, minutes: int) -> bool:
     """Whether the person's weekly availability covers this particular meeting."""
-    if not signup.timezone:
-        return False
-    local_day = start.astimezone(zoneinfo.ZoneInfo(signup.timezone)).date()
-    monday = local_day - timedelta(days=local_day.weekday())
-    sure, maybe = availability_of(signup)
-    available, if_needed = to_utc(signup.timezone, sure, maybe, [monday])
-    slots = available | if_needed
-    week_start = datetime.combine(start.date() - timedelta(days=start.weekday()), time(), UTC)
-    first = int((start - week_start) / SLOT)
-    return all((first + k) % 336 in slots for k in range(minutes // 30))
+    return WeeklyFit(signup).covers(start, minutes)
 
 
 def choose_anchor(
@@ -83,10 +99,10 @@ def choose_anchor(
     zones = Counter(m.timezone for m in members if m.timezone)
     candidates = [facilitator.timezone] if facilitator and facilitator.timezone else []
     candidates += [zone for zone, _ in zones.most_common()]
-    everyone = [*members, *([facilitator] if facilitator else [])]
+    everyone = [WeeklyFit(s) for s in [*members, *([facilitator] if facilitator else [])]]
     for zone in dict.fromkeys(candidates):
         starts = series(cohort, start_slot, zone)
-        if all(can_make(s, t, cohort.meeting_minutes) for s in everyone for t in starts):
+        if all(fit.covers(t, cohort.meeting_minutes) for fit in everyone for t in starts):
             return zone
     return "UTC"
 

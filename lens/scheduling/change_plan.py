@@ -26,7 +26,7 @@ from lens.cohorts.service import SignupRow
 from lens.db.base import utcnow
 from lens.errors import Conflict, Invalid, NotFound
 from lens.meetings.models import Meeting
-from lens.meetings.service import can_make
+from lens.meetings.service import WeeklyFit, can_make
 from lens.scheduling.service import GROUPABLE
 from lens.users.models import User
 
@@ -142,7 +142,8 @@ async def _check_time(
         plan.problems.append(f"{group.name} has no meetings left to join.")
         return ahead
     minutes = plan.cohort.meeting_minutes
-    missed = [m for m in ahead if not can_make(plan.person.signup, m.starts_at, minutes)]
+    fit = WeeklyFit(plan.person.signup)
+    missed = [m for m in ahead if not fit.covers(m.starts_at, minutes)]
     if missed:
         text = (
             f"{who} cannot make {plural(len(missed), 'meeting')} of {group.name} "

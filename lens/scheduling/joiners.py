@@ -24,7 +24,8 @@ from lens.cohorts.service import SignupRow, availability_of
 from lens.db.base import utcnow
 from lens.errors import Conflict
 from lens.events import publish
-from lens.meetings.service import can_make, list_meetings, request_group_calendar_sync
+from lens.meetings.models import Meeting
+from lens.meetings.service import WeeklyFit, request_group_calendar_sync
 from lens.scheduling import algorithm as alg
 from lens.scheduling.events import MemberJoined
 from lens.scheduling.service import GROUPABLE, groups_of, lock_cohort, members_of
@@ -59,24 +60,30 @@ async def openings(
     person = alg.Person(signup.id, *to_utc(signup.timezone, sure, maybe, weeks))
     groups = await groups_of(session, cohort, GroupStatus.ACTIVE)
     members = await members_of(session, groups)
-    now = utcnow()
     k = cohort.meeting_minutes // alg.SLOT_MINUTES
-    out = []
-    for group in groups:
-        count = sum(1 for m in members[group.id] if m.role == Role.PARTICIPANT)
-        if count >= cohort.max_group_size:
-            continue
-        ahead = [
-            m for m in await list_meetings(session, group=group)
-            if m.ends_at > now and m.status != "cancelled"
-        ]  # fmt: skip
-        if not ahead or not all(
-            can_make(signup, m.starts_at, cohort.meeting_minutes) for m in ahead
+    counts = {g.id: sum(1 for m in members[g.id] if m.role == Role.PARTICIPANT) for g in groups}
+    with_room = [g for g in groups if counts[g.id] < cohort.max_group_size]
+    ahead: dict[int, list[Meeting]] = {g.id: [] for g in with_room}
+    if ahead:
+        for meeting in await session.scalars(
+            select(Meeting)
+            .where(
+                Meeting.group_id.in_(list(ahead)),
+                Meeting.ends_at > utcnow(),
+                Meeting.status != "cancelled",
+            )
+            .order_by(Meeting.starts_at)
         ):
+            ahead[meeting.group_id].append(meeting)
+    fit = WeeklyFit(signup)
+    out = []
+    for group in with_room:
+        mine = ahead[group.id]
+        if not mine or not all(fit.covers(m.starts_at, cohort.meeting_minutes) for m in mine):
             continue
         tier = alg.can_attend(person, group.start_slot, k) or alg.Tier.IF_NEEDED
-        local = ahead[0].starts_at.astimezone(zoneinfo.ZoneInfo(signup.timezone))
-        out.append(Opening(group, count, tier, f"{local:%A %H:%M}"))
+        local = mine[0].starts_at.astimezone(zoneinfo.ZoneInfo(signup.timezone))
+        out.append(Opening(group, counts[group.id], tier, f"{local:%A %H:%M}"))
     out.sort(key=lambda o: (-o.tier, o.participants, o.group.number))
     return out
 

@@ -31,7 +31,7 @@ from lens.errors import Conflict, Forbidden, NotFound
 from lens.events import publish
 from lens.meetings.models import Meeting, MeetingGuest, Rsvp, RsvpStatus
 from lens.meetings.service import (
-    can_make,
+    WeeklyFit,
     facilitator_user_ids,
     request_calendar_sync,
     set_rsvp,
@@ -232,12 +232,13 @@ async def visit_options(
         )
     )
     zone = ZoneInfo(signup.timezone or "UTC")
+    fit = WeeklyFit(signup)
     return [
         Visit(m, g, f"{m.starts_at.astimezone(zone):%A %d %B, %H:%M}", counts.get(m.id, 0))
         for m, g in rows.all()
         if counts.get(m.id, 0) < GUESTS_PER_MEETING
         and m.id not in already
-        and can_make(signup, m.starts_at, cohort.meeting_minutes)
+        and fit.covers(m.starts_at, cohort.meeting_minutes)
     ]
 
 
