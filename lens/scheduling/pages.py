@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -27,7 +26,7 @@ from lens.scheduling.algorithm import Tier
 from lens.scheduling.algorithm.check import slot_label
 from lens.scheduling.change_plan import plural
 from lens.scheduling.joiners import group_of, join_group, openings
-from lens.scheduling.running_pages import running_page
+from lens.scheduling.running_pages import Choice, running_page
 from lens.users.models import User
 from lens.web.state import get_lens
 from lens.web.templating import render
@@ -115,14 +114,6 @@ def _optional_id(value: str) -> int | None:
 
 
 # -- choosing from lists (each a page: a list per person would grow as people x groups) --
-
-
-@dataclass(frozen=True)
-class Choice:
-    value: str
-    label: str
-    note: str  # what the admin should know: a time they cannot make, a full group
-    bad: bool = False
 
 
 async def _choices_page(

@@ -197,7 +197,7 @@ async def test_a_persons_page_shows_every_part_of_them(app_client, db) -> None:
     assert "facilitator" in text and "grouped" in text
     assert "unplaced: no time they can make is shared by enough other participants" in text
     link = f"/admin/cohorts/{running.id}/grouping?person={grouped.id}#person-{grouped.id}"
-    assert f'href="{link}">Change group…' in text
+    assert f'href="{link}">Groups of this cohort…' in text  # a facilitator: swapped there
     assert f"/admin/cohorts/{earlier.id}/grouping" not in text  # not running
     # Groups
     assert f'<a href="/groups/{group.id}">Group 3</a><span>Spring 2027</span>' in text

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from sqlalchemy import delete, func, select
 
-from lens.cohorts.models import CohortChange, Group, GroupMember, Signup
+from lens.cohorts.models import Cohort, CohortChange, Group, GroupMember, Signup
 from lens.db.engine import unit_of_work
 from lens.errors import Conflict, Invalid, NotFound
 from lens.jobs.models import Job
@@ -17,6 +17,7 @@ from lens.meetings.models import Meeting
 from lens.notifications.models import Delivery
 from lens.scheduling import changes, service
 from lens.scheduling.changes import Ask
+from lens.scheduling.joiners import join_group
 from lens.users.models import User
 from tests.fixtures.auth import ORIGIN, sign_in
 from tests.fixtures.cohorts import evening, make_cohort, make_signup
@@ -262,6 +263,50 @@ async def test_two_admins_moving_the_same_member_at_once(committing_sessionmaker
         assert await db.scalar(select(func.count()).select_from(CohortChange)) == 1
 
 
+async def test_a_late_joiner_and_an_admin_take_the_last_seat_at_once(
+    committing_sessionmaker,
+) -> None:
+    """Group 2 has one seat left: a person joins it from their cohort page while an admin
+    adds someone else. One of the two gets the seat; the group is never over its size."""
+    async with unit_of_work(committing_sessionmaker) as db:
+        w = await running(db)
+        other = await make_signup(
+            db, w.cohort, timezone="America/New_York", available=THU, status="unplaced"
+        )
+        ask = Ask(changes.ADD, other.id, w.thu.id)
+        token = (await changes.plan(db, cohort=w.cohort, ask=ask)).token
+        ids = (w.cohort.id, w.flexible.id, w.thu.id, w.admin.id)
+
+    async def admin_adds() -> str:
+        try:
+            async with unit_of_work(committing_sessionmaker) as session:
+                actor = await session.get(User, ids[3])
+                await changes.apply(session, cohort_id=ids[0], ask=ask, token=token, actor=actor)
+            return "admin"
+        except Conflict as exc:
+            return exc.message
+
+    async def joins() -> str:
+        try:
+            async with unit_of_work(committing_sessionmaker) as session:
+                cohort = await session.get(Cohort, ids[0])
+                signup = await session.get(Signup, ids[1])
+                await join_group(session, cohort=cohort, signup=signup, group_id=ids[2])
+            return "joined"
+        except Conflict as exc:
+            return exc.message
+
+    outcomes = await asyncio.gather(admin_adds(), joins())
+    assert sum(o in ("admin", "joined") for o in outcomes) == 1, outcomes
+    async with committing_sessionmaker() as db:
+        seated = await db.scalar(
+            select(func.count())
+            .select_from(GroupMember)
+            .where(GroupMember.group_id == ids[2], GroupMember.role == "participant")
+        )
+        assert seated == 3
+
+
 # -- facilitators ------------------------------------------------------------------------
 
 
@@ -445,3 +490,51 @@ async def test_a_person_chosen_from_the_people_page_is_highlighted(app_client, d
     )
     assert f'id="person-{w.flexible.id}" class="highlight"' in page.text
     assert page.text.count('class="highlight"') == 1
+
+
+async def test_choosing_the_group_or_the_facilitator_before_the_review(app_client, db) -> None:
+    w = await running(db)
+    sign_in(app_client, w.admin)
+    url = f"/admin/cohorts/{w.cohort.id}/changes/choose"
+    # The groups page links to a choice per person, not a list of groups per row.
+    page = await app_client.get(f"/admin/cohorts/{w.cohort.id}/grouping")
+    assert "<select" not in page.text
+    assert f"choose?action=member.add&amp;signup={w.flexible.id}" in page.text
+    assert f"choose?action=member.move&amp;signup={w.thu_people[0].id}" in page.text
+    # Adding someone who can make both evenings: Tuesday is full, Thursday has room.
+    add = await app_client.get(url, params={"action": "member.add", "signup": w.flexible.id})
+    assert add.status_code == 200, add.text[:300]
+    assert f'action="/admin/cohorts/{w.cohort.id}/changes/review"' in add.text
+    assert 'name="action" value="member.add"' in add.text
+    assert "Group 1 · Tue 18:00 UTC (Tuesdays 19:00 in Europe/Berlin)" in add.text
+    assert "full (3 of 3)" in add.text and "can make it" in add.text
+    # Someone who can make neither is told so beside each group.
+    sunday = await app_client.get(url, params={"action": "member.add", "signup": w.sunday.id})
+    assert sunday.text.count("cannot make this time") == 1  # Thursday; Tuesday is full
+    # Moving a member: their own group is not offered.
+    move = await app_client.get(url, params={"action": "member.move", "signup": w.thu_people[0].id})
+    assert "Group 1 ·" in move.text and "Group 2 ·" not in move.text
+    # A new facilitator: the group's own is not listed; one who leads as many as offered
+    # is marked.
+    swap = await app_client.get(url, params={"action": "facilitator.swap", "group": w.tue.id})
+    assert f'value="{w.fac_free.id}"' in swap.text and f'value="{w.fac_tue.id}"' not in swap.text
+    assert "leads as many groups as they offered" in swap.text  # Group 2's facilitator
+    # A stand-in: first the meeting, then who.
+    first = await app_client.get(
+        url, params={"action": "facilitator.substitute", "group": w.thu.id}
+    )
+    assert 'name="meeting"' in first.text and f'action="{url}"' in first.text
+    second = await app_client.get(
+        url, params={"action": "facilitator.substitute", "group": w.thu.id, "meeting": "2"}
+    )
+    assert "Stand-in for Group 2, meeting 2" in second.text
+    assert 'name="meeting" value="2"' in second.text and f'value="{w.fac_free.id}"' in second.text
+    # Bad input is a clear message on the groups page.
+    for params, fix in (
+        ({"action": "explode"}, "Choose a change"),
+        ({"action": "member.add", "signup": "999999"}, "not in this cohort"),
+        ({"action": "facilitator.swap", "group": "x"}, "chosen from the list"),
+        ({"action": "facilitator.substitute", "group": w.thu.id, "meeting": "99"}, "no meeting 99"),
+    ):
+        bad = await app_client.get(url, params=params)
+        assert bad.status_code in (404, 422) and fix in bad.text, (params, bad.text[:300])

@@ -111,8 +111,9 @@ async def test_an_admin_moves_a_member_and_both_groups_see_it(
     assert await page.get_by_role("heading", name="problem").count() == 0
     signup, _, name = cast.mover
     row = page.locator(f"#person-{signup}")
-    await row.get_by_label(f"Move {name} to").select_option(str(cast.thu))
-    await row.get_by_role("button", name="Review…").click()
+    await row.get_by_role("link", name=f"Move {name} to another group").click()
+    await page.get_by_role("radio", name="Group 2 ·").check()
+    await page.get_by_role("button", name="Review the change…").click()
     await page.get_by_role("heading", name="What happens when you confirm").wait_for()
     assert f"{name} leaves Group 1 for Group 2" in await page.content()
     await page.get_by_label("Why").fill("asked to move")
