@@ -223,6 +223,26 @@ async def _switch_requested(
     )
 
 
+@builder("switch_refused")
+async def _switch_refused(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    ctx = delivery.context
+    group, cohort = await _group(session, ctx["group_id"])
+    request = await session.get(SwitchRequest, ctx["request_id"])
+    if request is None or request.status != "refused":
+        raise Drop("the request is no longer refused")
+    own = await session.get(Group, request.from_group_id)
+    stays = own is not None and await _is_in(session, user, own, Role.PARTICIPANT)
+    return Prepared(
+        {
+            **_about(base, site, cohort, group),
+            "own_group": own.name if own is not None and stays else None,
+            "options_url": f"{site.base_url}/cohorts/{cohort.id}",
+        }
+    )
+
+
 @builder("guest_visit")
 async def _guest_visit(
     session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]

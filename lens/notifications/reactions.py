@@ -24,6 +24,7 @@ from lens.scheduling.events import (
     GuestVisit,
     MemberJoined,
     MembershipChanged,
+    SwitchRefused,
     SwitchRequested,
 )
 
@@ -214,6 +215,17 @@ async def switch_requested(session: AsyncSession, event: SwitchRequested) -> Non
         session,
         kind="switch_requested",
         user_ids=await facilitator_user_ids(session, group_id=event.group_id),
+        subject=f"switch:{event.request_id}",
+        context={"request_id": event.request_id, "group_id": event.group_id},
+    )
+
+
+@reaction(SwitchRefused)
+async def switch_refused(session: AsyncSession, event: SwitchRefused) -> None:
+    await notify(
+        session,
+        kind="switch_refused",
+        user_ids=[event.user_id],
         subject=f"switch:{event.request_id}",
         context={"request_id": event.request_id, "group_id": event.group_id},
     )

@@ -61,6 +61,16 @@ class SwitchRequested:
 
 
 @dataclass(frozen=True)
+class SwitchRefused:
+    """The facilitator or an admin said no to a participant's switch request."""
+
+    cohort_id: int
+    group_id: int  # the group they asked to join
+    request_id: int
+    user_id: int  # who asked
+
+
+@dataclass(frozen=True)
 class GuestVisit:
     """A participant visits another group's meeting once (or took that back)."""
 

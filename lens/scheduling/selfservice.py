@@ -37,7 +37,7 @@ from lens.meetings.service import (
     set_rsvp,
 )
 from lens.scheduling import changes
-from lens.scheduling.events import GuestVisit, SwitchRequested
+from lens.scheduling.events import GuestVisit, SwitchRefused, SwitchRequested
 from lens.scheduling.joiners import Opening, openings
 from lens.scheduling.service import lock_cohort
 from lens.users.models import User
@@ -176,6 +176,16 @@ async def decide_switch(
     request.status = "approved" if approve else "refused"
     request.decided_by, request.decided_at = by.id, utcnow()
     await session.flush()
+    if not approve:  # a yes is told as the move itself (MembershipChanged)
+        await publish(
+            session,
+            SwitchRefused(
+                cohort_id=cohort.id,
+                group_id=target.id,
+                request_id=request.id,
+                user_id=signup.user_id,
+            ),
+        )
     return request
 
 

@@ -114,6 +114,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "from_group": "Group 2",
         "group_url": f"{SITE}/groups/3#switch-requests",
     },
+    "switch_refused": {
+        "group_name": "Group 3",
+        "own_group": "Group 2",
+        "options_url": f"{SITE}/cohorts/1",
+    },
     "guest_visit": {**MEETING_FIELDS, "guest": "Alan <T>", "cancelled": False},
     "unplaced_options": {
         "offers": [

@@ -78,6 +78,25 @@ async def test_switching_when_the_facilitator_decides(db) -> None:
     assert request.status == "approved" and await _group_of(db, mover) == w.tue.id
     with pytest.raises(Conflict, match="approved already"):
         await selfservice.decide_switch(db, request_id=request.id, approve=False, by=w.admin)
+    assert not list(await db.scalars(select(Delivery).where(Delivery.kind == "switch_refused")))
+
+
+async def test_a_refused_switch_request_is_told_to_the_one_who_asked(db) -> None:
+    w = await running(db, max_group_size=4, switch_needs_approval=True)
+    mover = w.thu_people[0]
+    _can_do_both(mover)
+    user = await _user(db, mover)
+    await selfservice.switch(db, cohort=w.cohort, signup=mover, user=user, group_id=w.tue.id)
+    (request,) = await db.scalars(select(SwitchRequest))
+    await selfservice.decide_switch(
+        db, request_id=request.id, approve=False, by=await _user(db, w.fac_tue)
+    )
+    assert request.status == "refused" and await _group_of(db, mover) == w.thu.id
+    told = list(await db.scalars(select(Delivery).where(Delivery.kind == "switch_refused")))
+    assert {d.user_id for d in told} == {user.id}
+    prepared = await _prepared(db, "switch_refused", user.id)
+    assert (prepared["group_name"], prepared["own_group"]) == ("Group 1", "Group 2")
+    assert prepared["options_url"].endswith(f"/cohorts/{w.cohort.id}")
 
 
 async def test_a_guest_visit_in_a_week_they_cannot_make(db) -> None:
