@@ -38,6 +38,7 @@ from lens.integrations.sentry import init_sentry
 from lens.jobs.periodic import PeriodicTriggers
 from lens.jobs.runner import JobRunner
 from lens.logging import configure_logging, get_logger
+from lens.meetings import attendance_pages
 from lens.meetings import pages as meeting_pages
 from lens.notifications import pages as notification_pages
 from lens.notifications.sender import DiscordMessenger, sender_from_settings
@@ -197,6 +198,7 @@ def create_app(
     app.include_router(grouping_pages.router)
     app.include_router(meeting_pages.router)
     app.include_router(meeting_pages.feed)
+    app.include_router(attendance_pages.router)
     app.include_router(notification_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)

@@ -48,7 +48,7 @@ def bot_intents() -> discord.Intents:
     - guilds: the server, its channels and roles (breakout rooms, clean-up).
     - members (privileged: enable "Server Members Intent" in the developer portal):
       member joins (access to cohort channels) and nickname changes.
-    - voice_states: who is in which voice channel (breakout rooms).
+    - voice_states: who is in which voice channel (breakout rooms, attendance).
     Not message_content: the bot reads no messages; slash commands arrive anyway.
     """
     intents = discord.Intents.none()
@@ -174,13 +174,14 @@ class LensBot(commands.Bot):
         return self.get_guild(self.server_id)
 
     async def setup_hook(self) -> None:
-        from lens.bot.cogs import admin, breakout, general, members
+        from lens.bot.cogs import admin, breakout, general, members, presence
 
         for cog in (
             general.General(self, self.services),
             admin.Admin(self, self.services),
             members.Members(self, self.services),
             breakout.Breakout(self, self.services),
+            presence.Presence(self, self.services),
         ):
             await self.add_cog(cog)
         await self.sync_commands()

@@ -44,3 +44,13 @@ class MeetingPlaceChanged:
     call_url: str | None
     location: str | None
     by_user_id: int | None  # who changed it (they need no message about it)
+
+
+@dataclass(frozen=True)
+class AttendanceRecorded:
+    """A facilitator or an admin took (or changed) a meeting's attendance."""
+
+    cohort_id: int
+    group_id: int
+    meeting_id: int
+    absent_signup_ids: tuple[int, ...]  # marked absent in this save

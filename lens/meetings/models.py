@@ -82,3 +82,49 @@ class MeetingGuest(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("meeting_id", "signup_id"),)
+
+
+class AttendanceStatus:
+    PRESENT = "present"
+    LATE = "late"
+    ABSENT = "absent"
+    EXCUSED = "excused"
+    ALL = (PRESENT, LATE, ABSENT, EXCUSED)
+    ATTENDED = (PRESENT, LATE)  # what counts as having come
+
+
+class Attendance(Base):
+    """Whether one person came to one meeting: a member of the group, or a guest from
+    another group (recorded with the host). Set by the facilitator (or an admin), after
+    a suggestion from the group's voice channel; every change is in the cohort's log."""
+
+    __tablename__ = "meeting_attendance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    signup_id: Mapped[int] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("meeting_id", "signup_id"),)
+
+
+class PresenceSpan(Base):
+    """One stretch of one person in a group's call, as a call service saw it (the Discord
+    bot: a join of the group's voice channel or one of its breakout rooms, then a leave).
+    `left_at` is empty while they are there. Attendance suggestions are made from these."""
+
+    __tablename__ = "meeting_presence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(16), default="discord")
+
+    __table_args__ = (
+        Index("ix_meeting_presence_group_joined", "group_id", "joined_at"),
+        Index("ix_meeting_presence_user_open", "user_id", "left_at"),
+    )

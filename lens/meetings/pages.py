@@ -22,6 +22,7 @@ from lens.content.deps import course_titles, loaded_content
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.errors import Conflict, Invalid
+from lens.meetings import attendance
 from lens.meetings.place import PlaceInvalid, set_meeting_place
 from lens.meetings.service import (
     ANSWER_LABELS,
@@ -113,6 +114,12 @@ async def _group_page(
         )
         meetings = await list_meetings(session, group=access.group)
         answers = await rsvps_for_group(session, group=access.group)
+        taken = await attendance.summary(session, meetings=meetings) if access.viewer_leads else {}
+        missed = (
+            await attendance.missed_in_a_row(session, group=access.group)
+            if access.viewer_leads
+            else {}
+        )
         # What features above add (lens/web/panels.py): the Discord channel, say.
         panels = await render_panels(request, "group.page", session, access.group)
     viewer_zone = user.timezone or "UTC"
@@ -156,6 +163,11 @@ async def _group_page(
             "answers_for_viewer": any(r.user.id == user.id for r in access.members),
             "choices": [(status, ANSWER_LABELS[status]) for status in SITE_ANSWERS],
             "labels": ANSWER_LABELS,
+            "taken": taken,
+            "now": now,
+            "missed": [
+                (row, missed[row.signup.id]) for row in access.members if row.signup.id in missed
+            ],
             "course_title": course_titles(request).get(
                 access.cohort.course_slug, access.cohort.course_slug
             ),

@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lens.cohorts.events import SignupConfirmed
 from lens.cohorts.models import Role, Signup, SignupStatus
 from lens.events import reaction
-from lens.meetings.events import MeetingCancelled, MeetingPlaceChanged, MeetingsMoved
+from lens.meetings import attendance
+from lens.meetings.events import (
+    AttendanceRecorded,
+    MeetingCancelled,
+    MeetingPlaceChanged,
+    MeetingsMoved,
+)
+from lens.meetings.models import Meeting
 from lens.meetings.service import facilitator_user_ids, member_user_ids
 from lens.notifications.announce import request_announcement
 from lens.notifications.service import (
@@ -245,3 +252,25 @@ async def guest_visit(session: AsyncSession, event: GuestVisit) -> None:
             "cancelled": event.cancelled,
         },
     )
+
+
+@reaction(AttendanceRecorded)
+async def missed_meetings(session: AsyncSession, event: AttendanceRecorded) -> None:
+    """Someone marked absent twice in a row is asked whether the time still suits them
+    (once per meeting: marking them again changes nothing)."""
+    meeting = await session.get(Meeting, event.meeting_id)
+    if meeting is None or not event.absent_signup_ids:
+        return
+    for signup_id in await attendance.missed_twice(
+        session, meeting=meeting, signup_ids=event.absent_signup_ids
+    ):
+        signup = await session.get(Signup, signup_id)
+        if signup is None:
+            continue
+        await notify(
+            session,
+            kind="missed_meetings",
+            user_ids=[signup.user_id],
+            subject=f"missed:{meeting.id}",
+            context={"meeting_id": meeting.id, "signup_id": signup_id},
+        )

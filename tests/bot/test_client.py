@@ -54,7 +54,7 @@ async def test_setup_syncs_every_command_to_our_server_only(bot: LensBot) -> Non
     cohort = bot.tree.get_command("cohort", guild=server)
     assert isinstance(cohort, app_commands.Group)
     assert [c.name for c in cohort.commands] == ["list"]
-    assert set(bot.cogs) == {"General", "Admin", "Members", "Breakout"}
+    assert set(bot.cogs) == {"General", "Admin", "Members", "Breakout", "Presence"}
 
 
 async def test_a_failed_sync_is_logged_and_the_bot_goes_on(bot: LensBot) -> None:

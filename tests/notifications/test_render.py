@@ -114,6 +114,12 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "from_group": "Group 2",
         "group_url": f"{SITE}/groups/3#switch-requests",
     },
+    "missed_meetings": {
+        "group_name": "Group 3",
+        "next_meeting": "Tuesday 9 March 2027, 18:00 (Europe/Berlin)",
+        "group_url": f"{SITE}/groups/3",
+        "options_url": f"{SITE}/cohorts/1",
+    },
     "switch_refused": {
         "group_name": "Group 3",
         "own_group": "Group 2",

@@ -1,0 +1,94 @@
+"""attendance
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-03 14:35:24.524261
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "meeting_presence",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["groups.id"],
+            name=op.f("fk_meeting_presence_group_id_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_meeting_presence_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_presence")),
+    )
+    with op.batch_alter_table("meeting_presence", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_meeting_presence_group_joined", ["group_id", "joined_at"], unique=False
+        )
+        batch_op.create_index("ix_meeting_presence_user_open", ["user_id", "left_at"], unique=False)
+
+    op.create_table(
+        "meeting_attendance",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("meeting_id", sa.Integer(), nullable=False),
+        sa.Column("signup_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("recorded_by", sa.Integer(), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"],
+            ["meetings.id"],
+            name=op.f("fk_meeting_attendance_meeting_id_meetings"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["recorded_by"],
+            ["users.id"],
+            name=op.f("fk_meeting_attendance_recorded_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["signup_id"],
+            ["signups.id"],
+            name=op.f("fk_meeting_attendance_signup_id_signups"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_attendance")),
+        sa.UniqueConstraint(
+            "meeting_id", "signup_id", name=op.f("uq_meeting_attendance_meeting_id")
+        ),
+    )
+    with op.batch_alter_table("meeting_attendance", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_meeting_attendance_signup_id"), ["signup_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("meeting_attendance", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_meeting_attendance_signup_id"))
+
+    op.drop_table("meeting_attendance")
+    with op.batch_alter_table("meeting_presence", schema=None) as batch_op:
+        batch_op.drop_index("ix_meeting_presence_user_open")
+        batch_op.drop_index("ix_meeting_presence_group_joined")
+
+    op.drop_table("meeting_presence")
