@@ -130,6 +130,9 @@ class Course:
     slug: str
     title: str
     units: tuple[Unit, ...]
+    # What completing the course takes (a cohort can override both; see lens/completion):
+    completion_meetings: int | None = None  # meetings attended; None: the default rule
+    completion_modules: str = "required"  # "required", "all" or "none"
 
 
 @dataclass

@@ -387,6 +387,27 @@ CASES = [
         "Meeting 1 appears twice; the modules above are due before both",
     ),
     (
+        "completion meetings not a number",
+        {
+            "courses__c.md": sub(
+                COURSE, "title: Course\n", "title: Course\ncompletion_meetings: most\n"
+            )
+        },
+        ("courses/c.md", 5, W, "completion.meetings"),
+        "completion_meetings is a number of meetings (like 4), not 'most'; the default (two "
+        "thirds of the meetings) applies",
+    ),
+    (
+        "completion modules unknown",
+        {
+            "courses__c.md": sub(
+                COURSE, "title: Course\n", "title: Course\ncompletion_modules: some\n"
+            )
+        },
+        ("courses/c.md", 5, W, "completion.modules"),
+        "completion_modules is one of required, all, none, not 'some'; 'required' applies",
+    ),
+    (
         "module listed twice",
         {"courses__c.md": COURSE + "# Module: [[../modules/m]]\n"},
         ("courses/c.md", 10, W, "course.repeated"),
@@ -836,3 +857,13 @@ def test_cr_only_line_endings() -> None:
     content = load_content(repo(**{"articles__a.md": article}))
     assert content.all_problems() == []
     assert content.modules["modules/m.md"].sections[1].article.body.startswith("First part")
+
+
+def test_completion_rules_of_a_course() -> None:
+    text = COURSE.replace(
+        "title: Course\n", "title: Course\ncompletion_meetings: 3\ncompletion_modules: All\n"
+    )
+    course = load_content(repo(**{"courses__c.md": text})).courses["c"]
+    assert (course.completion_meetings, course.completion_modules) == (3, "all")
+    plain = load_content(repo()).courses["c"]
+    assert (plain.completion_meetings, plain.completion_modules) == (None, "required")

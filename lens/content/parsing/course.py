@@ -13,7 +13,16 @@ from lens.content.parsed import Course, CourseModule, Unit
 from lens.content.parsing.reader import Reader
 from lens.content.syntax import Field, find_link, parse_document
 
-KNOWN_KEYS = {"id", "slug", "title", "tags", "description"}
+KNOWN_KEYS = {
+    "id",
+    "slug",
+    "title",
+    "tags",
+    "description",
+    "completion_meetings",
+    "completion_modules",
+}
+MODULE_RULES = ("required", "all", "none")
 
 
 def load_course(reader: Reader, path: str) -> None:
@@ -89,7 +98,43 @@ def load_course(reader: Reader, path: str) -> None:
             )
     if current:
         units.append(Unit(len(units) + 1, None, tuple(current)))
+    meetings, modules = _completion(reader, path, doc.frontmatter_lines, fm)
     if reader.ok(path):
         # Placed in `out.courses` by slug once every course is read (duplicate slugs).
-        reader.courses[path] = Course(path, fm.get("id"), slug, fm["title"].strip(), tuple(units))
+        reader.courses[path] = Course(
+            path, fm.get("id"), slug, fm["title"].strip(), tuple(units), meetings, modules
+        )
         reader.course_slug_lines[path] = doc.frontmatter_lines.get("slug", 1)
+
+
+def _completion(
+    reader: Reader, path: str, lines: dict[str, int], fm: dict[str, str]
+) -> tuple[int | None, str]:
+    """`completion_meetings:` (a whole number) and `completion_modules:` (required, all or
+    none); a value Lens cannot read is ignored with a warning (the default rule holds)."""
+    meetings: int | None = None
+    written = (fm.get("completion_meetings") or "").strip()
+    if written:
+        if written.isascii() and written.isdigit() and int(written) <= 1000:
+            meetings = int(written)
+        else:
+            reader.warn(
+                path,
+                lines.get("completion_meetings", 1),
+                "frontmatter",
+                f"completion_meetings is a number of meetings (like 4), not {written!r}; "
+                "the default (two thirds of the meetings) applies",
+                rule="completion.meetings",
+            )
+    modules = (fm.get("completion_modules") or "required").strip().lower()
+    if modules not in MODULE_RULES:
+        reader.warn(
+            path,
+            lines.get("completion_modules", 1),
+            "frontmatter",
+            f"completion_modules is one of {', '.join(MODULE_RULES)}, not {modules!r}; "
+            "'required' applies",
+            rule="completion.modules",
+        )
+        modules = "required"
+    return meetings, modules
