@@ -20,6 +20,7 @@ from lens.auth.sessions import SessionMiddleware
 from lens.cohorts import admin_pages as cohort_admin_pages
 from lens.cohorts import pages as cohort_pages
 from lens.cohorts import people_pages
+from lens.completion import pages as completion_pages
 from lens.content import api as content_api
 from lens.content import pages as content_pages
 from lens.content.service import sync_content
@@ -199,6 +200,7 @@ def create_app(
     app.include_router(meeting_pages.router)
     app.include_router(meeting_pages.feed)
     app.include_router(attendance_pages.router)
+    app.include_router(completion_pages.router)
     app.include_router(notification_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)
@@ -209,8 +211,10 @@ def create_app(
     app.include_router(discord_pages.router)
     # Parts of pages below that features above fill in (lens/web/panels.py).
     add_panel(app, "admin.cohort", discord_pages.cohort_panel)
+    add_panel(app, "admin.cohort", completion_pages.cohort_panel)
     add_panel(app, "group.page", discord_pages.group_panel)
     add_panel(app, "group.page", self_pages.switch_requests_panel)
+    add_panel(app, "group.page", completion_pages.group_panel)
     add_panel(app, "admin.user", notification_pages.person_panel)
     return app
 

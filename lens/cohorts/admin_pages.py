@@ -72,6 +72,10 @@ def _fields(form: dict[str, str]) -> CohortFields:
         max_group_size=number("max_group_size", "The largest group size", 8),
         needs_facilitator=form.get("needs_facilitator") == "true",
         switch_needs_approval=form.get("switch_needs_approval") == "true",
+        completion_meetings=number("completion_meetings", "Meetings to attend", -1)
+        if form.get("completion_meetings", "").strip()
+        else None,
+        completion_modules=form.get("completion_modules", "").strip() or None,
         enrollment_deadline=deadline,
     )
     if problems:
@@ -98,6 +102,10 @@ def _cohort_form_values(cohort: Cohort | None) -> dict[str, str]:
         "max_group_size": str(cohort.max_group_size),
         "needs_facilitator": "true" if cohort.needs_facilitator else "",
         "switch_needs_approval": "true" if cohort.switch_needs_approval else "",
+        "completion_meetings": ""
+        if cohort.completion_meetings is None
+        else str(cohort.completion_meetings),
+        "completion_modules": cohort.completion_modules or "",
         "enrollment_deadline": cohort.enrollment_deadline.date().isoformat()
         if cohort.enrollment_deadline
         else "",

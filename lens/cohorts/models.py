@@ -67,6 +67,9 @@ class Cohort(TimestampMixin, Base):
     switch_needs_approval: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # What completing takes here, over the course's own rule (None: the course's).
+    completion_meetings: Mapped[int | None]
+    completion_modules: Mapped[str | None] = mapped_column(String(16))
 
 
 class Signup(TimestampMixin, Base):

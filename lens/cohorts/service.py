@@ -59,6 +59,8 @@ class CohortFields:
     needs_facilitator: bool = True
     enrollment_deadline: datetime | None = None
     switch_needs_approval: bool = False
+    completion_meetings: int | None = None  # None: the course's rule
+    completion_modules: str | None = None  # required, all, none; None: the course's
 
 
 def check_cohort(fields: CohortFields, *, courses: set[str] | None = None) -> list[str]:
@@ -84,6 +86,15 @@ def check_cohort(fields: CohortFields, *, courses: set[str] | None = None) -> li
         )
     if fields.max_group_size > 50:
         problems.append("Groups of more than 50 are not groups; use at most 50.")
+    if fields.completion_meetings is not None and not (
+        0 <= fields.completion_meetings <= fields.meetings
+    ):
+        problems.append(
+            f"Meetings to attend for completion: 0 to {fields.meetings} (the cohort's "
+            "meetings), or empty for the course's rule."
+        )
+    if fields.completion_modules not in (None, "required", "all", "none"):
+        problems.append("Modules for completion: required, all or none.")
     deadline = fields.enrollment_deadline
     if deadline is not None and deadline.date() > fields.start_date:
         problems.append("The enrollment deadline falls after the start date; move it earlier.")
@@ -106,6 +117,8 @@ async def create_cohort(
         max_group_size=fields.max_group_size,
         needs_facilitator=fields.needs_facilitator,
         switch_needs_approval=fields.switch_needs_approval,
+        completion_meetings=fields.completion_meetings,
+        completion_modules=fields.completion_modules,
         enrollment_deadline=fields.enrollment_deadline,
         status=CohortStatus.OPEN,
     )

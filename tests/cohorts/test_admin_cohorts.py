@@ -77,3 +77,31 @@ async def test_status_changes_follow_the_cohort_life(app_client, db) -> None:
     assert running.status_code == 409 and "approve groups" in running.text
     await db.refresh(cohort)
     assert cohort.status == "closed"
+
+
+async def test_a_cohort_sets_its_own_completion_rule(app_client, db) -> None:
+    sign_in(app_client, await make_user(db, is_admin=True))
+    too_many = {**VALID, "completion_meetings": "9", "completion_modules": "some"}
+    refused = await app_client.post("/admin/cohorts", data=too_many, headers=ORIGIN)
+    assert refused.status_code == 422
+    assert "Meetings to attend for completion: 0 to 8" in refused.text
+    assert "Modules for completion: required, all or none." in refused.text
+    assert (
+        'name="completion_meetings" type="number"' in refused.text and 'value="9"' in refused.text
+    )
+    made = await app_client.post(
+        "/admin/cohorts",
+        data={**VALID, "completion_meetings": "6", "completion_modules": "all"},
+        headers=ORIGIN,
+    )
+    assert made.status_code == 303
+    cohort = await db.scalar(select(Cohort))
+    assert (cohort.completion_meetings, cohort.completion_modules) == (6, "all")
+    plain = await app_client.post(
+        f"/admin/cohorts/{cohort.id}",
+        data={**VALID, "completion_meetings": "", "completion_modules": ""},
+        headers=ORIGIN,
+    )
+    assert plain.status_code == 303
+    await db.refresh(cohort)
+    assert (cohort.completion_meetings, cohort.completion_modules) == (None, None)

@@ -1,8 +1,8 @@
-"""attendance
+"""attendance and completion
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-12-03 14:35:24.524261
+Create Date: 2026-12-03 14:50:36.684061
 """
 
 from collections.abc import Sequence
@@ -81,8 +81,16 @@ def upgrade() -> None:
             batch_op.f("ix_meeting_attendance_signup_id"), ["signup_id"], unique=False
         )
 
+    with op.batch_alter_table("cohorts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("completion_meetings", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("completion_modules", sa.String(length=16), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("cohorts", schema=None) as batch_op:
+        batch_op.drop_column("completion_modules")
+        batch_op.drop_column("completion_meetings")
+
     with op.batch_alter_table("meeting_attendance", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_meeting_attendance_signup_id"))
 

@@ -1,0 +1,131 @@
+"""Completion on the pages: the admin's table per cohort (and its CSV for reporting), a
+panel on the admin's cohort page, and a panel on a group's page for its facilitator."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from fastapi import APIRouter, Depends, Request
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from lens.auth.deps import AdminUser, load_user
+from lens.cohorts.models import Cohort, CohortStatus, Group
+from lens.cohorts.service import get_cohort
+from lens.completion.service import Standing, standings
+from lens.content.deps import course_titles, loaded_content
+from lens.meetings.service import facilitator_user_ids
+from lens.users.models import User
+from lens.web.state import get_lens
+from lens.web.templating import render, render_fragment
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
+
+SHOWN = (CohortStatus.RUNNING, CohortStatus.FINISHED)
+
+
+@router.get("/admin/cohorts/{cohort_id}/completion")
+async def completion_page(request: Request, cohort_id: int, admin: AdminUser) -> Response:
+    content = loaded_content(request)
+    async with get_lens(request).sessionmaker() as session:
+        cohort = await get_cohort(session, cohort_id)
+        rule, rows = await standings(session, cohort=cohort, content=content)
+    shown = request.query_params.get("show", "")
+    listed = [s for s in rows if shown == "" or (shown == "complete") == s.complete]
+    return render(
+        request,
+        "completion/cohort.html",
+        {
+            "cohort": cohort,
+            "course_title": course_titles(request).get(cohort.course_slug, cohort.course_slug),
+            "rule": rule,
+            "modules_needed": len(rows[0].modules_done + rows[0].modules_missing) if rows else 0,
+            "rows": listed,
+            "total": len(rows),
+            "complete": sum(1 for s in rows if s.complete),
+            "shown": shown,
+            "content_missing": content is None,
+        },
+    )
+
+
+def _csv_row(s: Standing) -> list[str]:
+    needed = len(s.modules_done) + len(s.modules_missing)
+    return [
+        s.row.user.display_name,
+        s.group.name if s.group else "",
+        str(s.attended),
+        str(s.meetings_needed),
+        str(len(s.modules_done)),
+        str(needed),
+        "yes" if s.complete else "no",
+        "; ".join(s.missing),
+    ]
+
+
+@router.get("/admin/cohorts/{cohort_id}/completion.csv")
+async def completion_csv(request: Request, cohort_id: int, admin: AdminUser) -> Response:
+    async with get_lens(request).sessionmaker() as session:
+        cohort = await get_cohort(session, cohort_id)
+        _, rows = await standings(session, cohort=cohort, content=loaded_content(request))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "name",
+            "group",
+            "meetings attended",
+            "meetings needed",
+            "modules completed",
+            "modules needed",
+            "complete",
+            "missing",
+        ]
+    )
+    for s in rows:
+        # A name typed as a formula must not run as one in a spreadsheet.
+        row = _csv_row(s)
+        row[0] = "'" + row[0] if row[0][:1] in ("=", "+", "-", "@") else row[0]
+        writer.writerow(row)
+    slug = "".join(c if c.isalnum() else "-" for c in cohort.name.lower()).strip("-")
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="completion-{slug or cohort.id}.csv"'
+        },
+    )
+
+
+async def cohort_panel(request: Request, session: AsyncSession, cohort: Cohort) -> Markup | None:
+    """On the admin's cohort page (place "admin.cohort"): how many completed, a link."""
+    if cohort.status not in SHOWN:
+        return None
+    _, rows = await standings(session, cohort=cohort, content=loaded_content(request))
+    return render_fragment(
+        request,
+        "completion/cohort_panel.html",
+        {"cohort": cohort, "total": len(rows), "complete": sum(1 for s in rows if s.complete)},
+    )
+
+
+async def group_panel(request: Request, session: AsyncSession, group: Group) -> Markup | None:
+    """On a group's page (place "group.page"), for its facilitator and admins: each
+    member's way to completion."""
+    viewer: User | None = getattr(request.state, "user", None)
+    if viewer is None or not (
+        viewer.is_admin or viewer.id in await facilitator_user_ids(session, group_id=group.id)
+    ):
+        return None
+    cohort = await session.get(Cohort, group.cohort_id)
+    if cohort is None or cohort.status not in SHOWN:
+        return None
+    rule, rows = await standings(session, cohort=cohort, content=loaded_content(request))
+    mine = [s for s in rows if s.group is not None and s.group.id == group.id]
+    return render_fragment(
+        request,
+        "completion/group_panel.html",
+        {"group": group, "rule": rule, "rows": mine},
+    )
