@@ -216,6 +216,7 @@ def create_app(
     add_panel(app, "group.page", self_pages.switch_requests_panel)
     add_panel(app, "group.page", completion_pages.group_panel)
     add_panel(app, "admin.user", notification_pages.person_panel)
+    add_panel(app, "landing", completion_pages.landing_panel)
     return app
 
 

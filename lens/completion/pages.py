@@ -1,5 +1,6 @@
-"""Completion on the pages: the admin's table per cohort (and its CSV for reporting), a
-panel on the admin's cohort page, and a panel on a group's page for its facilitator."""
+"""Completion on the pages: the learner's home (`/my-course`, and its summary on the
+landing page), the admin's table per cohort (and its CSV for reporting), a panel on the
+admin's cohort page, and a panel on a group's page for its facilitator."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from lens.auth.deps import AdminUser, load_user
+from lens.auth.deps import AdminUser, CurrentUser, load_user
 from lens.cohorts.models import Cohort, CohortStatus, Group
 from lens.cohorts.service import get_cohort
+from lens.completion import my_course
 from lens.completion.service import Standing, standings
 from lens.content.deps import course_titles, loaded_content
-from lens.meetings.service import facilitator_user_ids
+from lens.meetings.attendance import LABELS
+from lens.meetings.service import ANSWER_LABELS, SITE_ANSWERS, facilitator_user_ids
 from lens.users.models import User
 from lens.web.state import get_lens
 from lens.web.templating import render, render_fragment
@@ -128,4 +131,43 @@ async def group_panel(request: Request, session: AsyncSession, group: Group) -> 
         request,
         "completion/group_panel.html",
         {"group": group, "rule": rule, "rows": mine},
+    )
+
+
+# -- the learner's home -------------------------------------------------------------------
+
+
+@router.get("/my-course")
+async def my_course_page(request: Request, user: CurrentUser) -> Response:
+    content = loaded_content(request)
+    async with get_lens(request).sessionmaker() as session:
+        found = await my_course.places(session, user=user, content=content)
+    return render(
+        request,
+        "completion/my_course.html",
+        {
+            "places": found,
+            "titles": course_titles(request),
+            "choices": [(status, ANSWER_LABELS[status]) for status in SITE_ANSWERS],
+            "labels": ANSWER_LABELS,
+            "marks": LABELS,
+            "zone": user.timezone or "UTC",
+        },
+    )
+
+
+async def landing_panel(
+    request: Request, session: AsyncSession, viewer: User | None
+) -> Markup | None:
+    """On the landing page (place "landing"), for a signed-in person in a cohort: where
+    they are, instead of an invitation to enroll."""
+    if viewer is None:
+        return None
+    found = await my_course.places(session, user=viewer, content=loaded_content(request))
+    if not found:
+        return None
+    return render_fragment(
+        request,
+        "completion/landing_panel.html",
+        {"places": found, "titles": course_titles(request), "zone": viewer.timezone or "UTC"},
     )

@@ -29,6 +29,7 @@ from lens.courses.service import (
 from lens.db.engine import unit_of_work
 from lens.errors import NotFound
 from lens.users.models import User
+from lens.web.panels import render_panels
 from lens.web.state import get_lens
 from lens.web.templating import render
 
@@ -65,7 +66,12 @@ async def landing(request: Request, viewer: OptionalUser) -> Response:
     if course is not None:
         modules = course_modules(content, course)
         first = modules[0][1] if modules else None
-    return render(request, "courses/landing.html", {"course": course, "first": first})
+    async with get_lens(request).sessionmaker() as session:
+        # A signed-in person's cohorts (lens/completion): where they are, not "enroll".
+        panels = await render_panels(request, "landing", session, viewer)
+    return render(
+        request, "courses/landing.html", {"course": course, "first": first, "panels": panels}
+    )
 
 
 @router.get("/course/{slug}")

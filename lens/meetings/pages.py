@@ -211,14 +211,18 @@ async def rsvp_form(
     number: int,
     user: CurrentUser,
     status: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
 ) -> Response:
     """A member's answer for a meeting (attending, not_attending or tentative). The
-    group's members and facilitator only; an admin outside the group gets 403."""
+    group's members and facilitator only; an admin outside the group gets 403. `back`:
+    the page of this site to return to (the learner's home), else the group's page."""
     async with unit_of_work(get_lens(request).sessionmaker) as session:
         access = await get_group(session, group_id=group_id, viewer=user)
         await check_can_answer(session, group_id=access.group.id, user=user)
         meeting = await get_meeting(session, group=access.group, number=number)
         await set_rsvp(session, meeting=meeting, user=user, status=status)
+    if back.startswith("/") and not back.startswith("//") and "\\" not in back:
+        return RedirectResponse(back, status_code=303)
     return RedirectResponse(f"/groups/{group_id}#meeting-{number}", status_code=303)
 
 
