@@ -18,6 +18,8 @@ from lens import events
 def load() -> None:
     # Imported here, not at the top: importing lens.features must not register anything.
     import lens.auth.tasks
+    import lens.completion.reactions
+    import lens.completion.tasks
     import lens.content.tasks
     import lens.courses.reactions
     import lens.discord_groups.reactions

@@ -13,13 +13,21 @@ from lens.cohorts.models import (
     Signup,
     SwitchRequest,
 )
+from lens.completion.models import Certificate
 from lens.content.models import ContentFile, ContentSnapshot, ContentState
 from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import Base
 from lens.discord_groups.models import DiscordRealization, DiscordSpace
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.models import Job
-from lens.meetings.models import CalendarFeed, Meeting, MeetingGuest, Rsvp
+from lens.meetings.models import (
+    Attendance,
+    CalendarFeed,
+    Meeting,
+    MeetingGuest,
+    PresenceSpan,
+    Rsvp,
+)
 from lens.notifications.models import Delivery, DeliveryAttempt, NotificationOptOut
 from lens.tutor.models import Conversation, CoursePrompt, Message, Transcription
 from lens.users.models import User
@@ -27,7 +35,9 @@ from lens.users.models import User
 metadata = Base.metadata
 
 __all__ = [
+    "Attendance",
     "CalendarFeed",
+    "Certificate",
     "Cohort",
     "CohortChange",
     "ContentFile",
@@ -49,6 +59,7 @@ __all__ = [
     "NotificationOptOut",
     "OAuthState",
     "OutboxEmail",
+    "PresenceSpan",
     "Progress",
     "ReaderActivity",
     "Rsvp",

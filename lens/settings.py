@@ -60,6 +60,8 @@ class Settings(BaseSettings):
 
     environment: str = Field("development", alias="ENVIRONMENT")
     frontend_url: str | None = Field(None, alias="FRONTEND_URL")
+    # Who runs the courses: named on certificates as their issuer.
+    site_name: str = Field("Lens", alias="SITE_NAME")
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
     jwt_secret: str | None = Field(None, alias="JWT_SECRET")

@@ -20,6 +20,7 @@ from lens.auth.sessions import SessionMiddleware
 from lens.cohorts import admin_pages as cohort_admin_pages
 from lens.cohorts import pages as cohort_pages
 from lens.cohorts import people_pages
+from lens.completion import certificate_pages
 from lens.completion import pages as completion_pages
 from lens.content import api as content_api
 from lens.content import pages as content_pages
@@ -201,6 +202,7 @@ def create_app(
     app.include_router(meeting_pages.feed)
     app.include_router(attendance_pages.router)
     app.include_router(completion_pages.router)
+    app.include_router(certificate_pages.router)
     app.include_router(notification_pages.router)
     app.include_router(content_api.router)
     app.include_router(content_pages.router)

@@ -12,3 +12,10 @@ class SignupConfirmed:
     signup_id: int
     user_id: int
     cohort_id: int
+
+
+@dataclass(frozen=True)
+class CohortFinished:
+    """An admin marked a running cohort finished: its meetings are over."""
+
+    cohort_id: int

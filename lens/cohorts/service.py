@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.availability import check_slots, longest_run
-from lens.cohorts.events import SignupConfirmed
+from lens.cohorts.events import CohortFinished, SignupConfirmed
 from lens.cohorts.models import (
     Cohort,
     CohortStatus,
@@ -166,6 +166,8 @@ async def set_status(session: AsyncSession, cohort: Cohort, status: str) -> None
         )
     cohort.status = new
     await session.flush()
+    if new is CohortStatus.FINISHED:
+        await publish(session, CohortFinished(cohort_id=cohort.id))
 
 
 async def get_cohort(session: AsyncSession, cohort_id: int) -> Cohort:

@@ -23,6 +23,7 @@ from lens.cohorts.models import (
     Signup,
     SignupStatus,
 )
+from lens.completion.models import Certificate
 from lens.completion.service import Standing, standings
 from lens.content.parsed import ContentSet
 from lens.courses.service import CourseView, UnitView, course_view
@@ -70,6 +71,7 @@ class CohortPlace:
     view: CourseView | None = None
     standing: Standing | None = None
     led: list[Group] = field(default_factory=list)  # a facilitator's groups
+    certificate: Certificate | None = None
 
     @property
     def next_meeting(self) -> MeetingLine | None:
@@ -141,6 +143,11 @@ async def _fill(
                 Group.status.in_([GroupStatus.ACTIVE, GroupStatus.DISBANDED]),
             )
             .order_by(Group.status, Group.number)
+        )
+    )
+    place.certificate = await session.scalar(
+        select(Certificate).where(
+            Certificate.signup_id == place.signup.id, Certificate.revoked_at.is_(None)
         )
     )
     if place.signup.role == Role.FACILITATOR:

@@ -9,6 +9,7 @@ import io
 
 from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -16,6 +17,7 @@ from lens.auth.deps import AdminUser, CurrentUser, load_user
 from lens.cohorts.models import Cohort, CohortStatus, Group
 from lens.cohorts.service import get_cohort
 from lens.completion import my_course
+from lens.completion.models import Certificate
 from lens.completion.service import Standing, standings
 from lens.content.deps import course_titles, loaded_content
 from lens.meetings.attendance import LABELS
@@ -35,6 +37,12 @@ async def completion_page(request: Request, cohort_id: int, admin: AdminUser) ->
     async with get_lens(request).sessionmaker() as session:
         cohort = await get_cohort(session, cohort_id)
         rule, rows = await standings(session, cohort=cohort, content=content)
+        certs = {
+            c.signup_id: c
+            for c in await session.scalars(
+                select(Certificate).where(Certificate.cohort_id == cohort.id)
+            )
+        }
     shown = request.query_params.get("show", "")
     listed = [s for s in rows if shown == "" or (shown == "complete") == s.complete]
     return render(
@@ -50,6 +58,9 @@ async def completion_page(request: Request, cohort_id: int, admin: AdminUser) ->
             "complete": sum(1 for s in rows if s.complete),
             "shown": shown,
             "content_missing": content is None,
+            "certs": certs,
+            "uncertified": sum(1 for s in rows if s.complete and s.row.signup.id not in certs),
+            "issued": request.query_params.get("issued"),
         },
     )
 

@@ -1,6 +1,7 @@
-"""At send time, the message to someone marked absent at two meetings of their group in a
-row (missed_meetings): when the next one is, and what they can do if the time no longer
-suits them. Dropped if either mark was changed since."""
+"""At send time, the messages of a learner's way through a cohort: to someone marked
+absent at two meetings of their group in a row (missed_meetings: when the next one is,
+and what they can do if the time no longer suits them; dropped if a mark was changed
+since), and the news of a certificate (certificate_issued; dropped if revoked since)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.models import Cohort, Group, GroupMember, Signup
+from lens.completion.models import Certificate, CertificateKind
 from lens.db.base import utcnow
 from lens.meetings import attendance
 from lens.meetings.models import Meeting
@@ -61,5 +63,25 @@ async def _missed_meetings(
             else None,
             "group_url": f"{site.base_url}/groups/{group.id}",
             "options_url": f"{site.base_url}/cohorts/{cohort.id}",
+        }
+    )
+
+
+@builder("certificate_issued")
+async def _certificate_issued(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    cert = await session.get(Certificate, delivery.context["certificate_id"])
+    if cert is None or cert.user_id != user.id:
+        raise Drop("the certificate is gone")
+    if cert.revoked_at is not None:
+        raise Drop("the certificate was revoked")
+    return Prepared(
+        {
+            **base,
+            "course_title": cert.course_title,
+            "cohort_name": cert.cohort_name,
+            "facilitation": cert.kind == CertificateKind.FACILITATION,
+            "certificate_url": f"{site.base_url}/certificates/{cert.token}",
         }
     )

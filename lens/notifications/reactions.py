@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.events import SignupConfirmed
 from lens.cohorts.models import Role, Signup, SignupStatus
+from lens.completion.events import CertificateIssued
 from lens.events import reaction
 from lens.meetings import attendance
 from lens.meetings.events import (
@@ -274,3 +275,16 @@ async def missed_meetings(session: AsyncSession, event: AttendanceRecorded) -> N
             subject=f"missed:{meeting.id}",
             context={"meeting_id": meeting.id, "signup_id": signup_id},
         )
+
+
+@reaction(CertificateIssued)
+async def certificate_issued(session: AsyncSession, event: CertificateIssued) -> None:
+    if event.user_id is None:
+        return
+    await notify(
+        session,
+        kind="certificate_issued",
+        user_ids=[event.user_id],
+        subject=f"certificate:{event.certificate_id}",
+        context={"certificate_id": event.certificate_id},
+    )

@@ -114,6 +114,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "from_group": "Group 2",
         "group_url": f"{SITE}/groups/3#switch-requests",
     },
+    "certificate_issued": {
+        "facilitation": False,
+        "certificate_url": f"{SITE}/certificates/AbC123",
+    },
     "missed_meetings": {
         "group_name": "Group 3",
         "next_meeting": "Tuesday 9 March 2027, 18:00 (Europe/Berlin)",
