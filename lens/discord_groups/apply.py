@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.cohorts.models import Cohort, Group, GroupStatus
+from lens.cohorts.models import Cohort, CohortStatus, Group, GroupStatus
 from lens.db.base import utcnow
 from lens.discord_groups.models import DiscordSpace, SpaceKind
 from lens.discord_groups.plan import (
+    ARCHIVED_ALLOW,
     BOT_ALLOW,
     TEXT_ALLOW,
     VOICE_ALLOW,
@@ -236,7 +237,12 @@ class _Realizer:
         text_key = space_key(SpaceKind.TEXT, "group", group.id)
         voice_key = space_key(SpaceKind.VOICE, "group", group.id)
         welcome_key = space_key(SpaceKind.WELCOME, "group", group.id)
-        upcoming = [m for m in plan.meetings if m.status == "scheduled" and m.starts_at > self.now]
+        archived = self.cohort.status == CohortStatus.FINISHED
+        upcoming = [
+            m
+            for m in plan.meetings
+            if m.status == "scheduled" and m.starts_at > self.now and not archived
+        ]
         self.wanted |= {text_key, voice_key, welcome_key}
         self.wanted |= {space_key(SpaceKind.EVENT, "meeting", m.id) for m in upcoming}
         if category is None:
@@ -274,10 +280,22 @@ class _Realizer:
             )
 
         text = await self._ensure_channel(
-            spec(text_key, SpaceKind.TEXT, GUILD_TEXT, channel_name(group), TEXT_ALLOW)
+            spec(
+                text_key,
+                SpaceKind.TEXT,
+                GUILD_TEXT,
+                channel_name(group),
+                ARCHIVED_ALLOW if archived else TEXT_ALLOW,
+            )
         )
         voice = await self._ensure_channel(
-            spec(voice_key, SpaceKind.VOICE, GUILD_VOICE, voice_name(group), VOICE_ALLOW)
+            spec(
+                voice_key,
+                SpaceKind.VOICE,
+                GUILD_VOICE,
+                voice_name(group),
+                ARCHIVED_ALLOW if archived else VOICE_ALLOW,
+            )
         )
         if text is not None:
             await self._ensure_welcome(plan, welcome_key, text, voice)

@@ -48,6 +48,9 @@ VOICE_ALLOW = (
     | Permission.SEND_MESSAGES
     | Permission.READ_MESSAGE_HISTORY
 )
+# A finished cohort's channels stay, read-only: its people can read back, not post or
+# meet there.
+ARCHIVED_ALLOW = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
 # The bot keeps seeing and managing what it hid from @everyone. Discord lets a bot
 # allow in an overwrite only what it has in the server, so the bot needs these as server
 # permissions (all in BOT_PERMISSIONS, with Create Events for the meetings' events, which

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lens.cohorts.events import CohortFinished
 from lens.discord_groups.service import request_realization, request_realization_for_user
 from lens.events import reaction
 from lens.meetings.events import MeetingCancelled, MeetingsMoved
@@ -57,3 +58,8 @@ async def meeting_cancelled(session: AsyncSession, event: MeetingCancelled) -> N
 async def discord_account_changed(session: AsyncSession, event: DiscordAccountChanged) -> None:
     # Access to their group channels follows the account: opened, moved, or closed.
     await request_realization_for_user(session, user_id=event.user_id)
+
+
+@reaction(CohortFinished)
+async def cohort_finished(session: AsyncSession, event: CohortFinished) -> None:
+    await request_realization(session, cohort_id=event.cohort_id)  # channels read-only

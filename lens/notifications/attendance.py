@@ -1,7 +1,9 @@
 """At send time, the messages of a learner's way through a cohort: to someone marked
 absent at two meetings of their group in a row (missed_meetings: when the next one is,
 and what they can do if the time no longer suits them; dropped if a mark was changed
-since), and the news of a certificate (certificate_issued; dropped if revoked since)."""
+since), the news of a certificate (certificate_issued; dropped if revoked since), and where a
+participant ended when the cohort finished (cohort_finished; not for those whose
+certificate message says it)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.cohorts.models import Cohort, Group, GroupMember, Signup
 from lens.completion.models import Certificate, CertificateKind
+from lens.completion.service import standings
 from lens.db.base import utcnow
 from lens.meetings import attendance
 from lens.meetings.models import Meeting
@@ -83,5 +86,40 @@ async def _certificate_issued(
             "cohort_name": cert.cohort_name,
             "facilitation": cert.kind == CertificateKind.FACILITATION,
             "certificate_url": f"{site.base_url}/certificates/{cert.token}",
+        }
+    )
+
+
+@builder("cohort_finished")
+async def _cohort_finished(
+    session: AsyncSession, delivery: Delivery, user: User, site: Site, base: dict[str, Any]
+) -> Prepared:
+    ctx = delivery.context
+    cohort = await session.get(Cohort, ctx["cohort_id"])
+    if cohort is None:
+        raise Drop("the cohort is gone")
+    certified = await session.scalar(
+        select(Certificate.id).where(
+            Certificate.signup_id == ctx["signup_id"], Certificate.revoked_at.is_(None)
+        )
+    )
+    if certified is not None:
+        raise Drop("told by the certificate's own message")
+    _, rows = await standings(
+        session, cohort=cohort, content=site.content, signup_ids=[ctx["signup_id"]]
+    )
+    if not rows or rows[0].row.user.id != user.id:
+        raise Drop("no longer in the cohort")
+    mine = rows[0]
+    return Prepared(
+        {
+            **base,
+            "course_title": _course_title(site, cohort),
+            "cohort_name": cohort.name,
+            "attended": mine.attended,
+            "meetings_needed": mine.meetings_needed,
+            "complete": mine.complete,
+            "missing": mine.missing,
+            "my_course_url": f"{site.base_url}/my-course",
         }
     )

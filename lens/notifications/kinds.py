@@ -44,6 +44,7 @@ _ALL = [
     Kind("switch_requested", "Someone asks to switch into a group you lead"),
     Kind("switch_refused", "Your request to switch group was declined"),
     Kind("certificate_issued", "Your certificate is ready"),
+    Kind("cohort_finished", "Your cohort has finished: where you ended"),
     Kind("missed_meetings", "You missed two meetings in a row: is the time still right?"),
     Kind("guest_visit", "A guest from another group visits your group's meeting"),
     Kind("unplaced_options", "No group yet: the groups you can still join"),

@@ -3,12 +3,15 @@ approved, they joined a group, a meeting moved or was cancelled."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.cohorts.events import SignupConfirmed
+from lens.cohorts.events import CohortFinished, SignupConfirmed
 from lens.cohorts.models import Role, Signup, SignupStatus
 from lens.completion.events import CertificateIssued
+from lens.db.base import utcnow
 from lens.events import reaction
 from lens.meetings import attendance
 from lens.meetings.events import (
@@ -288,3 +291,29 @@ async def certificate_issued(session: AsyncSession, event: CertificateIssued) ->
         subject=f"certificate:{event.certificate_id}",
         context={"certificate_id": event.certificate_id},
     )
+
+
+# After the certificates' job (lens/completion/tasks.py) has had its turn: those with a
+# certificate hear of it in its own message, and this one is dropped for them.
+SUMMARY_DELAY = timedelta(minutes=15)
+
+
+@reaction(CohortFinished)
+async def cohort_finished(session: AsyncSession, event: CohortFinished) -> None:
+    """Each participant hears where they ended: what they did, and what is missing."""
+    rows = await session.execute(
+        select(Signup.id, Signup.user_id).where(
+            Signup.cohort_id == event.cohort_id,
+            Signup.role == Role.PARTICIPANT,
+            Signup.status == SignupStatus.GROUPED,  # in a group to the end
+        )
+    )
+    for signup_id, user_id in rows.all():
+        await notify(
+            session,
+            kind="cohort_finished",
+            user_ids=[user_id],
+            subject=f"finished:{event.cohort_id}",
+            context={"cohort_id": event.cohort_id, "signup_id": signup_id},
+            send_at=utcnow() + SUMMARY_DELAY,
+        )

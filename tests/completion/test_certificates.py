@@ -147,6 +147,26 @@ async def test_issued_when_the_cohort_finishes(app_client, db) -> None:
     assert sorted(c.kind for c in made) == ["completion", "facilitation", "facilitation"]
     assert {c.course_title for c in made} == {"Introduction to AI Safety"}
     assert all(c.issued_by is None for c in made)
+    # Everyone else hears where they ended (a quarter of an hour later, after the job).
+    summary = list(await db.scalars(select(Delivery).where(Delivery.kind == "cohort_finished")))
+    participants = {s.user_id for s in [*w.tue_people, *w.thu_people]}  # in groups
+    assert {d.user_id for d in summary} == participants
+    from lens.notifications.context import Drop, Site, prepare
+
+    site = Site(
+        base_url="https://lens.example.org", secret="s" * 40, from_email="t@x.org",
+        content=app_client.app.state.content.content,
+    )  # fmt: skip
+    by_user = {d.user_id: d for d in summary if d.channel == "email"}
+    with pytest.raises(Drop, match="certificate"):
+        await prepare(
+            db, by_user[w.tue_people[0].user_id], await db.get(User, w.tue_people[0].user_id), site
+        )
+    other = w.tue_people[1]
+    told = (
+        await prepare(db, by_user[other.user_id], await db.get(User, other.user_id), site)
+    ).context
+    assert (told["attended"], told["complete"], told["missing"]) == (0, False, ["1 more meeting"])
 
 
 async def test_an_admin_issues_them_from_the_completion_page(app_client, db) -> None:

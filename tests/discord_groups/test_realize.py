@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lens.cohorts.models import Cohort, Group, GroupMember, Signup
 from lens.discord_groups.apply import realize_cohort
 from lens.discord_groups.models import DiscordSpace
-from lens.discord_groups.plan import BOT_ALLOW, TEXT_ALLOW, VOICE_ALLOW
+from lens.discord_groups.plan import ARCHIVED_ALLOW, BOT_ALLOW, TEXT_ALLOW, VOICE_ALLOW
 from lens.discord_groups.report import RealizeReport, get_last_report
 from lens.discord_groups.service import REALIZE_KIND, grant_member_access, group_for_voice_channel
 from lens.discord_groups.tasks import realize, realize_all
@@ -503,6 +503,25 @@ async def test_a_disbanded_group_loses_its_channels_and_events(db: AsyncSession)
     world.groups.pop()
     assert_realized(fake, world)
     assert len(await spaces(db)) == 1 + 3 + 3  # the category, group 1's three, its events
+
+
+async def test_a_finished_cohort_keeps_its_channels_read_only(db: AsyncSession) -> None:
+    fake = FakeGuild()
+    world = await build(db, fake)
+    await run(db, fake, world)
+    alan = world.users["Alan"]
+    world.cohort.status = "finished"
+    await db.flush()
+
+    report = await run(db, fake, world)
+
+    assert report.deleted.get("event", 0) == 6  # the meetings ahead: none are held now
+    assert report.deleted.get("text", 0) == report.deleted.get("voice", 0) == 0
+    for name in ("group-1", "Group 1"):
+        _, allow, _ = fake.overwrites(fake.named(name))[alan.discord_id]
+        assert allow == int(ARCHIVED_ALLOW)  # can read back; cannot post, join or speak
+    again = await run(db, fake, world)
+    assert again.summary().endswith("nothing to change.")
 
 
 async def test_events_are_only_for_meetings_ahead(db: AsyncSession) -> None:

@@ -114,6 +114,13 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "from_group": "Group 2",
         "group_url": f"{SITE}/groups/3#switch-requests",
     },
+    "cohort_finished": {
+        "attended": 3,
+        "meetings_needed": 4,
+        "complete": False,
+        "missing": ["1 more meeting", "module: Goals and means"],
+        "my_course_url": f"{SITE}/my-course",
+    },
     "certificate_issued": {
         "facilitation": False,
         "certificate_url": f"{SITE}/certificates/AbC123",
