@@ -196,8 +196,14 @@ async def edit_cohort_form(request: Request, cohort_id: int, admin: AdminUser) -
 
 @router.post("/admin/cohorts/{cohort_id}/status")
 async def cohort_status_form(
-    request: Request, cohort_id: int, admin: AdminUser, status: Annotated[str, Form()]
+    request: Request,
+    cohort_id: int,
+    admin: AdminUser,
+    status: Annotated[str, Form()],
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
+    if status == CohortStatus.FINISHED and confirm != "yes":
+        raise Invalid("Tick the box to confirm that the cohort is over: this cannot be undone.")
     async with unit_of_work(get_lens(request).sessionmaker) as session:
         cohort = await get_cohort(session, cohort_id)
         await set_status(session, cohort, status)

@@ -149,6 +149,8 @@ class GroupMember(Base):
         ForeignKey("signups.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     role: Mapped[str] = mapped_column(String(16))  # participant or facilitator
+    # When they joined the group (empty: with the grouping, before its first meeting).
+    joined_at: Mapped[datetime | None] = mapped_column(default=utcnow)
 
 
 class SwitchRequest(TimestampMixin, Base):

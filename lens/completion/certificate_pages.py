@@ -4,6 +4,8 @@ admin), and issuing a cohort's certificates now (an admin, from the completion p
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from typing import Annotated
 from urllib.parse import quote
 
@@ -23,6 +25,11 @@ from lens.web.state import get_lens
 from lens.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
+
+# The PDFs made lately, by (token, verification code, issuer): a certificate shared on a
+# profile is opened many times; what is printed never changes once issued.
+KEEP_PDFS = 64
+_made: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
 
 
 def _url(request: Request, token: str) -> str:
@@ -68,12 +75,23 @@ async def certificate_pdf(request: Request, token: str) -> Response:
         cert = await certificates.get_certificate(session, token)
     if cert.revoked_at is not None:
         raise Conflict("This certificate was revoked; there is no PDF of it.")
-    data = certificates.pdf(
-        cert,
-        url=_url(request, token),
-        code=certificates.verification_code(cert, lens.jwt_secret),
-        organization=lens.settings.site_name,
-    )
+    code = certificates.verification_code(cert, lens.jwt_secret)
+    key = (cert.token, code, lens.settings.site_name)
+    data = _made.get(key)
+    if data is None:
+        # Made off the event loop (fonts are parsed, pages laid out), kept for a while.
+        data = await asyncio.to_thread(
+            certificates.pdf,
+            cert,
+            url=_url(request, token),
+            code=code,
+            organization=lens.settings.site_name,
+        )
+        _made[key] = data
+        while len(_made) > KEEP_PDFS:
+            _made.popitem(last=False)
+    else:
+        _made.move_to_end(key)
     # A header is Latin-1: an ASCII name, and the name as written for browsers (RFC 6266).
     ascii_name = "".join(c if c.isascii() and c.isalnum() else "-" for c in cert.name)
     plain = ascii_name.strip("-")[:60] or "certificate"

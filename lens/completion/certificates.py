@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.cohorts.models import Cohort, Group, GroupMember, Role, Signup
+from lens.cohorts import audit
+from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
 from lens.completion.events import CertificateIssued
 from lens.completion.models import Certificate, CertificateKind
 from lens.completion.service import standings
@@ -29,6 +30,7 @@ from lens.errors import Conflict, Invalid, NotFound
 from lens.events import publish
 from lens.meetings.models import Meeting
 from lens.scheduling.change_plan import plural
+from lens.scheduling.service import lock_cohort
 from lens.users.models import User
 
 FONTS = Path(__file__).parent / "fonts"
@@ -73,7 +75,9 @@ async def issue(
 ) -> list[Certificate]:
     """Certificates for everyone in the cohort who has earned one and has none yet: the
     participants complete now, and (with `facilitators`) each facilitator who led a
-    group. Returns the new ones; each person hears of theirs."""
+    group. Returns the new ones; each person hears of theirs. Takes the cohort's lock:
+    the admin's button and the cohort-end job cannot both issue one."""
+    await lock_cohort(session, cohort.id)
     have = set(
         (
             await session.execute(
@@ -83,8 +87,13 @@ async def issue(
             )
         ).all()
     )
+    rule, rows = await standings(session, cohort=cohort, content=content)
+    if rule.modules != "none" and (content is None or cohort.course_slug not in content.courses):
+        raise Conflict(
+            f"The course {cohort.course_slug!r} is not loaded, so the modules completed "
+            "cannot be checked: certificates wait until the content is back."
+        )
     start, end = await _dates(session, cohort)
-    _, rows = await standings(session, cohort=cohort, content=content)
     earned: list[tuple[Signup, User, str, str]] = [
         (
             s.row.signup,
@@ -94,7 +103,7 @@ async def issue(
             + (f" and completed {plural(len(s.modules_done), 'module')}" if s.modules_done else ""),
         )
         for s in rows
-        if s.complete
+        if s.complete and s.row.user.deleted_at is None
     ]
     if facilitators:
         led = await session.execute(
@@ -102,7 +111,12 @@ async def issue(
             .join(User, User.id == Signup.user_id)
             .join(GroupMember, GroupMember.signup_id == Signup.id)
             .join(Group, Group.id == GroupMember.group_id)
-            .where(Group.cohort_id == cohort.id, GroupMember.role == Role.FACILITATOR)
+            .where(
+                Group.cohort_id == cohort.id,
+                Group.status.in_([GroupStatus.ACTIVE, GroupStatus.DISBANDED]),
+                GroupMember.role == Role.FACILITATOR,
+                User.deleted_at.is_(None),
+            )
             .group_by(Signup.id, User.id)
         )
         earned += [
@@ -156,6 +170,16 @@ async def revoke(session: AsyncSession, *, cert: Certificate, by: User, reason: 
         raise Conflict("This certificate was revoked already.")
     cert.revoked_at, cert.revoked_by, cert.revoked_reason = utcnow(), by.id, reason
     await session.flush()
+    if cert.cohort_id is not None:
+        await audit.record(
+            session,
+            cohort_id=cert.cohort_id,
+            actor=by,
+            action="certificate.revoke",
+            subject_user_id=cert.user_id,
+            details={"person": cert.name, "kind": cert.kind},
+            reason=reason,
+        )
 
 
 def linkedin_url(cert: Certificate, *, url: str, organization: str) -> str:
@@ -201,8 +225,8 @@ def wording(cert: Certificate) -> Printed:
 
 
 def pdf(cert: Certificate, *, url: str, code: str, organization: str) -> bytes:
-    """The certificate on an A4 landscape page, in DejaVu Sans (bundled: most scripts of
-    Europe, the Middle East and beyond print as written)."""
+    """The certificate on an A4 landscape page, in DejaVu Sans (bundled: Latin, Greek and
+    Cyrillic names print as written; right-to-left and CJK scripts are not shaped)."""
     from fpdf import FPDF  # imported here: only this needs it
 
     words = wording(cert)

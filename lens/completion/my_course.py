@@ -108,9 +108,10 @@ def _state(signup: Signup, cohort: Cohort) -> str | None:
 
 
 async def places(
-    session: AsyncSession, *, user: User, content: ContentSet | None
+    session: AsyncSession, *, user: User, content: ContentSet | None, full: bool = True
 ) -> list[CohortPlace]:
-    """Each cohort the person is in (newest first), with what the page shows of it."""
+    """Each cohort the person is in (newest first), with what the page shows of it; not
+    `full`: the group and the next meeting only (the landing page's summary)."""
     rows = (
         await session.execute(
             select(Signup, Cohort)
@@ -126,13 +127,18 @@ async def places(
             continue
         place = CohortPlace(cohort, signup, state)
         if state in (GROUPED, FINISHED):
-            await _fill(session, place, user, content)
+            await _fill(session, place, user, content, full=full)
         out.append(place)
     return out
 
 
 async def _fill(
-    session: AsyncSession, place: CohortPlace, user: User, content: ContentSet | None
+    session: AsyncSession,
+    place: CohortPlace,
+    user: User,
+    content: ContentSet | None,
+    *,
+    full: bool,
 ) -> None:
     groups = list(
         await session.scalars(
@@ -163,6 +169,23 @@ async def _fill(
         .where(GroupMember.group_id == group.id, GroupMember.role == Role.FACILITATOR)
     )
     place.facilitator = lead.display_name if lead else None
+    zone = zoneinfo.ZoneInfo(user.timezone or place.signup.timezone or "UTC")
+    if not full:
+        upcoming = await session.scalar(
+            select(Meeting)
+            .where(
+                Meeting.group_id == group.id,
+                Meeting.status == "scheduled",
+                Meeting.ends_at > utcnow(),
+            )
+            .order_by(Meeting.starts_at)
+            .limit(1)
+        )
+        if upcoming is not None:
+            place.meetings.append(
+                MeetingLine(upcoming, upcoming.starts_at.astimezone(zone), None, "pending", None)
+            )
+        return
     course = content.courses.get(place.cohort.course_slug) if content else None
     if content is not None and course is not None:
         place.view = await course_view(
@@ -207,7 +230,6 @@ async def _fill(
             )
         ).all()
     )
-    zone = zoneinfo.ZoneInfo(user.timezone or place.signup.timezone or "UTC")
     for m in meetings:
         place.meetings.append(
             MeetingLine(

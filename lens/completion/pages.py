@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from lens.auth.deps import AdminUser, CurrentUser, load_user
-from lens.cohorts.models import Cohort, CohortStatus, Group
+from lens.cohorts.models import Cohort, CohortStatus, Group, GroupMember, Role
 from lens.cohorts.service import get_cohort
 from lens.completion import my_course
 from lens.completion.models import Certificate
@@ -79,6 +79,10 @@ def _csv_row(s: Standing) -> list[str]:
     ]
 
 
+def _inert(cell: str) -> str:
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 @router.get("/admin/cohorts/{cohort_id}/completion.csv")
 async def completion_csv(request: Request, cohort_id: int, admin: AdminUser) -> Response:
     async with get_lens(request).sessionmaker() as session:
@@ -99,11 +103,10 @@ async def completion_csv(request: Request, cohort_id: int, admin: AdminUser) -> 
         ]
     )
     for s in rows:
-        # A name typed as a formula must not run as one in a spreadsheet.
-        row = _csv_row(s)
-        row[0] = "'" + row[0] if row[0][:1] in ("=", "+", "-", "@") else row[0]
-        writer.writerow(row)
-    slug = "".join(c if c.isalnum() else "-" for c in cohort.name.lower()).strip("-")
+        # Text typed as a formula must not run as one in a spreadsheet.
+        writer.writerow([_inert(cell) for cell in _csv_row(s)])
+    slug = "".join(c if c.isascii() and c.isalnum() else "-" for c in cohort.name.lower())
+    slug = "-".join(part for part in slug.split("-") if part)[:60]
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -136,7 +139,14 @@ async def group_panel(request: Request, session: AsyncSession, group: Group) -> 
     cohort = await session.get(Cohort, group.cohort_id)
     if cohort is None or cohort.status not in SHOWN:
         return None
-    rule, rows = await standings(session, cohort=cohort, content=loaded_content(request))
+    members = await session.scalars(
+        select(GroupMember.signup_id).where(
+            GroupMember.group_id == group.id, GroupMember.role == Role.PARTICIPANT
+        )
+    )
+    rule, rows = await standings(
+        session, cohort=cohort, content=loaded_content(request), signup_ids=list(members)
+    )
     mine = [s for s in rows if s.group is not None and s.group.id == group.id]
     return render_fragment(
         request,
@@ -174,7 +184,9 @@ async def landing_panel(
     they are, instead of an invitation to enroll."""
     if viewer is None:
         return None
-    found = await my_course.places(session, user=viewer, content=loaded_content(request))
+    found = await my_course.places(
+        session, user=viewer, content=loaded_content(request), full=False
+    )
     if not found:
         return None
     return render_fragment(

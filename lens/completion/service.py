@@ -56,7 +56,7 @@ def rule_for(cohort: Cohort, course: Course | None) -> Rule:
         meetings, source = default_meetings(cohort), "default"
     modules = cohort.completion_modules or (course.completion_modules if course else "required")
     if cohort.completion_modules and source != "cohort":
-        source = "cohort"
+        source = f"cohort and {source}"  # the modules are the cohort's, the meetings not
     return Rule(meetings, modules, source)
 
 

@@ -41,6 +41,9 @@ from lens.users.models import User
 
 PRESENT_SHARE = 0.5  # in the call for at least this share of the meeting: present
 LATE_AFTER = timedelta(minutes=10)  # a first join later than this into the meeting: late
+# A stretch still open this long after its join is one whose leave was missed (the bot
+# was away): it counts this long at most.
+OPEN_AT_MOST = timedelta(hours=4)
 LABELS = {
     AttendanceStatus.PRESENT: "Present",
     AttendanceStatus.LATE: "Late",
@@ -93,8 +96,10 @@ class Presence:
     seconds: int  # in the call during the meeting's time
     first_join: datetime | None  # the first join that overlaps the meeting
 
-    def share(self, meeting: Meeting) -> float:
-        length = (meeting.ends_at - meeting.starts_at).total_seconds()
+    def share(self, meeting: Meeting, *, now: datetime | None = None) -> float:
+        """Of the meeting so far (attendance may be taken before it ends)."""
+        end = min(meeting.ends_at, now) if now is not None else meeting.ends_at
+        length = (end - meeting.starts_at).total_seconds()
         return self.seconds / length if length > 0 else 0.0
 
 
@@ -104,10 +109,11 @@ def presence_in(
     """How long the stretches cover the meeting's time (overlaps counted once: a person
     in the call twice, on two devices, was there once)."""
     start, end = meeting.starts_at, meeting.ends_at
+    ends = [(joined, left or min(now, joined + OPEN_AT_MOST)) for joined, left in spans]
     clipped = sorted(
-        (max(joined, start), min(left or now, end))
-        for joined, left in spans
-        if joined < end and (left or now) > start
+        (max(joined, start), min(left, end))
+        for joined, left in ends
+        if joined < end and left > start
     )
     covered, first, reach = 0.0, None, start
     for lo, hi in clipped:
@@ -121,12 +127,15 @@ def presence_in(
     return Presence(int(covered), first)
 
 
-def suggest_from_presence(presence: Presence, meeting: Meeting) -> tuple[str, str]:
-    """A suggested status and why, from the time in the call."""
+def suggest_from_presence(
+    presence: Presence, meeting: Meeting, *, now: datetime | None = None
+) -> tuple[str, str]:
+    """A suggested status and why, from the time in the call (of the meeting so far)."""
     minutes = presence.seconds // 60
-    length = int((meeting.ends_at - meeting.starts_at).total_seconds() // 60)
+    end = min(meeting.ends_at, now) if now is not None else meeting.ends_at
+    length = int((end - meeting.starts_at).total_seconds() // 60)
     why = f"in the call {minutes} of {length} minutes"
-    if presence.seconds and presence.share(meeting) >= PRESENT_SHARE:
+    if presence.seconds and presence.share(meeting, now=now) >= PRESENT_SHARE:
         assert presence.first_join is not None
         if presence.first_join > meeting.starts_at + LATE_AFTER:
             late = int((presence.first_join - meeting.starts_at).total_seconds() // 60)
@@ -153,14 +162,35 @@ class Line:
 
 
 async def _members(session: AsyncSession, meeting: Meeting) -> list[tuple[SignupRow, str | None]]:
+    """Who the meeting's attendance is about: the group's participants who had joined by
+    its end, anyone already marked for it (who may have left the group since: their mark
+    can still be corrected), and its guests (with the group they come from)."""
     rows = await session.execute(
         select(Signup, User)
         .join(GroupMember, GroupMember.signup_id == Signup.id)
         .join(User, User.id == Signup.user_id)
-        .where(GroupMember.group_id == meeting.group_id, GroupMember.role == Role.PARTICIPANT)
+        .where(
+            GroupMember.group_id == meeting.group_id,
+            GroupMember.role == Role.PARTICIPANT,
+            GroupMember.joined_at.is_(None) | (GroupMember.joined_at < meeting.ends_at),
+        )
         .order_by(User.id)
     )
     members: list[tuple[SignupRow, str | None]] = [(SignupRow(s, u), None) for s, u in rows.all()]
+    listed = {row.signup.id for row, _ in members}
+    former = await session.execute(
+        select(Signup, User)
+        .join(Attendance, Attendance.signup_id == Signup.id)
+        .join(User, User.id == Signup.user_id)
+        .where(Attendance.meeting_id == meeting.id, Signup.id.not_in(listed or {-1}))
+        .outerjoin(
+            MeetingGuest,
+            (MeetingGuest.signup_id == Signup.id) & (MeetingGuest.meeting_id == meeting.id),
+        )
+        .where(MeetingGuest.id.is_(None))
+        .order_by(User.id)
+    )
+    members += [(SignupRow(s, u), None) for s, u in former.all()]
     guests = (
         await session.execute(
             select(Signup, User)
@@ -241,7 +271,7 @@ async def roster(session: AsyncSession, *, meeting: Meeting) -> list[Line]:
             suggested, why = AttendanceStatus.EXCUSED, f"visits Group {away[row.signup.id]}"
         elif tracked:
             presence = presence_in(spans.get(row.user.id, []), meeting, now=now)
-            suggested, why = suggest_from_presence(presence, meeting)
+            suggested, why = suggest_from_presence(presence, meeting, now=now)
         elif row.user.id in declined:
             suggested, why = AttendanceStatus.EXCUSED, "said they would not come"
         else:
@@ -297,6 +327,8 @@ async def take(
         raise Forbidden("Only the group's facilitator, the meeting's stand-in or an admin "
                         "takes attendance.")  # fmt: skip
     check_held(meeting)
+    # One save at a time per meeting (two facilitators' saves would both insert a row).
+    await session.get(Meeting, meeting.id, with_for_update=True)
     lines = {line.row.signup.id: line for line in await roster(session, meeting=meeting)}
     for signup_id, status in marks.items():
         if signup_id not in lines:
@@ -417,35 +449,43 @@ async def summary(
 
 async def missed_twice(
     session: AsyncSession, *, meeting: Meeting, signup_ids: Iterable[int]
-) -> list[int]:
+) -> dict[int, int]:
     """Of `signup_ids`, those marked absent at `meeting` and at the group's meeting before
-    it (the last one not cancelled): the ones to ask whether the time still suits them."""
+    it (the last one not cancelled): the ones to ask whether the time still suits them,
+    each with the number of the first meeting of their run of absences (one note per
+    run, however long it gets)."""
     ids = list(signup_ids)
     if not ids:
-        return []
-    before = await session.scalar(
-        select(Meeting)
-        .where(
-            Meeting.group_id == meeting.group_id,
-            Meeting.number < meeting.number,
-            Meeting.status != "cancelled",
+        return {}
+    held = list(
+        await session.scalars(
+            select(Meeting)
+            .where(
+                Meeting.group_id == meeting.group_id,
+                Meeting.number <= meeting.number,
+                Meeting.status != "cancelled",
+            )
+            .order_by(Meeting.number.desc())
         )
-        .order_by(Meeting.number.desc())
-        .limit(1)
     )
-    if before is None:
-        return []
+    if len(held) < 2 or held[0].id != meeting.id:
+        return {}
     marks: dict[tuple[int, int], str] = {
         (m, s): st
         for m, s, st in await session.execute(
             select(Attendance.meeting_id, Attendance.signup_id, Attendance.status).where(
-                Attendance.meeting_id.in_([meeting.id, before.id]), Attendance.signup_id.in_(ids)
+                Attendance.meeting_id.in_([m.id for m in held]), Attendance.signup_id.in_(ids)
             )
         )
     }
     absent = AttendanceStatus.ABSENT
-    return [
-        s
-        for s in ids
-        if marks.get((meeting.id, s)) == absent and marks.get((before.id, s)) == absent
-    ]
+    out = {}
+    for s in ids:
+        run = 0
+        for m in held:
+            if marks.get((m.id, s)) != absent:
+                break
+            run += 1
+        if run >= 2:
+            out[s] = held[run - 1].number
+    return out

@@ -261,13 +261,14 @@ async def guest_visit(session: AsyncSession, event: GuestVisit) -> None:
 @reaction(AttendanceRecorded)
 async def missed_meetings(session: AsyncSession, event: AttendanceRecorded) -> None:
     """Someone marked absent twice in a row is asked whether the time still suits them
-    (once per meeting: marking them again changes nothing)."""
+    (once per run of absences: a third absence, or saving again, sends nothing more)."""
     meeting = await session.get(Meeting, event.meeting_id)
     if meeting is None or not event.absent_signup_ids:
         return
-    for signup_id in await attendance.missed_twice(
+    runs = await attendance.missed_twice(
         session, meeting=meeting, signup_ids=event.absent_signup_ids
-    ):
+    )
+    for signup_id, first in runs.items():
         signup = await session.get(Signup, signup_id)
         if signup is None:
             continue
@@ -275,7 +276,7 @@ async def missed_meetings(session: AsyncSession, event: AttendanceRecorded) -> N
             session,
             kind="missed_meetings",
             user_ids=[signup.user_id],
-            subject=f"missed:{meeting.id}",
+            subject=f"missed:{meeting.group_id}:{first}",  # once per run of absences
             context={"meeting_id": meeting.id, "signup_id": signup_id},
         )
 

@@ -105,3 +105,19 @@ async def test_a_cohort_sets_its_own_completion_rule(app_client, db) -> None:
     assert plain.status_code == 303
     await db.refresh(cohort)
     assert (cohort.completion_meetings, cohort.completion_modules) == (None, None)
+
+
+async def test_finishing_a_cohort_asks_for_a_confirmation(app_client, db) -> None:
+    sign_in(app_client, await make_user(db, is_admin=True))
+    cohort = await make_cohort(db, status="running")
+    url = f"/admin/cohorts/{cohort.id}/status"
+    page = await app_client.get(f"/admin/cohorts/{cohort.id}")
+    assert "This cannot be undone." in page.text
+    refused = await app_client.post(url, data={"status": "finished"}, headers=ORIGIN)
+    assert refused.status_code == 422 and "Tick the box" in refused.text
+    await db.refresh(cohort)
+    assert cohort.status == "running"
+    done = await app_client.post(url, data={"status": "finished", "confirm": "yes"}, headers=ORIGIN)
+    assert done.status_code == 303
+    await db.refresh(cohort)
+    assert cohort.status == "finished"

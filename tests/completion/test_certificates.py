@@ -186,3 +186,10 @@ async def test_an_admin_issues_them_from_the_completion_page(app_client, db) -> 
     sign_in(app_client, await db.get(User, w.tue_people[0].user_id))
     home = await app_client.get("/my-course")
     assert f'href="/certificates/{made[0].token}"' in home.text
+
+
+async def test_no_certificates_while_the_modules_cannot_be_checked(db) -> None:
+    w = await running(db, completion_meetings=0)  # modules: the required ones
+    with pytest.raises(Conflict, match="certificates wait"):
+        await _issue(db, w)
+    assert list(await db.scalars(select(Certificate))) == []

@@ -137,3 +137,17 @@ async def test_the_admin_page_the_csv_and_the_facilitators_panel(app_client, db)
     sign_in(app_client, await db.get(User, b.user_id))
     assert "On the way to completion" not in (await app_client.get(f"/groups/{w.tue.id}")).text
     assert (await app_client.get(f"/admin/cohorts/{w.cohort.id}/completion")).status_code == 403
+
+
+async def test_only_the_modules_from_the_cohort(app_client, db) -> None:
+    cohort = await make_cohort(db, meetings=6, completion_modules="all")
+    rule = rule_for(cohort, None)
+    assert (rule.meetings, rule.modules, rule.source) == (4, "all", "cohort and default")
+
+
+async def test_a_cohort_name_in_any_script_downloads(app_client, db) -> None:
+    w = await running(db, name="春のコホート 2027")
+    sign_in(app_client, w.admin)
+    exported = await app_client.get(f"/admin/cohorts/{w.cohort.id}/completion.csv")
+    assert exported.status_code == 200
+    assert 'filename="completion-2027.csv"' in exported.headers["content-disposition"]

@@ -80,7 +80,7 @@ async def test_in_a_group_the_week_ahead(app_client, db) -> None:
     local = meetings[1].starts_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     assert f"Next meeting: {local:%A} {local.day} {local:%B, %H:%M}" in text
     assert f'{first.title}</a> <span class="small muted">completed' in text
-    assert "Attendance</dt><dd>1 of 1 meetings so far" in text
+    assert "Attendance</dt><dd>1 of 1 meetings of Group 1 so far" in text
     assert "Present</span>" in text
     assert "Completing the course" in text and "Meetings attended: 1 of 4" in text
     # Answering from here comes back here.

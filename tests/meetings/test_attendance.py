@@ -271,3 +271,56 @@ async def test_the_attendance_page(app_client, db) -> None:
     assert (await app_client.get(f"/groups/{w.tue.id}/meetings/99/attendance")).status_code == 404
     members = await db.scalars(select(GroupMember).where(GroupMember.group_id == w.tue.id))
     assert len(list(members)) == 4
+
+
+async def test_who_the_list_is_about_at_a_past_meeting(db) -> None:
+    w = await running(db, max_group_size=6)
+    m = await _held(db, w, w.tue, 1, ago=8 * 24 * HOUR)
+    a, b, c = w.tue_people
+    facilitator = await _user(db, w.fac_tue)
+    await attendance.take(db, meeting=m, group=w.tue, by=facilitator, marks={a.id: "present"})
+    # a leaves the group; w.flexible joins it today, after that meeting.
+    await db.execute(
+        GroupMember.__table__.delete().where(
+            (GroupMember.signup_id == a.id) & (GroupMember.group_id == w.tue.id)
+        )
+    )
+    db.add(GroupMember(group_id=w.tue.id, signup_id=w.flexible.id, role="participant"))
+    await db.flush()
+    listed = {line.row.signup.id for line in await attendance.roster(db, meeting=m)}
+    assert listed == {a.id, b.id, c.id}  # a's mark can be corrected; the newcomer is not there
+    await attendance.take(db, meeting=m, group=w.tue, by=facilitator, marks={a.id: "excused"})
+    with pytest.raises(Invalid):
+        await attendance.take(
+            db, meeting=m, group=w.tue, by=facilitator, marks={w.flexible.id: "absent"}
+        )
+
+
+async def test_one_note_per_run_of_absences(db) -> None:
+    w = await running(db)
+    a = w.tue_people[0]
+    facilitator = await _user(db, w.fac_tue)
+    for number, ago in ((1, 15), (2, 8), (3, 1)):
+        meeting = await _held(db, w, w.tue, number, ago=ago * 24 * HOUR)
+        await attendance.take(
+            db, meeting=meeting, group=w.tue, by=facilitator, marks={a.id: "absent"}
+        )
+    notes = list(await db.scalars(select(Delivery).where(Delivery.kind == "missed_meetings")))
+    assert {d.user_id for d in notes} == {a.user_id}
+    assert len({d.subject for d in notes}) == 1  # the third absence sends nothing more
+
+
+def test_a_stretch_whose_leave_was_missed_counts_four_hours_at_most() -> None:
+    start = datetime(2027, 3, 2, 18, 0, tzinfo=utcnow().tzinfo)
+    meeting = Meeting(starts_at=start, ends_at=start + HOUR)
+    yesterday = start - timedelta(days=1)
+    stale = attendance.presence_in([(yesterday, None)], meeting, now=start + 2 * HOUR)
+    assert stale.seconds == 0  # open since yesterday: not in today's call
+    # Taken half-way through: 20 of the 30 minutes so far is present.
+    joined = [(start, start + timedelta(minutes=20))]
+    so_far = attendance.presence_in(joined, meeting, now=start + timedelta(minutes=30))
+    now = start + timedelta(minutes=30)
+    assert attendance.suggest_from_presence(so_far, meeting, now=now) == (
+        "present",
+        "in the call 20 of 30 minutes",
+    )

@@ -5,6 +5,8 @@ finds in the calls, as it cannot know what it missed."""
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 from discord.ext import commands
 
@@ -28,6 +30,9 @@ class Presence(commands.Cog):
     def __init__(self, bot: commands.Bot, services: BotServices) -> None:
         self.bot = bot
         self.services = services
+        # discord.py runs each event as its own task: one person's join and leave, a
+        # moment apart, must be recorded in the order they came.
+        self._locks: dict[int, asyncio.Lock] = {}
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -54,7 +59,8 @@ class Presence(commands.Cog):
         left, joined = main_channel_id(before.channel), main_channel_id(after.channel)
         if left == joined:
             return  # mute, deafen, a move between the call and its rooms
-        async with self.services.unit_of_work() as session:
+        lock = self._locks.setdefault(member.id, asyncio.Lock())
+        async with lock, self.services.unit_of_work() as session:
             await voice_changed(
                 session,
                 discord_user_id=str(member.id),

@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-12-03 15:02:03.095800
+Create Date: 2026-12-03 15:24:55.559173
 """
 
 from collections.abc import Sequence
@@ -143,8 +143,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("completion_meetings", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("completion_modules", sa.String(length=16), nullable=True))
 
+    with op.batch_alter_table("group_members", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("joined_at", sa.DateTime(timezone=True), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("group_members", schema=None) as batch_op:
+        batch_op.drop_column("joined_at")
+
     with op.batch_alter_table("cohorts", schema=None) as batch_op:
         batch_op.drop_column("completion_modules")
         batch_op.drop_column("completion_meetings")
