@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from lens.auth.deps import AdminUser, OptionalUser, load_user
+from lens.auth.deps import AdminUser, CurrentUser, OptionalUser, load_user
 from lens.cohorts.models import CohortStatus
 from lens.cohorts.service import get_cohort
 from lens.completion import certificates
@@ -55,6 +55,7 @@ async def _page(
             "organization": organization,
             "mine": viewer is not None and viewer.id == cert.user_id,
             "linkedin": certificates.linkedin_url(cert, url=url, organization=organization),
+            "renamed": request.query_params.get("renamed") == "1",
             **extra,
         },
         status_code=status_code,
@@ -127,6 +128,21 @@ async def revoke_form(
             request, token, admin, status_code=exc.status_code, error=exc.message, reason=reason
         )
     return RedirectResponse(f"/certificates/{token}", status_code=303)
+
+
+@router.post("/certificates/{token}/name")
+async def rename_form(
+    request: Request, token: str, user: CurrentUser, name: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            cert = await certificates.get_certificate(session, token)
+            await certificates.rename(session, cert=cert, by=user, name=name)
+    except (Invalid, Conflict) as exc:
+        return await _page(
+            request, token, user, status_code=exc.status_code, error=exc.message, typed=name
+        )
+    return RedirectResponse(f"/certificates/{token}?renamed=1", status_code=303)
 
 
 @router.post("/admin/cohorts/{cohort_id}/certificates")

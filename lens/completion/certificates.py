@@ -26,7 +26,7 @@ from lens.completion.models import Certificate, CertificateKind
 from lens.completion.service import standings
 from lens.content.parsed import ContentSet
 from lens.db.base import utcnow
-from lens.errors import Conflict, Invalid, NotFound
+from lens.errors import Conflict, Forbidden, Invalid, NotFound
 from lens.events import publish
 from lens.meetings.models import Meeting
 from lens.scheduling.change_plan import plural
@@ -179,6 +179,33 @@ async def revoke(session: AsyncSession, *, cert: Certificate, by: User, reason: 
             subject_user_id=cert.user_id,
             details={"person": cert.name, "kind": cert.kind},
             reason=reason,
+        )
+
+
+async def rename(session: AsyncSession, *, cert: Certificate, by: User, name: str) -> None:
+    """The name printed, as its owner (or an admin) wants it: the account's name is often
+    a nickname or the start of an e-mail address. The verification code follows."""
+    name = " ".join(name.split())
+    if not name:
+        raise Invalid("Write the name to print on the certificate.")
+    if len(name) > 120:
+        raise Invalid("The name is too long for the certificate: 120 characters at most.")
+    if cert.revoked_at is not None:
+        raise Conflict("This certificate was revoked; its name no longer changes.")
+    if not (by.is_admin or by.id == cert.user_id):
+        raise Forbidden("Only the certificate's owner or an admin changes its name.")
+    if name == cert.name:
+        return
+    before, cert.name = cert.name, name
+    await session.flush()
+    if cert.cohort_id is not None:
+        await audit.record(
+            session,
+            cohort_id=cert.cohort_id,
+            actor=by,
+            action="certificate.rename",
+            subject_user_id=cert.user_id,
+            details={"person": name, "from": before, "kind": cert.kind},
         )
 
 

@@ -193,3 +193,26 @@ async def test_no_certificates_while_the_modules_cannot_be_checked(db) -> None:
     with pytest.raises(Conflict, match="certificates wait"):
         await _issue(db, w)
     assert list(await db.scalars(select(Certificate))) == []
+
+
+async def test_the_owner_corrects_the_name_printed(app_client, db) -> None:
+    w = await running(db, completion_meetings=1, completion_modules="none")
+    a = w.tue_people[0]
+    await _came(db, w, a)
+    (cert,) = await _issue(db, w, facilitators=False)
+    code = certificates.verification_code(cert, "k" * 40)
+    url = f"/certificates/{cert.token}/name"
+    sign_in(app_client, await db.get(User, w.tue_people[1].user_id))
+    assert (await app_client.post(url, data={"name": "Not Me"}, headers=ORIGIN)).status_code == 403
+    sign_in(app_client, await db.get(User, a.user_id))
+    page = await app_client.get(f"/certificates/{cert.token}")
+    assert "Name as it should be printed" in page.text
+    empty = await app_client.post(url, data={"name": "  "}, headers=ORIGIN)
+    assert empty.status_code == 422 and "Write the name" in empty.text
+    done = await app_client.post(url, data={"name": "  Ada   King "}, headers=ORIGIN)
+    assert done.status_code == 303
+    await db.refresh(cert)
+    assert cert.name == "Ada King"
+    assert certificates.verification_code(cert, "k" * 40) != code
+    shown = await app_client.get(done.headers["location"])
+    assert "Ada King" in shown.text and "so is its verification code" in shown.text
