@@ -72,6 +72,7 @@ class CohortPlace:
     standing: Standing | None = None
     led: list[Group] = field(default_factory=list)  # a facilitator's groups
     certificate: Certificate | None = None
+    standing_in: list[tuple[Meeting, Group, datetime]] = field(default_factory=list)
 
     @property
     def next_meeting(self) -> MeetingLine | None:
@@ -98,6 +99,12 @@ def _state(signup: Signup, cohort: Cohort) -> str | None:
         return DEFERRED
     if signup.status in (SignupStatus.WITHDRAWN, SignupStatus.DRAFT):
         return None
+    if signup.role == Role.FACILITATOR and cohort.status in (
+        CohortStatus.RUNNING,
+        CohortStatus.FINISHED,
+    ):
+        # Leading a group, standing in at some meetings, or ready to.
+        return FINISHED if cohort.status == CohortStatus.FINISHED else GROUPED
     if cohort.status == CohortStatus.FINISHED:
         return FINISHED if signup.status == SignupStatus.GROUPED else None
     if signup.status == SignupStatus.GROUPED:
@@ -158,6 +165,14 @@ async def _fill(
     )
     if place.signup.role == Role.FACILITATOR:
         place.led = groups
+        zone = zoneinfo.ZoneInfo(user.timezone or place.signup.timezone or "UTC")
+        rows = await session.execute(
+            select(Meeting, Group)
+            .join(Group, Group.id == Meeting.group_id)
+            .where(Meeting.substitute_signup_id == place.signup.id, Meeting.status == "scheduled")
+            .order_by(Meeting.starts_at)
+        )
+        place.standing_in = [(m, g, m.starts_at.astimezone(zone)) for m, g in rows.all()]
         return
     if not groups:
         return

@@ -117,3 +117,10 @@ async def test_finished(app_client, db) -> None:
     sign_in(app_client, await db.get(User, w.fac_tue.user_id))
     led = await app_client.get("/my-course")
     assert f'You led <a href="/groups/{w.tue.id}">Group 1</a>' in led.text
+    # A stand-in finds the meeting's attendance page there.
+    thu2 = await db.scalar(select(Meeting).where(Meeting.group_id == w.thu.id, Meeting.number == 2))
+    thu2.substitute_signup_id = w.fac_free.id
+    await db.flush()
+    sign_in(app_client, await db.get(User, w.fac_free.user_id))
+    stand_in = await app_client.get("/my-course")
+    assert f'href="/groups/{w.thu.id}/meetings/2/attendance"' in stand_in.text
