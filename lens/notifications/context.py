@@ -19,7 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.visitors import user_actor
-from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup, SignupStatus
+from lens.cohorts.models import (
+    Cohort,
+    CohortStatus,
+    Group,
+    GroupMember,
+    GroupStatus,
+    Role,
+    Signup,
+    SignupStatus,
+)
 from lens.content.parsed import ContentSet
 from lens.courses.models import Progress
 from lens.courses.service import module_key, module_status, progress_rows
@@ -322,7 +331,10 @@ async def _meeting_member(
     )
     if meeting is None:
         raise Drop("the meeting no longer exists")
-    return meeting, await _membership(session, user, meeting.group_id)
+    member = await _membership(session, user, meeting.group_id)
+    if member.cohort.status == CohortStatus.FINISHED:
+        raise Drop("the cohort has finished: no more meetings")
+    return meeting, member
 
 
 async def _open_modules(

@@ -520,3 +520,23 @@ async def test_a_batch_that_outlasts_its_lease_is_not_taken_over(committing_sess
     assert await slow_sender().run_once() == 0  # still renewed: nothing to take over
     await first
     assert sorted(m.to for m in email.sent) == sorted(u.email for u in users)
+
+
+async def test_a_finished_cohort_gets_no_more_meeting_messages(db, sessionmaker) -> None:
+    cohort, group, users, _ = await group_of(db, ["UTC"], start=next_march_first_monday())
+    await announce_group(db, group_id=group.id)
+    await settle(db)
+    cohort.status = "finished"  # ended early: meetings were still ahead
+    await db.flush()
+    await make_due(db, kind="meeting_reminder_24h", channel="email")
+    email = RecordingEmail()
+    await sender(sessionmaker, email).run_once()
+    reasons = set(
+        await db.scalars(
+            select(Delivery.last_error)
+            .where(Delivery.kind == "meeting_reminder_24h", Delivery.channel == "email")
+            .execution_options(populate_existing=True)
+        )
+    )
+    assert reasons == {"the cohort has finished: no more meetings"}
+    assert email.to(users[0].email) == []
