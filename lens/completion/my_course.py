@@ -53,11 +53,7 @@ class MeetingLine:
 
     @property
     def held(self) -> bool:
-        return self.meeting.status == "scheduled" and self.meeting.starts_at <= _now()
-
-
-def _now() -> datetime:
-    return utcnow()
+        return self.meeting.status == "scheduled" and self.meeting.starts_at <= utcnow()
 
 
 @dataclass
@@ -80,7 +76,7 @@ class CohortPlace:
             (
                 m
                 for m in self.meetings
-                if m.meeting.status == "scheduled" and m.meeting.ends_at > _now()
+                if m.meeting.status == "scheduled" and m.meeting.ends_at > utcnow()
             ),
             None,
         )

@@ -33,8 +33,10 @@ from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.discord.rest import DiscordRest
 from lens.integrations.email.client import EmailMessage, EmailSender
 from lens.logging import get_logger
-from lens.notifications import attendance as _attendance  # noqa: F401 (registers its builder)
-from lens.notifications import membership  # noqa: F401 (registers its kinds' builders)
+from lens.notifications import (
+    learner,  # noqa: F401 (registers its kinds' builders)
+    membership,  # noqa: F401 (registers its kinds' builders)
+)
 from lens.notifications.context import Drop, Prepared, Site, preload, prepare
 from lens.notifications.kinds import DISCORD, EMAIL
 from lens.notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
