@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.visitors import user_actor, visitor_actor
 from lens.content.parsed import ContentSet, Course, CourseModule, Module, Section
+from lens.courses.events import ModuleCompleted
 from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import utcnow
 from lens.errors import NotFound
+from lens.events import publish
 
 HEARTBEAT_SECONDS = 30
 # A heartbeat sooner than this after the last one (another tab, a retry) counts nothing.
@@ -227,6 +229,8 @@ async def complete_section(
         if module_row.completed_at is None:
             module_row.completed_at = utcnow()
             await session.flush()
+            if user_id is not None:
+                await publish(session, ModuleCompleted(user_id=user_id, module_key=key))
             return True
     await session.flush()
     return False

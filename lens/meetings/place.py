@@ -21,7 +21,7 @@ from lens.cohorts.groups import get_group
 from lens.errors import Forbidden, Invalid
 from lens.events import publish
 from lens.meetings.events import MeetingPlaceChanged
-from lens.meetings.service import request_group_calendar_sync
+from lens.meetings.service import check_group_open, request_group_calendar_sync
 from lens.users.models import User
 
 # The columns' sizes (Group.call_url, Group.location).
@@ -126,6 +126,7 @@ async def set_meeting_place(
         raise Forbidden("Only the group's facilitator or an admin can change where it meets.")
     place = check_place(call_url=call_url, location=location)
     group = access.group
+    await check_group_open(session, cohort_id=group.cohort_id)
     # Locked (PostgreSQL) and read again: of two identical requests at once, the second
     # waits, then sees the first's values and changes nothing.
     await session.refresh(group, with_for_update=True)

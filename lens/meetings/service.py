@@ -25,7 +25,15 @@ from sqlalchemy.orm import aliased
 
 from lens.auth.service import token_hash
 from lens.cohorts.availability import to_utc
-from lens.cohorts.models import Cohort, Group, GroupMember, GroupStatus, Role, Signup
+from lens.cohorts.models import (
+    Cohort,
+    CohortStatus,
+    Group,
+    GroupMember,
+    GroupStatus,
+    Role,
+    Signup,
+)
 from lens.cohorts.service import availability_of
 from lens.db.base import utcnow
 from lens.errors import Conflict, Forbidden, Invalid, NotFound
@@ -286,6 +294,17 @@ def _check_future(meeting: Meeting) -> None:
         raise Conflict(f"Meeting {meeting.number} is over; it cannot change.")
 
 
+async def check_group_open(session: AsyncSession, *, cohort_id: int) -> None:
+    """A finished cohort's groups are closed: everything stays readable (and attendance
+    can still be corrected), but meetings, answers and the place no longer change."""
+    cohort = await session.get(Cohort, cohort_id)
+    if cohort is not None and cohort.status == CohortStatus.FINISHED:
+        raise Conflict(
+            f"{cohort.name} has finished, so its groups are closed: meetings, answers and "
+            "the place no longer change."
+        )
+
+
 async def move_meetings(
     session: AsyncSession,
     *,
@@ -300,6 +319,7 @@ async def move_meetings(
         raise Invalid("The new time needs a time zone.")
     if new_start <= utcnow():
         raise Invalid("Choose a time in the future.")
+    await check_group_open(session, cohort_id=group.cohort_id)
     first = await get_meeting(session, group=group, number=number)
     _check_future(first)
     moved = [first]
@@ -336,6 +356,7 @@ async def move_meetings(
 
 
 async def cancel_meeting(session: AsyncSession, *, group: Group, number: int) -> Meeting:
+    await check_group_open(session, cohort_id=group.cohort_id)
     meeting = await get_meeting(session, group=group, number=number)
     _check_future(meeting)
     if meeting.status != "cancelled":
@@ -490,6 +511,9 @@ async def set_rsvp(session: AsyncSession, *, meeting: Meeting, user: User, statu
         )
     if meeting.status == "cancelled":
         raise Conflict(f"Meeting {meeting.number} is cancelled; there is nothing to answer.")
+    group = await session.get(Group, meeting.group_id)
+    if group is not None:
+        await check_group_open(session, cohort_id=group.cohort_id)
     if not open_for_answers(meeting):
         raise Conflict(f"Meeting {meeting.number} is over; answers for it can no longer change.")
     now = utcnow()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -151,3 +152,67 @@ async def test_a_cohort_name_in_any_script_downloads(app_client, db) -> None:
     exported = await app_client.get(f"/admin/cohorts/{w.cohort.id}/completion.csv")
     assert exported.status_code == 200
     assert 'filename="completion-2027.csv"' in exported.headers["content-disposition"]
+
+
+async def _run_certify_jobs(db) -> None:
+    from lens.completion.tasks import CERTIFY_KIND, certify
+    from lens.jobs.models import Job
+    from lens.jobs.registry import JobContext
+    from lens.settings import Settings
+
+    for job in await db.scalars(
+        select(Job).where(Job.kind == CERTIFY_KIND, Job.status == "queued")
+    ):
+        ctx = JobContext(
+            session=db, job_id=job.id, kind=CERTIFY_KIND, attempt=1, settings=Settings()
+        )
+        await certify(ctx, job.payload)
+        job.status = "done"
+    await db.flush()
+
+
+async def test_completing_after_the_end_brings_the_certificate_by_itself(app_client, db) -> None:
+    from lens.cohorts.service import set_status
+    from lens.completion.models import Certificate
+    from lens.courses.service import complete_section, required_sections
+    from lens.meetings import attendance
+
+    content = _content(app_client)
+    course = content.courses[COURSE]
+    required = [m for item, m in course_modules(content, course) if not item.optional]
+    w = await running(db, completion_meetings=1)
+    a, b, _ = w.tue_people
+    await _mark(db, w.tue, 1, a, "present")
+    for signup in (a, b):
+        for module in required[:-1]:
+            _complete(db, signup, module)
+    _complete(db, b, required[-1])  # b read everything but missed the meeting
+    await db.flush()
+    await set_status(db, w.cohort, "finished")
+    await _run_certify_jobs(db)
+
+    def completion_of(signup):
+        return select(Certificate).where(
+            Certificate.signup_id == signup.id, Certificate.kind == "completion"
+        )
+
+    assert await db.scalar(completion_of(a)) is None and await db.scalar(completion_of(b)) is None
+    # Weeks later, a reads the last module: no admin needed.
+    for section in required_sections(required[-1]):
+        await complete_section(
+            db, actor=user_actor(a.user_id), user_id=a.user_id, module=required[-1],
+            content_id=section.content_id,
+        )  # fmt: skip
+    await _run_certify_jobs(db)
+    assert (await db.scalar(completion_of(a))).detail.startswith("attended 1 meeting")
+    # The facilitator corrects meeting 1: b was there after all.
+    meeting = await db.scalar(
+        select(Meeting).where(Meeting.group_id == w.tue.id, Meeting.number == 1)
+    )
+    meeting.starts_at = utcnow() - timedelta(days=30)
+    facilitator = await db.get(User, w.fac_tue.user_id)
+    await attendance.take(db, meeting=meeting, group=w.tue, by=facilitator, marks={b.id: "present"})
+    await _run_certify_jobs(db)
+    assert await db.scalar(completion_of(b)) is not None
+    # A reader in no finished cohort sets nothing off.
+    assert (await db.scalar(completion_of(w.tue_people[2]))) is None

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from lens.auth.visitors import user_actor
 from lens.courses.models import Progress
 from lens.courses.service import module_key
 from lens.db.base import utcnow
+from lens.errors import Conflict
 from lens.meetings.models import Attendance, Meeting
 from lens.users.models import User
 from tests.fixtures.auth import ORIGIN, sign_in
@@ -124,3 +126,44 @@ async def test_finished(app_client, db) -> None:
     sign_in(app_client, await db.get(User, w.fac_free.user_id))
     stand_in = await app_client.get("/my-course")
     assert f'href="/groups/{w.thu.id}/meetings/2/attendance"' in stand_in.text
+
+
+async def test_a_finished_cohorts_groups_are_closed(app_client, db) -> None:
+    w = await running(db)
+    w.cohort.status = "finished"
+    await db.flush()
+    facilitator = await db.get(User, w.fac_tue.user_id)
+    sign_in(app_client, facilitator)
+    page = await app_client.get(f"/groups/{w.tue.id}")
+    assert "This group is closed: Spring 2027 has finished." in page.text
+    assert "Save where you meet" not in page.text and "rsvp-form" not in page.text
+    assert f'href="/groups/{w.tue.id}/meetings/2">change' not in page.text
+    meeting = await app_client.get(f"/groups/{w.tue.id}/meetings/2")
+    assert (
+        "its meetings no longer move" in meeting.text and "Cancel the meeting" not in meeting.text
+    )
+    refused = {
+        "place": await app_client.post(
+            f"/groups/{w.tue.id}/place", data={"call_url": "https://meet.example.org/x"},
+            headers=ORIGIN,
+        ),
+        "rsvp": await app_client.post(
+            f"/groups/{w.tue.id}/meetings/2/rsvp", data={"status": "attending"}, headers=ORIGIN
+        ),
+        "cancel": await app_client.post(
+            f"/groups/{w.tue.id}/meetings/2/cancel", data={"confirm": "yes"}, headers=ORIGIN
+        ),
+    }  # fmt: skip
+    for what, response in refused.items():
+        assert response.status_code == 409, what
+        assert "its groups are closed" in response.text, what
+    from lens.meetings.service import move_meetings
+
+    with pytest.raises(Conflict, match="groups are closed"):
+        await move_meetings(
+            db, group=w.tue, number=2, new_start=utcnow() + timedelta(days=3), all_future=False
+        )
+    still = await db.scalar(
+        select(Meeting).where(Meeting.group_id == w.tue.id, Meeting.number == 2)
+    )
+    assert still.status == "scheduled" and w.tue.call_url != "https://meet.example.org/x"
