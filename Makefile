@@ -33,7 +33,7 @@ $(LOWEST)/.installed: requirements/lowest.lock pyproject.toml
 	@touch $@
 
 test-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -q -m "not browser" $(ARGS)
+	$(LOWEST)/bin/python -m pytest -n auto -q -m "not browser" $(ARGS)
 
 run: $(VENV)/.runtime
 	$(BIN)/lens serve $(ARGS)
@@ -41,7 +41,7 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev lint imports typecheck pytest
 
 pytest: $(VENV)/.dev
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check lens tests bench

@@ -127,21 +127,19 @@ def _fakes_keep_to_the_vendors_contracts() -> Iterator[None]:
 # -- reporting -------------------------------------------------------------------------
 
 
-_POSTGRES_TESTS: set[str] = set()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("dialect") == "postgresql":
-            _POSTGRES_TESTS.add(item.nodeid)
+def _on_postgresql(nodeid: str) -> bool:
+    """Whether a test ran with dialect=postgresql (its id holds the parameter). Read from
+    the id, so the count also holds under pytest-xdist, where the controller collects
+    nothing itself."""
+    params = nodeid.rpartition("[")[2].rstrip("]")
+    return "postgresql" in params.split("-") if "[" in nodeid else False
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     counts = dict.fromkeys(("passed", "failed", "skipped"), 0)
     for outcome in counts:
         for report in terminalreporter.stats.get(outcome, []):
-            if report.nodeid in _POSTGRES_TESTS and (report.when == "call" or outcome != "passed"):
+            if _on_postgresql(report.nodeid) and (report.when == "call" or outcome != "passed"):
                 counts[outcome] += 1
     terminalreporter.write_line(
         "PostgreSQL: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
