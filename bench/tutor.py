@@ -639,6 +639,9 @@ def main() -> None:
             "LENS_TUTOR_MESSAGES_PER_MINUTE": "100000",
             "LENS_TUTOR_DAILY_TOKENS": "1000000000",
             "LENS_TUTOR_DAILY_COST_CAP_USD": "1000000",
+            # Every simulated visitor comes from 127.0.0.1: one network.
+            "LENS_TUTOR_NETWORK_MESSAGES_PER_MINUTE": "100000",
+            "LENS_TUTOR_NETWORK_DAILY_TOKENS": "1000000000",
             "LENS_TUTOR_MAX_TOKENS": "1024",
         }
         for name in ("CONTENT_DIR", "CONTENT_REPO", "LENS_LLM_FALLBACK", "SENTRY_DSN"):

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     tutor_messages_per_minute: int = Field(6, alias="LENS_TUTOR_MESSAGES_PER_MINUTE")
     tutor_daily_tokens: int = Field(100_000, alias="LENS_TUTOR_DAILY_TOKENS")
     tutor_daily_cost_cap_usd: float = Field(50.0, alias="LENS_TUTOR_DAILY_COST_CAP_USD")
+    # Visitors without an account, together per network (IPv4 address, IPv6 /64): a
+    # classroom behind one address shares these; signed-in people have their own.
+    tutor_network_messages_per_minute: int = Field(
+        20, ge=1, alias="LENS_TUTOR_NETWORK_MESSAGES_PER_MINUTE"
+    )
+    tutor_network_daily_tokens: int = Field(300_000, ge=1, alias="LENS_TUTOR_NETWORK_DAILY_TOKENS")
     # Speech input (the microphone button) uses OpenAI's transcription API when
     # OPENAI_API_KEY is set, whatever model the tutor itself uses.
     transcription_model: str = Field("whisper-1", alias="LENS_TRANSCRIPTION_MODEL")
@@ -118,9 +124,11 @@ class Settings(BaseSettings):
 
     # Lens's own knobs (not from the original deployment).
     cookie_domain: str | None = Field(None, alias="LENS_COOKIE_DOMAIN")
+    # The largest request body accepted (uploads and GitHub's webhook have their own).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, alias="LENS_MAX_BODY_BYTES")
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses). Only the
     # load balancer's own address belongs here; "*" lets any client pick its IP.
-    forwarded_allow_ips: str = Field("127.0.0.1", alias="LENS_FORWARDED_ALLOW_IPS")
+    forwarded_allow_ips: str = Field("", alias="LENS_FORWARDED_ALLOW_IPS")
     var_dir: Path = Field(Path("var"), alias="LENS_VAR_DIR")
     log_level: str = Field("INFO", alias="LENS_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="LENS_LOG_FORMAT")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -14,6 +14,16 @@ import typer
 from lens.cli_support import fail, load_settings
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.settings import ConfigError, Settings, integration_status
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's handling of X-Forwarded-For/-Proto: believed only from the proxies named
+    in LENS_FORWARDED_ALLOW_IPS; with none named (the default), never, so no client can
+    choose the address that sign-in and tutor limits count against."""
+    ips = settings.forwarded_allow_ips.strip()
+    if not ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": ips}
 
 
 def serve(
@@ -46,6 +56,7 @@ def serve(
             reload=True,
             reload_dirs=[str(Path(__file__).parent)],
             log_config=None,
+            **proxy_options(settings),
         )
         return
     if workers > 1:
@@ -61,8 +72,7 @@ def serve(
             port=port,
             workers=workers,
             log_config=None,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
+            **proxy_options(settings),
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
         )
         return
@@ -73,8 +83,7 @@ def serve(
         host=host,
         port=port,
         log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        **proxy_options(settings),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
 

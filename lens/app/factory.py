@@ -51,9 +51,12 @@ from lens.tutor import api as tutor_api
 from lens.tutor import pages as tutor_pages
 from lens.tutor.service import model_from_settings, transcriber_from_settings
 from lens.web import health
+from lens.web.api_docs import add_api_docs
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
-from lens.web.middleware import RequestContextMiddleware
+from lens.web.limits import MB, BodyLimitMiddleware
+from lens.web.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lens.web.panels import add_panel
+from lens.web.security import SecurityHeadersMiddleware
 from lens.web.state import Lens
 from lens.web.templating import STATIC_DIR, templates
 
@@ -168,13 +171,23 @@ def create_app(
         title="Lens",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served by lens/web/api_docs.py, from Lens itself
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
     app.state.settings = settings
     install_error_handlers(app)
     # Added innermost first: the request id must exist before an error page is drawn.
+    # The body limit is innermost: what it raises while a handler reads is its to answer.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        overrides={
+            "/api/transcribe": tutor_api.MAX_AUDIO_BYTES + 64 * 1024,
+            "/api/content/webhook": 25 * MB,  # GitHub's own cap on a delivery
+        },
+    )
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(
         SessionMiddleware,
@@ -184,7 +197,12 @@ def create_app(
     )
     app.add_middleware(CSRFMiddleware, allowed_origins={settings.public_url})
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.is_production and settings.public_url.startswith("https://"),
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_api_docs(app)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(course_pages.router)

@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 
+from lens.auth.models import RevokedSession
 from lens.auth.sessions import SessionClaims
 from lens.errors import Forbidden, Unauthorized
 from lens.users.models import User
@@ -31,9 +33,18 @@ async def load_user(request: Request) -> User | None:
     user = None
     if claims is not None:
         async with get_lens(request).sessionmaker() as session:
-            found = await session.get(User, claims.user_id)
+            # One query: the user, and whether this session was signed out.
+            row = (
+                await session.execute(
+                    select(User, RevokedSession.session_id)
+                    .outerjoin(RevokedSession, RevokedSession.session_id == claims.session_id)
+                    .where(User.id == claims.user_id)
+                )
+            ).first()
+        found, revoked = (row[0], row[1] is not None) if row is not None else (None, False)
         if (
             found is not None
+            and not revoked
             and found.deleted_at is None
             and found.session_version == claims.version
         ):

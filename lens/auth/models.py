@@ -48,3 +48,13 @@ class SignInToken(Base):
         Index("ix_sign_in_tokens_email_created", "email", "created_at"),
         Index("ix_sign_in_tokens_ip_created", "ip", "created_at"),
     )
+
+
+class RevokedSession(Base):
+    """A signed-out session: its cookie's `sid` is refused until the session could have
+    lasted no longer anyway (then `auth.purge` deletes the row)."""
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

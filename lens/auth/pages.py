@@ -17,13 +17,14 @@ from lens.auth.service import (
     consume_bot_code,
     consume_email_link,
     consume_state,
+    revoke_session,
     safe_next,
     send_email_link,
     sign_out_everywhere,
     start_discord_sign_in,
     upsert_discord_user,
 )
-from lens.auth.sessions import issue_token
+from lens.auth.sessions import SessionClaims, issue_token
 from lens.auth.visitors import ANON_COOKIE, read_anonymous_id
 from lens.db.engine import unit_of_work
 from lens.errors import (
@@ -40,6 +41,7 @@ from lens.integrations.email.models import OutboxEmail
 from lens.logging import get_logger
 from lens.users.models import User
 from lens.users.service import link_discord
+from lens.web.security import CONTENT_SECURITY_POLICY
 from lens.web.state import get_lens
 from lens.web.templating import render
 
@@ -277,6 +279,12 @@ async def email_link_use(request: Request, token: Annotated[str, Form()] = "") -
 
 @router.post("/auth/signout")
 async def sign_out(request: Request) -> Response:
+    """Signs this browser out: the cookie is cleared and its session revoked, so a copy
+    of the cookie taken before (another device, a stolen one) no longer works."""
+    claims: SessionClaims | None = getattr(request.state, "session", None)
+    if claims is not None and claims.session_id:
+        async with unit_of_work(get_lens(request).sessionmaker) as session:
+            await revoke_session(session, claims=claims)
     request.state.set_session = ""
     request.state.user = None
     return RedirectResponse("/", status_code=303)
@@ -303,4 +311,10 @@ async def dev_outbox(request: Request, to: Annotated[str | None, Query()] = None
         if to:
             query = query.where(OutboxEmail.to == to.strip().lower())
         emails = list(await session.scalars(query))
-    return render(request, "auth/outbox.html", {"emails": emails})
+    response = render(request, "auth/outbox.html", {"emails": emails})
+    # The e-mails shown are e-mail HTML, styled inline as mail clients need: this page
+    # (development only) allows inline styles; scripts stay as strict as everywhere.
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+    )
+    return response

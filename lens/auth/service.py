@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lens.auth.models import OAuthState, SignInToken
+from lens.auth.models import OAuthState, RevokedSession, SignInToken
+from lens.auth.sessions import MAX_SESSION_SECONDS, SessionClaims
 from lens.db.base import utcnow
 from lens.errors import Invalid, RateLimited
 from lens.events import publish
@@ -322,3 +325,14 @@ async def consume_email_link(session: AsyncSession, *, token: str | None) -> tup
 async def sign_out_everywhere(session: AsyncSession, *, user: User) -> None:
     user.session_version += 1
     await session.flush()
+
+
+async def revoke_session(session: AsyncSession, *, claims: SessionClaims) -> None:
+    """Refuse this session's cookie from now on (signing out twice is harmless)."""
+    expires = datetime.fromtimestamp(claims.signed_in_at + MAX_SESSION_SECONDS, UTC)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(RevokedSession)
+        .values(session_id=claims.session_id, expires_at=expires)
+        .on_conflict_do_nothing(index_elements=[RevokedSession.session_id])
+    )

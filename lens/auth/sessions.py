@@ -1,4 +1,5 @@
-"""The session cookie: a signed JWT (HS256) naming the user and their session version.
+"""The session cookie: a signed JWT (HS256) naming the user, their session version and
+the session's own random id (`sid`, kept through renewals: signing out revokes it).
 
 The middleware reads the cookie on every request (no database), renews it when more
 than half of its 24 hours have passed, and clears it when a handler found it revoked.
@@ -8,6 +9,7 @@ Whether the user still exists and the version still matches is checked by
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ class SessionClaims:
     version: int
     issued_at: int
     signed_in_at: int
+    session_id: str = ""  # empty in a token issued before session ids existed
 
 
 def issue_token(
@@ -40,11 +43,14 @@ def issue_token(
     version: int,
     now: float | None = None,
     signed_in_at: int | None = None,
+    session_id: str | None = None,
 ) -> str:
+    """A new session's token (a new `sid`), or a renewal of one (`session_id` given)."""
     issued = int(now if now is not None else time.time())
     payload = {
         "sub": str(user_id),
         "sv": version,
+        "sid": session_id or secrets.token_urlsafe(16),
         "iat": issued,
         "exp": issued + LIFETIME_SECONDS,
         "auth_time": signed_in_at if signed_in_at is not None else issued,
@@ -68,7 +74,14 @@ def read_token(secret: str, token: str, *, now: float | None = None) -> SessionC
         signed_in = int(payload.get("auth_time", issued))
         if (now if now is not None else time.time()) - signed_in > MAX_SESSION_SECONDS:
             return None
-        return SessionClaims(int(payload["sub"]), int(payload.get("sv", 0)), issued, signed_in)
+        sid = payload.get("sid", "")
+        return SessionClaims(
+            int(payload["sub"]),
+            int(payload.get("sv", 0)),
+            issued,
+            signed_in,
+            sid if isinstance(sid, str) else "",
+        )
     except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         return None
 
@@ -127,6 +140,7 @@ class SessionMiddleware:
                         user_id=claims.user_id,
                         version=claims.version,
                         signed_in_at=claims.signed_in_at,
+                        session_id=claims.session_id or None,
                     )
                     headers.append("set-cookie", self._header(token))
             await send(message)

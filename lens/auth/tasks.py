@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from lens.auth.models import OAuthState, SignInToken
+from lens.auth.models import OAuthState, RevokedSession, SignInToken
 from lens.db.base import utcnow
 from lens.integrations.email.models import OutboxEmail
 from lens.jobs.periodic import every
@@ -21,6 +21,7 @@ KEEP = timedelta(days=2)
 async def purge_sign_in_data(ctx: JobContext, payload: dict[str, Any]) -> None:
     cutoff = utcnow() - KEEP
     await ctx.session.execute(delete(OAuthState).where(OAuthState.expires_at < utcnow()))
+    await ctx.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < utcnow()))
     await ctx.session.execute(delete(SignInToken).where(SignInToken.expires_at < cutoff))
     await ctx.session.execute(delete(OutboxEmail).where(OutboxEmail.created_at < cutoff))
 

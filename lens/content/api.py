@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from lens.auth.deps import AdminUser
 from lens.content.deps import loaded_content
-from lens.content.service import get_status
+from lens.content.service import get_status, take_delivery
 from lens.content.sources import source_from_settings
 from lens.content.tasks import request_sync
 from lens.db.engine import unit_of_work
@@ -43,6 +43,14 @@ async def github_webhook(request: Request) -> JSONResponse:
         settings.github_webhook_secret, body, request.headers.get("x-hub-signature-256")
     ):
         raise Unauthorized("Bad or missing X-Hub-Signature-256.")
+    delivery = request.headers.get("x-github-delivery", "")[:64]
+    if delivery:
+        async with unit_of_work(lens.sessionmaker) as session:
+            first = await take_delivery(session, delivery_id=delivery)
+        if not first:
+            # A replay of a signed delivery (or GitHub's "Redeliver"): taken once only.
+            log.info("content.webhook.replayed", delivery=delivery)
+            return JSONResponse({"status": "ignored", "reason": "delivery already received"})
     event = request.headers.get("x-github-event", "")
     if event == "ping":
         return JSONResponse({"status": "pong"}, status_code=200)
@@ -52,6 +60,10 @@ async def github_webhook(request: Request) -> JSONResponse:
         payload = json.loads(body)
     except ValueError:
         return JSONResponse({"status": "ignored", "reason": "body is not JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return JSONResponse(
+            {"status": "ignored", "reason": "body is not a JSON object"}, status_code=400
+        )
     branch = settings.educational_content_branch
     repo = (payload.get("repository") or {}).get("full_name", "")
     if payload.get("ref") != f"refs/heads/{branch}":

@@ -73,3 +73,13 @@ class ContentState(Base):
     last_attempt_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(Base):
+    """A GitHub delivery already taken (`X-GitHub-Delivery`): the same one again (a
+    replay, or GitHub's own redelivery) is answered without syncing. Kept 30 days."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -13,13 +13,21 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.content.files import is_asset
-from lens.content.models import ContentAsset, ContentFile, ContentSnapshot, ContentState
+from lens.content.models import (
+    ContentAsset,
+    ContentFile,
+    ContentSnapshot,
+    ContentState,
+    WebhookDelivery,
+)
 from lens.content.parsed import ContentSet
 from lens.content.parsing import file_kind, load_content
 from lens.content.sources import ContentSource, Tree
@@ -407,3 +415,21 @@ async def get_status(
         last_attempt_at=state.last_attempt_at,
         last_error=state.last_error,
     )
+
+
+DELIVERIES_KEPT = timedelta(days=30)
+
+
+async def take_delivery(session: AsyncSession, *, delivery_id: str) -> bool:
+    """Record a webhook delivery's id; False when it was taken before (a replay)."""
+    await session.execute(
+        delete(WebhookDelivery).where(WebhookDelivery.received_at < utcnow() - DELIVERIES_KEPT)
+    )
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    taken = await session.execute(
+        upsert(WebhookDelivery)
+        .values(delivery_id=delivery_id, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[WebhookDelivery.delivery_id])
+        .returning(WebhookDelivery.delivery_id)
+    )
+    return taken.scalar_one_or_none() is not None

@@ -5,6 +5,7 @@ point at the line an author must fix."""
 from __future__ import annotations
 
 import bisect
+import html
 import posixpath
 import re
 from collections.abc import Iterable
@@ -498,3 +499,47 @@ class Links:
                 chosen = preferred(matches)
                 return chosen, [m for m in matches if m != chosen]
         return None, []
+
+
+# Where a Markdown or HTML body names an address: `[text](url)`, `![alt](url)`, `<url>`,
+# `[ref]: url`, and `href=`/`src=` attributes.
+_LINK_TARGETS = re.compile(
+    r"\]\(\s*<?(?P<md>[^\s)>]+)"
+    r"|<(?P<auto>[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*)>"
+    r"|^[ \t]{0,3}\[[^\]]+\]:[ \t]*<?(?P<ref>\S+?)>?(?:\s|$)"
+    r"|\b(?:href|src)\s*=\s*[\"']?(?P<attr>[^\"'\s>]+)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+LINK_SCHEMES = {"http", "https", "mailto"}
+# Schemes that run code or read the reader's machine: the file is not served.
+UNSAFE_SCHEMES = {"javascript", "vbscript", "data", "file", "blob"}
+
+
+def link_problems(path: str, text: str) -> list[Problem]:
+    """Addresses in a body that are not http(s), mailto or relative. One that could run
+    code (`javascript:`, `data:` ...) is an error (`link.unsafe`: the file is not served);
+    any other scheme (`obsidian://`, `ftp:`) a warning (`link.scheme`): it is shown as
+    text, not as a link."""
+    problems = []
+    for match in _LINK_TARGETS.finditer(text):
+        target = next(g for g in match.groups() if g is not None)
+        # Entities and escapes would hide a scheme from a plain reading: decode them first.
+        decoded = html.unescape(target.replace("\\", ""))
+        scheme = _SCHEME.match(re.sub(r"[\x00-\x20]", "", decoded))
+        if scheme is None or scheme.group(1).lower() in LINK_SCHEMES:
+            continue
+        name = scheme.group(1).lower()
+        line = text.count("\n", 0, match.start()) + 1
+        if name in UNSAFE_SCHEMES:
+            problems.append(
+                Problem(path, line, "link", f"`{name}:` addresses can run code in the reader's "
+                        "browser; use an http(s) or relative link", ERROR, "link.unsafe")
+            )  # fmt: skip
+        else:
+            problems.append(
+                Problem(path, line, "link", f"`{name}:` addresses are shown as text, not as links; "
+                        "only http(s), mailto and relative links are served", WARNING,
+                        "link.scheme")
+            )  # fmt: skip
+    return problems

@@ -33,6 +33,7 @@ from lens.tutor.service import (
     Reply,
     check_limits,
     check_transcription_limits,
+    client_network,
     get_conversation,
     list_messages,
     record_transcription,
@@ -158,7 +159,10 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     reader = Reader(request, viewer)
     actor = reader.actor or ""
     async with unit_of_work(lens.sessionmaker) as session:
-        await check_limits(session, actor=actor, text=body.message, settings=lens.settings)
+        client_net = client_network(request.client.host if request.client else None)
+        await check_limits(
+            session, actor=actor, text=body.message, settings=lens.settings, client_net=client_net
+        )
         conversation = await get_conversation(
             session,
             actor=actor,
@@ -167,6 +171,7 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
             content_id=target.section.content_id,
             segment_index=target.segment_index,
             create=True,
+            client_net=client_net,
         )
         assert conversation is not None
         base_prompt = (

@@ -21,6 +21,9 @@ class Conversation(TimestampMixin, Base):
     module_key: Mapped[str] = mapped_column(String(100))
     content_id: Mapped[str] = mapped_column(String(100))  # the section
     segment_index: Mapped[int]
+    # A visitor's network (IPv4 address, IPv6 /64) when they started it: what the
+    # per-network limits count, since a visitor can always drop their cookie.
+    client_net: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (
         UniqueConstraint(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.auth.visitors import user_actor, visitor_actor
@@ -58,6 +59,7 @@ async def get_conversation(
     content_id: str,
     segment_index: int,
     create: bool,
+    client_net: str | None = None,
 ) -> Conversation | None:
     conversation = await session.scalar(
         select(Conversation).where(
@@ -74,6 +76,7 @@ async def get_conversation(
             module_key=module_key,
             content_id=content_id,
             segment_index=segment_index,
+            client_net=client_net if user_id is None else None,
         )
         session.add(conversation)
         await session.flush()
@@ -87,8 +90,33 @@ async def list_messages(session: AsyncSession, *, conversation_id: int) -> list[
     return list(rows)
 
 
-async def check_limits(session: AsyncSession, *, actor: str, text: str, settings: Settings) -> None:
-    """Raise with a message the student can act on when a limit is reached."""
+def client_network(address: str | None) -> str | None:
+    """What per-network limits count: an IPv4 address, or an IPv6 address's /64 (one
+    home or phone gets a whole /64, so its addresses are one network)."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+async def check_limits(
+    session: AsyncSession,
+    *,
+    actor: str,
+    text: str,
+    settings: Settings,
+    client_net: str | None = None,
+) -> None:
+    """Raise with a message the student can act on when a limit is reached. A visitor
+    (no account) is also held to their network's limits: a new cookie is a new visitor,
+    not a new allowance."""
     if not text.strip():
         raise Invalid("Write a message first.")
     if len(text) > settings.tutor_max_message_chars:
@@ -99,8 +127,14 @@ async def check_limits(session: AsyncSession, *, actor: str, text: str, settings
     mine = select(Conversation.id).where(Conversation.actor == actor).scalar_subquery()
     now = utcnow()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    anonymous = actor.startswith("a:")
+    net = (
+        select(Conversation.id)
+        .where(Conversation.client_net == client_net, Conversation.user_id.is_(None))
+        .scalar_subquery()
+    )
     # Every count in one round trip: this runs before each reply's first token.
-    recent, tokens, spent = (
+    recent, tokens, spent, net_recent, net_tokens = (
         await session.execute(
             select(
                 select(func.count())
@@ -117,9 +151,40 @@ async def check_limits(session: AsyncSession, *, actor: str, text: str, settings
                 .where(Message.conversation_id.in_(mine), Message.created_at >= day_start)
                 .scalar_subquery(),
                 _spent_today(day_start),
+                *(
+                    (
+                        select(func.count())
+                        .select_from(Message)
+                        .where(
+                            Message.conversation_id.in_(net),
+                            Message.role == "user",
+                            Message.created_at > now - timedelta(minutes=1),
+                        )
+                        .scalar_subquery(),
+                        select(
+                            func.coalesce(
+                                func.sum(Message.prompt_tokens + Message.completion_tokens), 0
+                            )
+                        )
+                        .where(Message.conversation_id.in_(net), Message.created_at >= day_start)
+                        .scalar_subquery(),
+                    )
+                    if anonymous and client_net
+                    else (literal(0), literal(0))
+                ),
             )
         )
     ).one()
+    if (net_recent or 0) >= settings.tutor_network_messages_per_minute:
+        raise RateLimited(
+            "Many people without an account are writing to the tutor from your network. "
+            "Wait a minute, or sign in for your own allowance."
+        )
+    if (net_tokens or 0) >= settings.tutor_network_daily_tokens:
+        raise RateLimited(
+            "Today's tutor allowance for visitors from your network is used up. Sign in for "
+            "your own allowance; it renews at midnight UTC."
+        )
     if (recent or 0) >= settings.tutor_messages_per_minute:
         raise RateLimited("You are writing faster than the tutor can keep up. Wait a minute.")
     if (tokens or 0) >= settings.tutor_daily_tokens:

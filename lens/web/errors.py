@@ -10,6 +10,7 @@ import sentry_sdk
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,6 +101,32 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+_OUT_OF_RANGE = (
+    "out of int16 range",  # asyncpg, encoding a parameter for a smallint/integer/bigint
+    "out of int32 range",
+    "out of int64 range",
+    "integer out of range",  # PostgreSQL itself
+    "too large to convert to sqlite integer",  # sqlite3
+    "int too big to convert",
+)
+
+
+def number_out_of_range(exc: BaseException) -> bool:
+    """Whether the database refused a number (an id from the address or the query) too
+    large for its column, on either dialect; the error may be wrapped a few times."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).lower()
+        if isinstance(current, OverflowError | DBAPIError) and any(
+            marker in text for marker in _OUT_OF_RANGE
+        ):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 class UnhandledErrorMiddleware:
     """Turns a bug into a 500 page (or JSON) and a Sentry event, exactly once.
 
@@ -125,6 +152,13 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
+            if not response_started and number_out_of_range(exc):
+                # An id in the address larger than any row's (the database cannot even
+                # compare it): there is nothing there, as for any id not found.
+                log.info("http.id_out_of_range", path=scope.get("path"))
+                response = error_response(Request(scope), status=404, message=_HTTP_MESSAGES[404])
+                await response(scope, receive, send)
+                return
             log.error("http.unhandled", path=scope.get("path"), exc_info=exc)
             sentry_sdk.capture_exception(exc)
             if response_started:

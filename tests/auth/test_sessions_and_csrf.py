@@ -8,6 +8,7 @@ import pytest
 
 from lens.auth.service import safe_next
 from lens.auth.sessions import COOKIE, LIFETIME_SECONDS, issue_token, read_token
+from lens.db.base import utcnow
 from tests.fixtures.auth import ORIGIN, sign_in
 from tests.fixtures.users import make_user
 
@@ -76,6 +77,39 @@ async def test_sign_out(app_client, db) -> None:
     response = await app_client.post("/auth/signout", headers=ORIGIN)
     assert response.status_code == 303
     assert "Max-Age=0" in response.headers["set-cookie"]
+
+
+async def test_signing_out_revokes_that_session_and_only_it(client_factory, db) -> None:
+    from lens.auth.models import RevokedSession
+
+    user = await make_user(db)
+    async with client_factory() as laptop, client_factory() as phone:
+        sign_in(laptop, user)
+        sign_in(phone, user)
+        copied = laptop.cookies.get(COOKIE)  # taken before signing out (a stolen cookie)
+        renewed_id = read_token(laptop.app.state.lens.jwt_secret, copied).session_id
+        assert (
+            renewed_id
+            and renewed_id
+            != read_token(phone.app.state.lens.jwt_secret, phone.cookies.get(COOKIE)).session_id
+        )
+        assert (await laptop.post("/auth/signout", headers=ORIGIN)).status_code == 303
+        assert await whoami(laptop) == "signed out"
+        laptop.cookies.set(COOKIE, copied, domain="lens.test")
+        assert await whoami(laptop) == "signed out"  # the copy no longer works
+        assert await whoami(phone) == "signed in"  # the other device stays signed in
+        row = await db.get(RevokedSession, renewed_id)
+        assert row is not None and row.expires_at > utcnow()
+
+
+async def test_a_renewed_cookie_keeps_its_session_id(app_client, db) -> None:
+    user = await make_user(db)
+    secret = app_client.app.state.lens.jwt_secret
+    old = issue_token(secret, user_id=user.id, version=0, now=time.time() - 13 * 3600)
+    app_client.cookies.set(COOKIE, old, domain="lens.test")
+    response = await app_client.get("/")
+    renewed = response.headers["set-cookie"].split(";")[0].removeprefix("session=")
+    assert read_token(secret, renewed).session_id == read_token(secret, old).session_id
 
 
 async def test_production_cookie_is_secure_with_its_domain(client_factory, db, dialect) -> None:

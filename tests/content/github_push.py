@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +215,7 @@ def delivery_headers(event: str = "push") -> dict[str, str]:
         "User-Agent": "GitHub-Hookshot/3f0d2e1",
         "Content-Type": "application/json",
         "X-GitHub-Event": event,
-        "X-GitHub-Delivery": "0b989ba4-242f-11e5-81e1-c7b6966d2516",
+        "X-GitHub-Delivery": str(uuid.uuid4()),  # a new GUID per delivery, as GitHub sends
         "X-GitHub-Hook-ID": "12312312",
         "X-GitHub-Hook-Installation-Target-ID": str(REPO_ID),
         "X-GitHub-Hook-Installation-Target-Type": "repository",

@@ -8,7 +8,7 @@ import pytest
 
 from lens.content.parsing import load_content
 from lens.content.parsing.transcript import youtube_id
-from lens.content.syntax import parse_time, strip_critic_markup
+from lens.content.syntax import link_problems, parse_time, strip_critic_markup
 
 COURSE = """---
 id: 00000000-0000-4000-8000-000000000001
@@ -460,6 +460,24 @@ CASES = [
         "No `title`; the video is shown without one",
     ),
     (
+        "a link that runs code",
+        {"modules__m.md": sub(MODULE, "Hello.\n", "Hello. [go](javascript:alert(1))\n")},
+        ("modules/m.md", 10, E, "link.unsafe"),
+        "`javascript:` addresses can run code in the reader's browser",
+    ),
+    (
+        "a link that runs code, hidden by an entity",
+        {"articles__a.md": ARTICLE + '<a href="jav&#x61;script:alert(1)">x</a>\n'},
+        ("articles/a.md", 7, E, "link.unsafe"),
+        "`javascript:` addresses",
+    ),
+    (
+        "a link of another app",
+        {"modules__m.md": sub(MODULE, "Hello.\n", "Hello.\n\n[n]: obsidian://open?file=x\n")},
+        ("modules/m.md", 12, W, "link.scheme"),
+        "`obsidian:` addresses are shown as text, not as links",
+    ),
+    (
         "missing image",
         {"modules__m.md": sub(MODULE, "Hello.\n", "Hello.\n![[nowhere.png]]\n")},
         ("modules/m.md", 11, W, "embed.missing"),
@@ -494,6 +512,19 @@ def test_warnings_leave_the_file_served_and_errors_do_not() -> None:
         "to:: must be a time like 1:10, 1:02:03 or 70, not '0:75'",
     )
     assert content.invalid == 1 and content.error_count == 1 and content.warning_count == 1
+
+
+def test_only_web_mail_and_relative_links_pass() -> None:
+    body = (
+        "[a](https://x.org) [b](http://x.org) [c](mailto:a@x.org) [d](../x) [e](#top)"
+        ' <a href="/path">f</a> ![g](img.png) <https://x.org/auto> [[wiki link]]\n'
+    )
+    assert link_problems("m.md", body) == []
+    unsafe = "[x](  JavaScript:alert(1)) ![y](data:text/html,hi) <a href='vbscript:x'>z</a>\n"
+    assert [p.rule for p in link_problems("m.md", unsafe)] == ["link.unsafe"] * 3
+    content = load_content(repo(**{"articles__a.md": ARTICLE + "[x](javascript:alert(1))\n"}))
+    # The article is not served; the module is, without it.
+    assert [s.kind for s in content.modules["modules/m.md"].sections] == ["page", "video"]
 
 
 def test_a_broken_file_does_not_stop_the_others() -> None:

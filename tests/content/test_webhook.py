@@ -189,3 +189,31 @@ def test_the_deliveries_here_are_pushes_as_github_describes_them(tmp_path: Path)
     with pytest.raises(ContractViolation, match="required property"):
         check_push_delivery({**fake.delivery_headers(), "X-Hub-Signature-256": sign(bare)}, bare)
     VIOLATIONS.clear()  # found on purpose
+
+
+async def test_a_signed_body_that_is_not_a_json_object_is_refused(site, db) -> None:
+    client, fake, _, _ = site
+    for body in (b"[1, 2]", b'"push"', b"null"):
+        sent = {**fake.delivery_headers("push"), "X-Hub-Signature-256": sign(body)}
+        response = await client.post("/api/content/webhook", content=body, headers=sent)
+        assert response.status_code == 400, body
+        assert response.json()["reason"] == "body is not a JSON object"
+
+
+async def test_a_replayed_delivery_is_taken_once(site, db) -> None:
+    client, fake, runner, _ = site
+    await runner.run_until_idle()
+    fake.head = fake.history.commits[1]
+    body = fake.push_event(fake.head)
+    sent = {**fake.delivery_headers("push"), "X-Hub-Signature-256": sign(body)}
+    first = await client.post("/api/content/webhook", content=body, headers=sent)
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    await runner.run_until_idle()
+    again = await client.post("/api/content/webhook", content=body, headers=sent)
+    assert again.json() == {"status": "ignored", "reason": "delivery already received"}
+    assert await db.scalar(select(Job).where(Job.status == "queued")) is None
+    # The same push under a new delivery id is a new delivery.
+    fresh = {**sent, "X-GitHub-Delivery": "another-guid"}
+    assert (await client.post("/api/content/webhook", content=body, headers=fresh)).json()[
+        "status"
+    ] == "queued"

@@ -15,11 +15,17 @@ from tests.fixtures.users import make_user
 EXAMPLE = Path(__file__).parents[2] / "examples" / "course"
 COURSE = "/course/intro-to-ai-safety"
 
+# What the sanitiser makes inert on a page that is served. Links that run code are also
+# refused by the validator (tests/content/test_rules.py: `link.unsafe`), so they are tried
+# on the renderer alone below.
+LINKS_THAT_RUN_CODE = """
+<a href="javascript:alert('link')">click me</a>
+[markdown link](javascript:alert('md'))
+<a href="java&#x09;script:alert('tab')">tab</a>
+"""
 HOSTILE = """
 <script>alert('text')</script>
 <img src="x.png" onerror="alert('img')">
-<a href="javascript:alert('link')">click me</a>
-[markdown link](javascript:alert('md'))
 <iframe src="https://evil.example"></iframe>
 <p onclick="alert('p')" style="color:red">styled</p>
 <svg onload="alert('svg')"></svg>
@@ -71,6 +77,26 @@ async def test_hostile_content_is_inert(client_factory, hostile_course) -> None:
         assert active_parts(article.text) == []
         api = await client.get("/api/courses/intro-to-ai-safety/modules/welcome")
         assert active_parts(api.text) == []
+
+
+def test_links_that_run_code_are_inert_when_rendered() -> None:
+    from lens.web.markdown import render_markdown
+
+    html = render_markdown(LINKS_THAT_RUN_CODE + HOSTILE)
+    assert "click me" in html and active_parts(html) == []
+    assert "href" not in html.split("click me")[0].rsplit("<a", 1)[1]  # the link is gone
+
+
+async def test_a_module_with_a_link_that_runs_code_is_not_served(
+    client_factory, hostile_course
+) -> None:
+    welcome = hostile_course / "modules" / "welcome.md"
+    welcome.write_text(welcome.read_text().replace("Each week", LINKS_THAT_RUN_CODE + "Each week"))
+    async with client_factory(CONTENT_DIR=str(hostile_course)) as client:
+        page = await client.get(f"{COURSE}/welcome")
+        assert page.status_code == 404
+        overview = await client.get(COURSE)
+        assert overview.status_code == 200  # the rest of the course is served
 
 
 async def test_external_links_get_noopener(client_factory, tmp_path) -> None:

@@ -148,3 +148,54 @@ async def test_a_visitors_conversation_follows_them_on_sign_in(client_factory, d
         history = (await client.get("/api/tutor/history", params=AT)).json()["messages"]
     assert [m["role"] for m in history] == ["user", "assistant"]
     assert "Asked before signing in" in history[0]["html"]
+
+
+async def _visitor_asks(app, ip: str, text: str = "hello") -> httpx.Response:
+    """A new visitor (no cookie yet) from `ip`: opens the module, then asks."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(ip, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as visitor:
+        await visitor.get("/course/intro-to-ai-safety/welcome")
+        return await ask(visitor, text)
+
+
+def test_what_counts_as_one_network() -> None:
+    from lens.tutor.service import client_network
+
+    assert client_network("203.0.113.7") == "203.0.113.7"
+    assert client_network("::ffff:203.0.113.7") == "203.0.113.7"
+    assert client_network("2001:db8:1:2::5") == client_network("2001:db8:1:2:ffff::9")
+    assert client_network("2001:db8:1:2::5") == "2001:db8:1:2::/64"
+    assert client_network("2001:db8:1:3::5") != client_network("2001:db8:1:2::5")
+    assert client_network("not an address") is None and client_network(None) is None
+
+
+async def test_a_new_cookie_is_no_new_allowance(client_factory, db) -> None:
+    async with client_factory(
+        chat_model=FakeModel(), LENS_TUTOR_NETWORK_MESSAGES_PER_MINUTE="3"
+    ) as client:
+        app = client.app
+        codes = [(await _visitor_asks(app, "203.0.113.7")).status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        refused = await _visitor_asks(app, "203.0.113.7")
+        assert "from your network" in refused.json()["error"]["message"]
+        # IPv6: one /64 is one network, whatever address in it a visitor takes.
+        six = [(await _visitor_asks(app, f"2001:db8:1:2::{n:x}")).status_code for n in range(1, 6)]
+        assert six == [200, 200, 200, 429, 429]
+        assert (await _visitor_asks(app, "2001:db8:1:3::1")).status_code == 200
+        assert (await _visitor_asks(app, "198.51.100.1")).status_code == 200
+        # Someone signed in from the busy network has their own allowance.
+        from tests.fixtures.auth import sign_in
+        from tests.fixtures.users import make_user
+
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as person:
+            person.app = app  # type: ignore[attr-defined]
+            sign_in(person, await make_user(db))
+            assert (await ask(person, "hello")).status_code == 200
+    async with client_factory(
+        chat_model=FakeModel(), LENS_TUTOR_NETWORK_DAILY_TOKENS="150"
+    ) as client:
+        assert (await _visitor_asks(client.app, "192.0.2.9")).status_code == 200  # 103 tokens
+        assert (await _visitor_asks(client.app, "192.0.2.9")).status_code == 200  # 206 now
+        over = await _visitor_asks(client.app, "192.0.2.9")
+        assert over.status_code == 429 and "your network" in over.json()["error"]["message"]

@@ -178,3 +178,20 @@ async def test_desktop_layout_has_one_header_row_and_a_centred_column(
     footer = page.get_by_role("contentinfo")
     assert await footer.get_by_role("link", name="Privacy").is_visible()
     assert await footer.get_by_role("link", name="Terms").is_visible()
+
+
+async def test_the_api_docs_load_from_lens_itself_under_the_policy(
+    live_server: LiveServer, open_page: OpenPage
+) -> None:
+    page = await open_page(DESKTOP)
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda r: elsewhere.append(r.url) if not r.url.startswith(live_server.url("/")) else None,
+    )
+    response = await goto(page, live_server.url("/api/docs"))
+    assert response.status == 200
+    # Swagger UI drew the description: the title and an operation of the API.
+    await page.get_by_role("heading", name=re.compile("Lens")).first.wait_for()
+    await page.get_by_text("/api/courses/{slug}").first.wait_for()
+    assert elsewhere == []  # no CDN; the fixture fails the test on any CSP violation

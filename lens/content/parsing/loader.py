@@ -13,7 +13,7 @@ from lens.content.parsing.lens import load_lens
 from lens.content.parsing.module import load_module
 from lens.content.parsing.reader import SLUG, Reader
 from lens.content.parsing.transcript import load_timestamps, load_transcript
-from lens.content.syntax import Links, clean_source, is_draft, preferred
+from lens.content.syntax import Links, clean_source, is_draft, link_problems, preferred
 
 FOLDERS = {
     "courses": "course",
@@ -73,7 +73,9 @@ def load_content(files: Mapping[str, str], assets: Collection[str] = ()) -> Cont
     reader.asset_links = Links(reader.assets)
     for kind, load in _LOADERS.items():
         for path in kinds.get(kind, []):
-            reader.out.problems.setdefault(path, [])
+            reader.out.problems.setdefault(path, []).extend(
+                link_problems(path, cleaned[path]) if path.endswith(".md") else ()
+            )
             try:
                 load(reader, path)
             except Exception as exc:  # a parser bug must not hide the other files
