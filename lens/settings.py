@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     tutor_messages_per_minute: int = Field(6, alias="LENS_TUTOR_MESSAGES_PER_MINUTE")
     tutor_daily_tokens: int = Field(100_000, alias="LENS_TUTOR_DAILY_TOKENS")
     tutor_daily_cost_cap_usd: float = Field(50.0, alias="LENS_TUTOR_DAILY_COST_CAP_USD")
+    # How long a learner may wait for the first words (every retry and the fallback
+    # together), and for a whole reply.
+    tutor_first_token_seconds: float = Field(20.0, gt=0, alias="LENS_TUTOR_FIRST_TOKEN_SECONDS")
+    tutor_reply_seconds: float = Field(180.0, gt=0, alias="LENS_TUTOR_REPLY_SECONDS")
     # Visitors without an account, together per network (IPv4 address, IPv6 /64): a
     # classroom behind one address shares these; signed-in people have their own.
     tutor_network_messages_per_minute: int = Field(

@@ -36,6 +36,8 @@ def model_from_settings(settings: Settings) -> ChatModel | None:
         api_key=settings.tutor_model_key,
         api_base=settings.llm_api_base,
         fallback=settings.llm_fallback,
+        first_token_timeout=settings.tutor_first_token_seconds,
+        reply_timeout=settings.tutor_reply_seconds,
     )
 
 

@@ -2,7 +2,8 @@
 
 Behaviour per request is scripted: a list of "steps" for the next requests, each one of
 ("stream", [words]), ("status", code), ("error", (code, error object)), ("stall",
-seconds), ("break_after", ([words], n)).
+seconds), ("break_after", ([words], n)), ("pause_after", ([words], n, seconds)): n words,
+then silence for that long before the rest.
 
 It answers in OpenAI's shapes and checks them against OpenAI's description
 (`Contract.load("openai")`): every chunk is a `CreateChatCompletionStreamResponse`, the
@@ -86,6 +87,7 @@ class FakeOpenAI:
                     arg = ["late"]
                 words = arg if kind in ("stream", "stall") else arg[0]
                 stop_after = None if kind != "break_after" else arg[1]
+                pause_after, pause = (arg[1], arg[2]) if kind == "pause_after" else (None, 0)
                 with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -98,6 +100,9 @@ class FakeOpenAI:
                             self.wfile.flush()
                             self.connection.shutdown(2)  # the provider drops the stream
                             return
+                        if pause_after is not None and i == pause_after:
+                            self.wfile.flush()
+                            time.sleep(pause)  # the provider goes quiet mid-reply
                         self._chunk(body, with_usage, {"content": word})
                         time.sleep(0.01)
                     self._chunk(body, with_usage, {}, finish="stop")

@@ -28,6 +28,7 @@ def server() -> Iterator[FakeOpenAI]:
 def fake(server: FakeOpenAI) -> FakeOpenAI:
     server.script.clear()
     server.requests.clear()
+    server.closed_early = 0
     return server
 
 
@@ -87,6 +88,47 @@ async def test_first_token_timeout(fake: FakeOpenAI) -> None:
     fake.script.append(("stall", 2.0))
     with pytest.raises(IntegrationUnavailable, match="did not start answering"):
         await collect(model(fake, retries=0, first_token_timeout=0.5))
+
+
+async def test_the_first_token_wait_holds_over_every_try(fake: FakeOpenAI) -> None:
+    """A provider that takes the request and then says nothing: the learner waits the
+    first-token time once, not once per retry (three tries of 1 s would be 3 s and more)."""
+    fake.script.extend([("stall", 3.0)] * 3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(IntegrationUnavailable, match="did not start answering"):
+        await collect(model(fake, retries=2, first_token_timeout=1.0))
+    assert loop.time() - started < 1.8
+
+
+async def test_a_provider_that_goes_quiet_mid_reply(fake: FakeOpenAI) -> None:
+    fake.script.append(("pause_after", (["one", " two", " three"], 2, 3.0)))
+    got: list = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(IntegrationUnavailable, match="stopped answering part-way"):
+        async for event in model(fake, retries=0, stall_timeout=0.5).stream(**ASK, max_tokens=64):
+            got.append(event)
+    assert [e.text for e in got if isinstance(e, Delta)] == ["one", " two"]
+    assert loop.time() - started < 2.5
+
+
+async def test_a_reply_longer_than_allowed_ends(fake: FakeOpenAI) -> None:
+    fake.script.append(("stream", [f"w{i} " for i in range(100)]))  # 10 ms apart
+    with pytest.raises(IntegrationUnavailable, match="took longer than allowed"):
+        await collect(model(fake, retries=0, reply_timeout=0.3))
+
+
+async def test_a_local_server_without_a_key(fake: FakeOpenAI) -> None:
+    """LENS_LLM_API_BASE and no key: the OpenAI SDK wants one, so a placeholder is sent
+    (before, litellm failed with "Missing credentials" before any request)."""
+    keyless = LiteLLMModel(model="openai/fake-tutor", api_base=fake.base, retries=0)
+    fake.api_key = "no-key-needed"
+    try:
+        events = await collect(keyless)
+    finally:
+        fake.api_key = "sk-test"
+    assert [e.text for e in events if isinstance(e, Delta)] == ["Hello", " there", "!"]
 
 
 async def test_cancelling_stops_the_upstream_request(fake: FakeOpenAI) -> None:

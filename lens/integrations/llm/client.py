@@ -50,6 +50,10 @@ class FirstTokenTimeout(IntegrationUnavailable):
     pass
 
 
+class StoppedAnswering(IntegrationUnavailable):
+    """The model went quiet mid-reply, or the reply ran past its time."""
+
+
 class LiteLLMModel:
     def __init__(
         self,
@@ -58,15 +62,23 @@ class LiteLLMModel:
         api_key: str | None = None,
         api_base: str | None = None,
         connect_timeout: float = 10.0,
-        first_token_timeout: float = 30.0,
+        first_token_timeout: float = 20.0,
+        stall_timeout: float = 30.0,
+        reply_timeout: float = 180.0,
         retries: int = 2,
         fallback: str | None = None,
     ) -> None:
+        """`first_token_timeout` bounds the wait for the first token over every try and
+        the fallback together: the learner waits that long at most before an error.
+        Once it answers, a gap of `stall_timeout` between chunks, or a whole reply longer
+        than `reply_timeout`, ends it as stopped part-way (what came is kept)."""
         self.name = model
         self.api_key = api_key
         self.api_base = api_base
         self.connect_timeout = connect_timeout
         self.first_token_timeout = first_token_timeout
+        self.stall_timeout = stall_timeout
+        self.reply_timeout = reply_timeout
         self.retries = retries
         self.fallback = fallback
 
@@ -87,20 +99,30 @@ class LiteLLMModel:
         }
         if self.api_key:
             kwargs["api_key"] = self.api_key
+        elif self.api_base:
+            # A local OpenAI-compatible server needs no key, but the OpenAI SDK refuses
+            # to start without one ("Missing credentials"): any placeholder will do.
+            kwargs["api_key"] = "no-key-needed"
         if self.api_base:
             kwargs["api_base"] = self.api_base
         attempt = 0
         fallback = self.fallback
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.first_token_timeout
         while True:
             try:
-                response = await asyncio.wait_for(
-                    litellm.acompletion(**kwargs), timeout=self.first_token_timeout
-                )
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+                response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=left)
                 iterator = response.__aiter__()
                 # Retrying is only safe before anything reached the student.
-                first = await asyncio.wait_for(iterator.__anext__(), self.first_token_timeout)
+                left = deadline - loop.time()
+                first = await asyncio.wait_for(iterator.__anext__(), max(left, 0.001))
                 break
             except TimeoutError as exc:
+                if loop.time() >= deadline:
+                    raise FirstTokenTimeout("the model did not start answering in time") from exc
                 if attempt >= self.retries:
                     if fallback:
                         kwargs["model"], fallback, attempt = fallback, None, 0
@@ -126,6 +148,7 @@ class LiteLLMModel:
             await asyncio.sleep(min(4.0, 0.5 * 2**attempt))
         prompt_tokens = completion_tokens = 0
         chunk: Any = first
+        ends = loop.time() + self.reply_timeout
         try:
             while True:
                 usage = getattr(chunk, "usage", None)
@@ -137,13 +160,25 @@ class LiteLLMModel:
                     if text:
                         yield Delta(text)
                 try:
-                    chunk = await iterator.__anext__()
+                    wait = min(self.stall_timeout, ends - loop.time())
+                    if wait <= 0:
+                        raise StoppedAnswering("the reply took longer than allowed")
+                    chunk = await asyncio.wait_for(iterator.__anext__(), wait)
                 except StopAsyncIteration:
                     break
+                except TimeoutError as exc:
+                    if loop.time() >= ends:
+                        raise StoppedAnswering("the reply took longer than allowed") from exc
+                    raise StoppedAnswering("the model stopped answering part-way") from exc
         except asyncio.CancelledError:
             close = getattr(response, "aclose", None)
             if close is not None:
                 await close()  # the browser left: stop the upstream request too
+            raise
+        except StoppedAnswering:
+            close = getattr(response, "aclose", None)
+            if close is not None:
+                await close()
             raise
         except Exception as exc:
             raise _translate(exc) from exc
