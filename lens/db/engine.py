@@ -44,6 +44,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 "statement_cache_size": 0,
                 "prepared_statement_cache_size": 0,
                 "prepared_statement_name_func": lambda: f"__lens_{uuid4().hex}__",
+                # A server that does not answer fails a request in 10 s (a 503 page),
+                # not asyncpg's 60.
+                "timeout": 10,
                 **ssl,
             },
         )
