@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -50,6 +52,7 @@ from lens.settings import Settings
 from lens.tutor import api as tutor_api
 from lens.tutor import pages as tutor_pages
 from lens.tutor.service import model_from_settings, transcriber_from_settings
+from lens.tutor.spool import keep_flushing, spool_for
 from lens.web import health
 from lens.web.api_docs import add_api_docs
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
@@ -122,6 +125,12 @@ def create_app(
                 chat_model=chat_model or model_from_settings(settings),
                 transcriber=transcriber or transcriber_from_settings(settings, http),
             )
+            if lens.chat_model is not None:
+                # Tutor replies the database could not take wait on disk until it is back.
+                flusher = asyncio.create_task(
+                    keep_flushing(spool_for(settings), maker), name="tutor-spool-flusher"
+                )
+                stack.push_async_callback(_stop_task, flusher)
             if settings.run_worker:
                 runner = JobRunner(maker, settings=settings, http=http)
                 await runner.start()
@@ -238,6 +247,12 @@ def create_app(
     add_panel(app, "admin.user", notification_pages.person_panel)
     add_panel(app, "landing", completion_pages.landing_panel)
     return app
+
+
+async def _stop_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _settle_heap() -> None:

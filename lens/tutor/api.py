@@ -39,6 +39,7 @@ from lens.tutor.service import (
     record_transcription,
     stream_reply,
 )
+from lens.tutor.spool import spool_for
 from lens.tutor.transcripts import get_base_prompt
 from lens.web.markdown import render_markdown
 from lens.web.state import get_lens
@@ -201,6 +202,7 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
                 history=turns,
                 max_tokens=lens.settings.tutor_max_tokens,
                 reply=reply,
+                spool=spool_for(lens.settings),
             ):
                 yield _event("delta", {"text": text})
         except ProviderAccountProblem as exc:

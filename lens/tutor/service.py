@@ -22,6 +22,7 @@ from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
 from lens.tutor.models import Conversation, Message, Transcription
+from lens.tutor.spool import Spool
 
 log = get_logger("lens.tutor")
 
@@ -263,11 +264,13 @@ async def stream_reply(
     history: list[dict[str, str]],
     max_tokens: int,
     reply: Reply,
+    spool: Spool | None = None,
 ) -> AsyncIterator[str]:
     """Yield the reply's text as it arrives; store it when it ends, however it ends.
 
     A reply cut short (provider error, or the student's browser went away) is stored
-    with status "partial" so the transcript shows what the student saw.
+    with status "partial" so the transcript shows what the student saw. When the database
+    cannot take it (after retries), it waits in `spool` until the database is back.
     """
     try:
         async for event in model.stream(system=system, messages=history, max_tokens=max_tokens):
@@ -282,30 +285,57 @@ async def stream_reply(
     finally:
         # Shielded: a disconnect cancels this generator, and the transcript must still
         # be written.
-        await asyncio.shield(_store_reply(sessionmaker, conversation_id, model.name, reply))
+        await asyncio.shield(
+            _store_reply(sessionmaker, conversation_id, model.name, reply, spool=spool)
+        )
+
+
+SAVE_TRIES = (0.5, 1.0, 2.0)  # seconds before each retry of a reply's save
 
 
 async def _store_reply(
-    sessionmaker: async_sessionmaker[AsyncSession], conversation_id: int, model: str, reply: Reply
+    sessionmaker: async_sessionmaker[AsyncSession],
+    conversation_id: int,
+    model: str,
+    reply: Reply,
+    *,
+    spool: Spool | None = None,
 ) -> None:
     if not reply.text and reply.usage is None and reply.status == "error":
         return
     usage = reply.usage or Usage(0, 0, 0.0)
-    async with unit_of_work(sessionmaker) as session:
-        message = Message(
-            conversation_id=conversation_id,
-            role="assistant",
-            content=reply.text,
-            status=reply.status,
-            # The model that answered and was paid for (the fallback, when it did).
-            model=usage.model or model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=usage.cost_usd,
-        )
-        session.add(message)
-        await session.flush()
-        reply.message_id = message.id
+    values = {
+        "conversation_id": conversation_id,
+        "content": reply.text,
+        "status": reply.status,
+        # The model that answered and was paid for (the fallback, when it did).
+        "model": usage.model or model,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+    }
+    given_at = utcnow()
+    for attempt, pause in enumerate((*SAVE_TRIES, None)):
+        try:
+            async with unit_of_work(sessionmaker) as session:
+                message = Message(role="assistant", created_at=given_at, **values)
+                session.add(message)
+                await session.flush()
+                reply.message_id = message.id
+            break
+        except Exception as exc:
+            if pause is not None:
+                log.warning("tutor.reply.save_retry", attempt=attempt + 1, error=repr(exc))
+                await asyncio.sleep(pause)
+                continue
+            if spool is None:
+                raise
+            # The learner has it and the tokens were paid: kept on disk until the
+            # database is back, never dropped.
+            spool.put({**values, "created_at": given_at.isoformat()})
+            log.error("tutor.reply.spooled", error=repr(exc), tokens=usage.prompt_tokens
+                      + usage.completion_tokens)  # fmt: skip
+            return
     log.info(
         "tutor.reply.stored",
         status=reply.status,

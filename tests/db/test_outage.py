@@ -4,8 +4,6 @@ not ready, and the same process serves again once the database is back."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 import httpx
@@ -16,55 +14,7 @@ from lens.db import migrate
 from lens.db.engine import create_engine
 from lens.web.errors import database_unavailable
 from tests.conftest import fresh_database
-
-
-class Proxy:
-    """127.0.0.1:port -> the PostgreSQL server; `cut()` drops every connection and stops
-    listening, `restore()` listens again on the same port."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.pipes: set[asyncio.Task[None]] = set()
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    async def restore(self) -> None:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in list(self.writers):
-            writer.close()
-        for task in list(self.pipes):
-            task.cancel()
-        await self.server.wait_closed()
-        self.server = None
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self.writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            with contextlib.suppress(Exception):
-                dst.close()
-
-        for task in (
-            asyncio.create_task(pipe(reader, up_writer)),
-            asyncio.create_task(pipe(up_reader, writer)),
-        ):
-            self.pipes.add(task)
-            task.add_done_callback(self.pipes.discard)
+from tests.fixtures.db_proxy import Proxy
 
 
 async def test_an_outage_is_a_503_and_the_process_recovers(tmp_path: Path, make_settings) -> None:

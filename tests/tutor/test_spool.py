@@ -1,0 +1,104 @@
+"""A finished tutor reply is never lost: the database goes away mid-reply (PostgreSQL, a
+real server behind a proxy the test cuts), the learner still gets the whole reply, it
+waits on disk, and once the database is back it is saved with its tokens counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from lens.app import create_app
+from lens.db import migrate
+from lens.db.engine import create_engine, create_sessionmaker
+from lens.tutor import service
+from lens.tutor.models import Message
+from lens.tutor.spool import Spool, spool_for
+from tests.conftest import fresh_database
+from tests.fixtures.auth import ORIGIN
+from tests.fixtures.db_proxy import Proxy
+from tests.tutor.fake_model import FakeModel
+from tests.tutor.test_tutor_api import AT, events
+
+
+class CutsTheDatabase(FakeModel):
+    """Answers word by word; the database goes away after the first word."""
+
+    proxy: Proxy | None = None
+
+    async def stream(self, **kwargs):  # type: ignore[no-untyped-def]
+        first = True
+        async for event in super().stream(**kwargs):
+            yield event
+            if first and self.proxy is not None:
+                first = False
+                await self.proxy.cut()
+
+
+async def test_a_reply_given_while_the_database_is_away_is_saved_later(
+    tmp_path: Path, make_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "SAVE_TRIES", (0.05, 0.1))
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        real = make_url(url)
+        proxy = Proxy(real.host or "127.0.0.1", real.port or 5432)
+        await proxy.restore()
+        through = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        model = CutsTheDatabase(words=["The ", "whole ", "answer."])
+        settings = make_settings(DATABASE_URL=through, LENS_RUN_WORKER="false")
+        app = create_app(settings, chat_model=model, configure_logs=False)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as c:
+                await c.get("/course/intro-to-ai-safety/welcome")  # the reader cookie
+                model.proxy = proxy
+                response = await c.post(
+                    "/api/tutor/messages", json={**AT, "message": "Why?"}, headers=ORIGIN
+                )
+                got = events(response.text)
+                # The learner saw all of it, and the end.
+                text = "".join(d["text"] for kind, d in got if kind == "delta")
+                assert text == "The whole answer." and got[-1][0] == "done"
+                spool = spool_for(settings)
+                assert len(spool.waiting()) == 1
+                direct = create_sessionmaker(engine)  # not through the proxy
+                async with direct() as session:
+                    assert await session.scalar(select(func.count()).select_from(Message).where(
+                        Message.role == "assistant")) == 0  # fmt: skip
+
+                await proxy.restore()
+                assert await spool.flush(app.state.lens.sessionmaker) == 1
+                assert spool.waiting() == []
+                async with direct() as session:
+                    (saved,) = await session.scalars(
+                        select(Message).where(Message.role == "assistant")
+                    )
+                assert saved.content == "The whole answer." and saved.status == "complete"
+                assert (saved.prompt_tokens, saved.completion_tokens) == (100, 3)
+                assert saved.cost_usd == pytest.approx(0.002)
+        await proxy.cut()
+        await engine.dispose()
+
+
+async def test_an_unreadable_file_is_set_aside_and_the_rest_saved(tmp_path: Path, db) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.directory.mkdir()
+    (spool.directory / "0-bad.json").write_text("{not json")
+    assert await spool.flush(_one(db)) == 0
+    assert spool.waiting() == [] and (spool.directory / "0-bad.bad").exists()
+
+
+def _one(db):
+    """A sessionmaker handing out the test's own session (inside its transaction)."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def maker():
+        yield db
+
+    return maker
