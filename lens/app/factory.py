@@ -167,6 +167,15 @@ def create_app(
             app.state.content = store
             if settings.is_production:
                 _settle_heap()
+                if settings.public_url.startswith("https://") and not (
+                    settings.forwarded_allow_ips.strip()
+                ):
+                    # Behind a TLS-terminating proxy, every visitor would look like the
+                    # proxy: one network for the visitors' limits and sign-in limits.
+                    log.warning(
+                        "app.no_trusted_proxy",
+                        hint="set LENS_FORWARDED_ALLOW_IPS to your proxy's address",
+                    )
             log.info(
                 "app.started",
                 environment=settings.environment,

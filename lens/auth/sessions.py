@@ -74,14 +74,12 @@ def read_token(secret: str, token: str, *, now: float | None = None) -> SessionC
         signed_in = int(payload.get("auth_time", issued))
         if (now if now is not None else time.time()) - signed_in > MAX_SESSION_SECONDS:
             return None
-        sid = payload.get("sid", "")
-        return SessionClaims(
-            int(payload["sub"]),
-            int(payload.get("sv", 0)),
-            issued,
-            signed_in,
-            sid if isinstance(sid, str) else "",
-        )
+        sid = payload.get("sid")
+        if not isinstance(sid, str) or not sid:
+            # A cookie from before session ids: one fixed id per sign-in, kept through
+            # renewal, so signing out revokes it and every copy of it too.
+            sid = f"legacy:{payload['sub']}:{signed_in}"
+        return SessionClaims(int(payload["sub"]), int(payload.get("sv", 0)), issued, signed_in, sid)
     except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         return None
 

@@ -43,14 +43,6 @@ async def github_webhook(request: Request) -> JSONResponse:
         settings.github_webhook_secret, body, request.headers.get("x-hub-signature-256")
     ):
         raise Unauthorized("Bad or missing X-Hub-Signature-256.")
-    delivery = request.headers.get("x-github-delivery", "")[:64]
-    if delivery:
-        async with unit_of_work(lens.sessionmaker) as session:
-            first = await take_delivery(session, delivery_id=delivery)
-        if not first:
-            # A replay of a signed delivery (or GitHub's "Redeliver"): taken once only.
-            log.info("content.webhook.replayed", delivery=delivery)
-            return JSONResponse({"status": "ignored", "reason": "delivery already received"})
     event = request.headers.get("x-github-event", "")
     if event == "ping":
         return JSONResponse({"status": "pong"}, status_code=200)
@@ -70,7 +62,13 @@ async def github_webhook(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ignored", "reason": f"not branch {branch}"}, 202)
     if settings.content_repo and repo.lower() != settings.content_repo.lower():
         return JSONResponse({"status": "ignored", "reason": f"not repository {repo}"}, 202)
+    # Each signed body is taken once: a replay (with any X-GitHub-Delivery, which the
+    # signature does not cover) or GitHub's "Redeliver" changes nothing. Recorded with
+    # the sync request, so a failure leaves the delivery free to be sent again.
     async with unit_of_work(lens.sessionmaker) as session:
+        if not await take_delivery(session, delivery_id=hashlib.sha256(body).hexdigest()):
+            log.info("content.webhook.replayed", delivery=request.headers.get("x-github-delivery"))
+            return JSONResponse({"status": "ignored", "reason": "delivery already received"})
         job_id = await request_sync(session)
     if lens.runner is not None:
         lens.runner.wake()

@@ -76,8 +76,8 @@ class ContentState(Base):
 
 
 class WebhookDelivery(Base):
-    """A GitHub delivery already taken (`X-GitHub-Delivery`): the same one again (a
-    replay, or GitHub's own redelivery) is answered without syncing. Kept 30 days."""
+    """A GitHub push already taken, by the SHA-256 of its signed body: the same one again
+    (a replay, or GitHub's own redelivery) is answered without syncing. Kept 30 days."""
 
     __tablename__ = "webhook_deliveries"
 

@@ -506,10 +506,13 @@ class Links:
 _LINK_TARGETS = re.compile(
     r"\]\(\s*<?(?P<md>[^\s)>]+)"
     r"|<(?P<auto>[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*)>"
-    r"|^[ \t]{0,3}\[[^\]]+\]:[ \t]*<?(?P<ref>\S+?)>?(?:\s|$)"
-    r"|\b(?:href|src)\s*=\s*[\"']?(?P<attr>[^\"'\s>]+)",
+    r"|^[ \t]{0,3}\[(?!\^)[^\]]+\]:\s*<?(?P<ref>\S+?)>?(?:\s|$)"
+    r"|\b(?:href|src|action|formaction|data|poster|xlink:href)\s*=\s*"
+    r"(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<attr>[^\s>]+))",
     re.MULTILINE | re.IGNORECASE,
 )
+# Code shows addresses as text, it does not link them: fenced blocks and `spans`.
+_CODE = re.compile(r"^[ \t]{0,3}(```|~~~).*?^[ \t]{0,3}\1[^\n]*$|`[^`\n]+`", re.M | re.S)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 LINK_SCHEMES = {"http", "https", "mailto"}
 # Schemes that run code or read the reader's machine: the file is not served.
@@ -522,6 +525,7 @@ def link_problems(path: str, text: str) -> list[Problem]:
     any other scheme (`obsidian://`, `ftp:`) a warning (`link.scheme`): it is shown as
     text, not as a link."""
     problems = []
+    text = _CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     for match in _LINK_TARGETS.finditer(text):
         target = next(g for g in match.groups() if g is not None)
         # Entities and escapes would hide a scheme from a plain reading: decode them first.

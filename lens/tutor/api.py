@@ -32,11 +32,11 @@ from lens.tutor.service import (
     HISTORY_MESSAGES,
     Reply,
     check_limits,
-    check_transcription_limits,
     client_network,
+    finish_transcription,
     get_conversation,
     list_messages,
-    record_transcription,
+    start_transcription,
     stream_reply,
 )
 from lens.tutor.spool import spool_for
@@ -274,7 +274,13 @@ async def transcribe(request: Request, viewer: OptionalUser) -> TranscriptOut:
         filename = "speech" + AUDIO_TYPES[content_type]
     actor = Reader(request, viewer).actor or ""
     async with unit_of_work(lens.sessionmaker) as session:
-        await check_transcription_limits(session, actor=actor, settings=lens.settings)
+        started = await start_transcription(
+            session,
+            actor=actor,
+            settings=lens.settings,
+            audio_bytes=len(audio),
+            client_net=client_network(request.client.host if request.client else None),
+        )
     try:
         result = await lens.transcriber.transcribe(
             audio=audio, filename=filename, content_type=content_type or "application/octet-stream"
@@ -298,12 +304,8 @@ async def transcribe(request: Request, viewer: OptionalUser) -> TranscriptOut:
         log.warning("tutor.transcribe.refused", error=str(exc))
         raise Invalid("The recording could not be understood; try again, or type instead.") from exc
     async with unit_of_work(lens.sessionmaker) as session:
-        await record_transcription(
-            session,
-            actor=actor,
-            audio_bytes=len(audio),
-            seconds=result.seconds,
-            cost_usd=result.cost_usd,
+        await finish_transcription(
+            session, transcription_id=started.id, seconds=result.seconds, cost_usd=result.cost_usd
         )
     if not result.text:
         raise Invalid("No speech was heard in the recording; try again a little closer.")

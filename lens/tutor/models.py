@@ -75,6 +75,8 @@ class Transcription(Base):
     seconds: Mapped[float | None]
     cost_usd: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A visitor's network (see Conversation.client_net): recordings count against it too.
+    client_net: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (Index("ix_tutor_transcriptions_actor_created", "actor", "created_at"),
                       Index("ix_tutor_transcriptions_created", "created_at"))  # fmt: skip

@@ -131,6 +131,8 @@ async def check_limits(
     now = utcnow()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     anonymous = actor.startswith("a:")
+    if anonymous and client_net:
+        await _one_at_a_time_per_network(session, client_net)
     net = (
         select(Conversation.id)
         .where(Conversation.client_net == client_net, Conversation.user_id.is_(None))
@@ -221,10 +223,32 @@ def _check_cost_cap(spent: float, *, settings: Settings) -> None:
         )
 
 
-async def check_transcription_limits(
-    session: AsyncSession, *, actor: str, settings: Settings
-) -> None:
+async def _one_at_a_time_per_network(session: AsyncSession, client_net: str) -> None:
+    """On PostgreSQL, visitors' requests from one network are counted one after the
+    other (until the transaction ends), so requests sent together cannot all pass the
+    count. SQLite's write transactions are one at a time already."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtext("lens.tutor.net:" + client_net)))
+        )
+
+
+async def start_transcription(
+    session: AsyncSession,
+    *,
+    actor: str,
+    settings: Settings,
+    audio_bytes: int,
+    client_net: str | None = None,
+) -> Transcription:
+    """Check the limits and record the recording before it is sent to the provider (so
+    recordings sent together count against each other); `finish_transcription` adds
+    what it cost."""
     now = utcnow()
+    anonymous = actor.startswith("a:") and client_net is not None
+    if anonymous:
+        assert client_net is not None
+        await _one_at_a_time_per_network(session, client_net)
     recent = await session.scalar(
         select(func.count())
         .select_from(Transcription)
@@ -232,19 +256,41 @@ async def check_transcription_limits(
     )
     if (recent or 0) >= settings.tutor_messages_per_minute:
         raise RateLimited("You are recording faster than the tutor can keep up. Wait a minute.")
+    if anonymous:
+        from_net = await session.scalar(
+            select(func.count())
+            .select_from(Transcription)
+            .where(
+                Transcription.client_net == client_net,
+                Transcription.created_at > now - timedelta(minutes=1),
+            )
+        )
+        if (from_net or 0) >= settings.tutor_network_messages_per_minute:
+            raise RateLimited(
+                "Many people without an account are using speech input from your network. "
+                "Wait a minute, or sign in for your own allowance."
+            )
     spent = await session.scalar(
         select(_spent_today(now.replace(hour=0, minute=0, second=0, microsecond=0)))
     )
     _check_cost_cap(float(spent or 0.0), settings=settings)
-
-
-async def record_transcription(
-    session: AsyncSession, *, actor: str, audio_bytes: int, seconds: float | None, cost_usd: float
-) -> None:
-    session.add(
-        Transcription(actor=actor, audio_bytes=audio_bytes, seconds=seconds, cost_usd=cost_usd)
+    row = Transcription(
+        actor=actor,
+        audio_bytes=audio_bytes,
+        client_net=client_net if actor.startswith("a:") else None,
     )
+    session.add(row)
     await session.flush()
+    return row
+
+
+async def finish_transcription(
+    session: AsyncSession, *, transcription_id: int, seconds: float | None, cost_usd: float
+) -> None:
+    row = await session.get(Transcription, transcription_id)
+    if row is not None:
+        row.seconds, row.cost_usd = seconds, cost_usd
+        await session.flush()
 
 
 @dataclass

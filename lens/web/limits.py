@@ -9,10 +9,10 @@ at the limit, so no handler ever holds more than the limit in memory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MB = 1024 * 1024
@@ -86,21 +86,12 @@ def _too_large(limit: int) -> str:
 
 
 async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
-    if scope["path"].startswith("/api/"):
-        body = json.dumps({"detail": message}).encode()
-        kind = b"application/json"
-    else:
-        body = message.encode()
-        kind = b"text/plain; charset=utf-8"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", kind),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    """The app's own error answer (the error page, or `{"error": {...}}` for the API)."""
+    from lens.web.errors import error_response
+
+    async def nothing() -> Message:
+        return {"type": "http.disconnect"}
+
+    response = error_response(Request(scope), status=status, message=message)
+    response.headers["Connection"] = "close"
+    await response(scope, nothing, send)

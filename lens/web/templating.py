@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from markupsafe import Markup
 from starlette.responses import Response
 
@@ -16,6 +17,16 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["lens_version"] = __version__
+
+
+@pass_context
+def _url_for(context: Any, name: str, /, **path_params: Any) -> str:
+    """A path, not an absolute URL: right behind any proxy, whichever scheme and host the
+    request arrived with (an https page never links its own files over http://)."""
+    return str(context["request"].url_for(name, **path_params).path)
+
+
+templates.env.globals["url_for"] = _url_for
 # Sanitised HTML (lens.web.markdown), so templates may mark it safe.
 templates.env.filters["markdown"] = lambda text: Markup(render_markdown(text))  # noqa: S704
 

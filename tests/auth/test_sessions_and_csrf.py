@@ -223,3 +223,20 @@ async def test_csrf_exemption_is_for_the_exact_webhook_path(app_client, db) -> N
         "/api/content/webhookXYZ", headers={"Origin": "https://evil.example"}
     )
     assert response.status_code == 403
+
+
+async def test_signing_out_revokes_a_cookie_from_before_session_ids(client_factory, db) -> None:
+    user = await make_user(db)
+    async with client_factory() as browser:
+        secret = browser.app.state.lens.jwt_secret
+        now = int(time.time())
+        old = jwt.encode(  # as issued before cookies carried a session id
+            {"sub": str(user.id), "sv": 0, "iat": now, "exp": now + 3600, "auth_time": now},
+            secret,
+            algorithm="HS256",
+        )
+        browser.cookies.set(COOKIE, old, domain="lens.test")
+        assert await whoami(browser) == "signed in"
+        assert (await browser.post("/auth/signout", headers=ORIGIN)).status_code == 303
+        browser.cookies.set(COOKIE, old, domain="lens.test")  # a copy kept elsewhere
+        assert await whoami(browser) == "signed out"

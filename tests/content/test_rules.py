@@ -898,3 +898,21 @@ def test_completion_rules_of_a_course() -> None:
     assert (course.completion_meetings, course.completion_modules) == (3, "all")
     plain = load_content(repo()).courses["c"]
     assert (plain.completion_meetings, plain.completion_modules) == (None, "required")
+
+
+def test_code_and_footnotes_are_not_links_and_odd_spacing_is_seen() -> None:
+    quiet = (
+        'Write `<a href="javascript:void(0)">` to see it.\n\n'
+        '```html\n<img src="data:image/png;base64,AAAA">\n```\n\n'
+        "[^1]: Data: from the survey.\n"
+    )
+    assert link_problems("m.md", quiet) == []
+    loud = (
+        '<a href=" javascript:alert(1)">a</a>\n'
+        '<form action="javascript:alert(2)"><button formaction="vbscript:x">b</button></form>\n'
+        '<a href="java\tscript:alert(3)">c</a>\n'
+        "[ref]:\n  javascript:alert(4)\n"
+    )
+    found = [(p.line, p.rule) for p in link_problems("m.md", loud)]
+    assert found == [(1, "link.unsafe"), (2, "link.unsafe"), (2, "link.unsafe"),
+                     (3, "link.unsafe"), (4, "link.unsafe")]  # fmt: skip

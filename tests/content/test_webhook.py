@@ -42,6 +42,9 @@ async def site(tmp_path: Path, database_url, sessionmaker, make_settings):
     )
     async with app.router.lifespan_context(app):
         lens = app.state.lens
+        # The store's poller would share the test's one connection with the requests
+        # (savepoints interleave); tests refresh it by hand (as in tests/conftest.py).
+        await app.state.content.stop()
         runner = JobRunner(lens.sessionmaker, settings=settings, http=lens.http, poll_seconds=0.05)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as client:
@@ -149,7 +152,9 @@ async def test_a_burst_of_20_pushes_ends_in_one_consistent_snapshot(site, db) ->
     for n in range(20):
         fake.head = commits[min(n, len(commits) - 1)]
         response = await push(client, fake, fake.push_event(fake.head))
-        assert response.status_code == 202
+        # A push of the last commit again may repeat a body already taken (200, ignored).
+        expected = {202} if n < len(commits) else {200, 202}
+        assert response.status_code in expected, n
     queued = list(await db.scalars(select(Job).where(Job.kind == "content.sync")))
     assert len(queued) == 1  # coalesced while waiting
     await runner.run_until_idle()
@@ -212,8 +217,10 @@ async def test_a_replayed_delivery_is_taken_once(site, db) -> None:
     again = await client.post("/api/content/webhook", content=body, headers=sent)
     assert again.json() == {"status": "ignored", "reason": "delivery already received"}
     assert await db.scalar(select(Job).where(Job.status == "queued")) is None
-    # The same push under a new delivery id is a new delivery.
-    fresh = {**sent, "X-GitHub-Delivery": "another-guid"}
-    assert (await client.post("/api/content/webhook", content=body, headers=fresh)).json()[
-        "status"
-    ] == "queued"
+    # The delivery id is not signed: a replay under a new one is still the same push.
+    relabelled = {**sent, "X-GitHub-Delivery": "another-guid"}
+    again = await client.post("/api/content/webhook", content=body, headers=relabelled)
+    assert again.json()["reason"] == "delivery already received"
+    # The next push is a new body: taken.
+    fake.head = fake.history.commits[2]
+    assert (await push(client, fake, fake.push_event(fake.head))).json()["status"] == "queued"

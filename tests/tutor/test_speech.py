@@ -136,3 +136,26 @@ async def test_a_spent_openai_quota_is_the_sites_problem(client_factory, caplog)
     assert len(fake.requests) == 1  # not retried
     (record,) = [r for r in caplog.records if "tutor.transcribe.account_problem" in r.getMessage()]
     assert record.levelno == logging.ERROR and "insufficient_quota" in record.getMessage()
+
+
+async def test_a_new_cookie_is_no_new_speech_allowance(client_factory, db) -> None:
+    """Visitors dropping their cookie share their network's allowance for recordings too,
+    and each recording is counted before it is sent to the provider."""
+    import httpx
+
+    fake = FakeTranscriptionAPI(seconds=6.0)
+    async with client_factory(
+        transport=fake.transport(),
+        OPENAI_API_KEY="sk-test",
+        LENS_TUTOR_NETWORK_MESSAGES_PER_MINUTE="3",
+    ) as client:
+        codes = []
+        for _ in range(5):
+            transport = httpx.ASGITransport(app=client.app, client=("203.0.113.9", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as v:
+                await v.get(MODULE)
+                codes.append((await post_audio(v)).status_code)
+        assert codes == [200, 200, 200, 429, 429]
+    assert len(fake.requests) == 3
+    rows = list(await db.scalars(select(Transcription)))
+    assert len(rows) == 3 and {r.client_net for r in rows} == {"203.0.113.9"}

@@ -40,9 +40,7 @@ async def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
     READ.clear()
     refused = await _post(_app(), "/api/x", b"x" * 1001)
     assert refused.status_code == 413 and READ == []
-    assert "larger than this address accepts" in refused.json()["detail"]
-    page = await _post(_app(), "/form", b"x" * 1001)
-    assert page.status_code == 413 and page.headers["content-type"].startswith("text/plain")
+    assert "larger than this address accepts" in refused.json()["error"]["message"]
     assert (await _post(_app(), "/api/x", b"x" * 1000)).json() == {"read": 1000}
 
 
@@ -61,9 +59,9 @@ async def test_a_chunked_body_is_cut_off_at_the_limit() -> None:
 
 
 async def test_routes_with_their_own_limit() -> None:
-    app = _app(upload=5000)
-    assert (await _post(app, "/upload", b"z" * 4000)).status_code == 200
-    assert (await _post(app, "/other", b"z" * 4000)).status_code == 413
+    app = _app(**{"api/upload": 5000})
+    assert (await _post(app, "/api/upload", b"z" * 4000)).status_code == 200
+    assert (await _post(app, "/api/other", b"z" * 4000)).status_code == 413
 
 
 async def test_the_app_refuses_a_large_json_body_and_a_large_webhook(client_factory) -> None:
@@ -83,6 +81,10 @@ async def test_the_app_refuses_a_large_json_body_and_a_large_webhook(client_fact
             "/api/tutor/messages", content=chunked(), headers={"content-type": "application/json"}
         )
         assert response.status_code == 413, response.text
+        # A page's form: the site's own error page, saying what to do.
+        page = await client.post("/account/profile", content=big)
+        assert page.status_code == 413 and "send less" in page.text
+        assert page.headers["content-type"].startswith("text/html")
         hook = await client.post(
             "/api/content/webhook",
             content=b"x" * (26 * 1024 * 1024),

@@ -88,3 +88,11 @@ def test_forwarded_addresses_are_believed_only_from_named_proxies() -> None:
     assert proxy_options(Settings(_env_file=None)) == {"proxy_headers": False}
     named = Settings(_env_file=None, LENS_FORWARDED_ALLOW_IPS="10.0.0.5")
     assert proxy_options(named) == {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.5"}
+
+
+async def test_the_sites_own_files_are_linked_by_path(app_client) -> None:
+    """Behind a proxy Lens may see http:// while the visitor sees https://: an absolute
+    http:// link to the stylesheet would be blocked as mixed content."""
+    page = (await app_client.get("/")).text
+    assert 'href="/static/lens.css' in page
+    assert "http://lens.test/static" not in page

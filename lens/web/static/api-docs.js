@@ -4,5 +4,6 @@ window.addEventListener("load", function () {
     url: "/api/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
+    validatorUrl: null, // no badge from validator.swagger.io: nothing leaves the site
   });
 });
