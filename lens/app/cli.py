@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,7 +89,16 @@ def serve(
     )
 
 
-def config_check() -> None:
+def config_check(
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Also ask the tutor's model for a one-token answer (a real request; it "
+            "costs a tiny amount with a paid provider).",
+        ),
+    ] = False,
+) -> None:
     """Show which integrations are active and what is missing (secrets masked)."""
     settings = load_settings(production_check=False)
     typer.echo(f"environment: {settings.environment}")
@@ -102,6 +112,8 @@ def config_check() -> None:
         typer.echo(line)
     for line in discord_bot_report(settings):
         typer.echo(line)
+    if live:
+        typer.echo(asyncio.run(_try_the_tutor(settings)))
     try:
         settings.check_production()
     except ConfigError as exc:
@@ -127,6 +139,29 @@ _NEEDED_FOR = {
     "Move Members": "breakout rooms",
     "Manage Nicknames": "nicknames changed on Lens",
 }
+
+
+async def _try_the_tutor(settings: Settings) -> str:
+    """One real request to the tutor's model: the key, the address and the model name
+    all have to be right for it to answer."""
+    from lens.integrations.llm.client import Delta
+    from lens.tutor.service import model_from_settings
+
+    model = model_from_settings(settings)
+    if model is None:
+        return "  tutor: off, nothing to try"
+    started = time.monotonic()
+    try:
+        async for event in model.stream(
+            system="Answer with one word.",
+            messages=[{"role": "user", "content": "Say OK."}],
+            max_tokens=1,
+        ):
+            if isinstance(event, Delta):
+                break
+    except Exception as exc:
+        raise fail(f"the tutor's model ({model.name}) did not answer: {exc}", 1) from None
+    return f"  tutor: {model.name} answered in {time.monotonic() - started:.1f} s"
 
 
 def _discord_http() -> httpx.AsyncClient:

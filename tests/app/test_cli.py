@@ -95,3 +95,23 @@ def test_serve_with_two_web_processes(tmp_path: Path) -> None:
         server.proc.send_signal(signal.SIGTERM)
         server.proc.wait(timeout=30)
     assert server.log.read_text().count("app.started") == 2
+
+
+def test_config_check_live_asks_the_tutors_model(tmp_path: Path) -> None:
+    """`--live` makes one real request: a keyless local OpenAI-compatible server answers;
+    a failing one makes the check fail with the reason."""
+    from tests.integrations.fake_openai import FakeOpenAI
+
+    fake = FakeOpenAI(api_key="no-key-needed")  # Lens sends a placeholder when none is set
+    try:
+        env = {"LLM_PROVIDER": "openai/fake-tutor", "LENS_LLM_API_BASE": fake.base}
+        result = lens("config", "check", "--live", env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "tutor: openai/fake-tutor answered in" in result.stdout
+        assert fake.requests[0]["body"]["max_tokens"] == 1
+        fake.script.extend([("status", 500)] * 3)
+        broken = lens("config", "check", "--live", env=env, cwd=tmp_path)
+        assert broken.returncode == 1
+        assert "the tutor's model (openai/fake-tutor) did not answer" in broken.stderr
+    finally:
+        fake.close()
