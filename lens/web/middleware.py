@@ -64,13 +64,22 @@ class RequestContextMiddleware:
 
 class HeadAsGetMiddleware:
     """`HEAD` is answered wherever `GET` is (FastAPI routes declare GET only): the request
-    runs as a GET and the body is dropped, headers (Content-Length included) kept."""
+    runs as a GET and the body is dropped, headers (Content-Length included) kept.
+
+    Not under /auth/: a sign-in's GET steps use up single-use state, and a link checker's
+    HEAD must not (those answer 405 to HEAD, as before)."""
+
+    SKIP = ("/auth/",)
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "HEAD"
+            or scope["path"].startswith(self.SKIP)
+        ):
             await self.app(scope, receive, send)
             return
         ended = False

@@ -13,6 +13,8 @@ async def test_head_wherever_get(app_client, db) -> None:
     assert (await app_client.head("/no-such-page")).status_code == 404
     # Only where GET is: a POST-only address still says so.
     assert (await app_client.head("/api/tutor/messages")).status_code == 405
+    # Sign-in steps use up single-use state on GET: a link checker's HEAD must not.
+    assert (await app_client.head("/auth/discord/callback?code=x&state=y")).status_code == 405
 
 
 async def test_ids_too_large_for_any_column_are_not_found(app_client, db) -> None:
