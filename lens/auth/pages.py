@@ -41,6 +41,7 @@ from lens.integrations.email.models import OutboxEmail
 from lens.logging import get_logger
 from lens.users.models import User
 from lens.users.service import link_discord
+from lens.web.network import client_network
 from lens.web.security import CONTENT_SECURITY_POLICY
 from lens.web.state import get_lens
 from lens.web.templating import render
@@ -233,7 +234,8 @@ async def email_link_request(
             await send_email_link(
                 session,
                 email=email,
-                ip=request.client.host if request.client else None,
+                # Counted per network (an IPv6 /64, not each of its addresses).
+                ip=client_network(request.client.host if request.client else None),
                 next_path=next,
                 sender=lens.email,
                 base_url=lens.settings.public_url,

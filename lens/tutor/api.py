@@ -32,7 +32,6 @@ from lens.tutor.service import (
     HISTORY_MESSAGES,
     Reply,
     check_limits,
-    client_network,
     finish_transcription,
     get_conversation,
     list_messages,
@@ -42,6 +41,7 @@ from lens.tutor.service import (
 from lens.tutor.spool import spool_for
 from lens.tutor.transcripts import get_base_prompt
 from lens.web.markdown import render_markdown
+from lens.web.network import client_network
 from lens.web.state import get_lens
 
 log = get_logger("lens.tutor")

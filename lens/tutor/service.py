@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,22 +90,6 @@ async def list_messages(session: AsyncSession, *, conversation_id: int) -> list[
         select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
     )
     return list(rows)
-
-
-def client_network(address: str | None) -> str | None:
-    """What per-network limits count: an IPv4 address, or an IPv6 address's /64 (one
-    home or phone gets a whole /64, so its addresses are one network)."""
-    if not address:
-        return None
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 async def check_limits(

@@ -153,3 +153,14 @@ async def test_overlong_or_control_character_input_is_a_clear_error(app_client) 
         "/auth/email", data={"email": "ok@example.org", "next": "/" + "x" * 600}, headers=ORIGIN
     )
     assert far.status_code == 200
+
+
+async def test_email_links_are_limited_per_ipv6_network_not_per_address(app_client) -> None:
+    """One IPv6 /64 (one home, one phone) is one sender, whichever of its addresses."""
+    import httpx
+
+    for n in range(11):
+        transport = httpx.ASGITransport(app=app_client.app, client=(f"2001:db8:5:5::{n + 1:x}", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as c:
+            code = (await request_link(c, f"six{n}@example.org")).status_code
+        assert code == (200 if n < 10 else 429), n

@@ -159,7 +159,7 @@ async def _visitor_asks(app, ip: str, text: str = "hello") -> httpx.Response:
 
 
 def test_what_counts_as_one_network() -> None:
-    from lens.tutor.service import client_network
+    from lens.web.network import client_network
 
     assert client_network("203.0.113.7") == "203.0.113.7"
     assert client_network("::ffff:203.0.113.7") == "203.0.113.7"
