@@ -23,7 +23,7 @@ $(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.runtime
 
 # The suite on the lowest versions pyproject.toml allows (requirements/lowest.lock), in its
-# own environment; browser tests are left to `make test`.
+# own environment; browser tests and the API fuzz test are left to `make test`.
 LOWEST := .venv-lowest
 $(LOWEST)/.installed: requirements/lowest.lock pyproject.toml
 	$(PYTHON) -m venv $(LOWEST)
@@ -33,7 +33,7 @@ $(LOWEST)/.installed: requirements/lowest.lock pyproject.toml
 	@touch $@
 
 test-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -n auto -q -m "not browser" $(ARGS)
+	$(LOWEST)/bin/python -m pytest -n auto -q -m "not browser and not fuzz" $(ARGS)
 
 run: $(VENV)/.runtime
 	$(BIN)/lens serve $(ARGS)
