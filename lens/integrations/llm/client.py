@@ -114,11 +114,14 @@ class LiteLLMModel:
                 left = deadline - loop.time()
                 if left <= 0:
                     raise TimeoutError
-                response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=left)
-                iterator = response.__aiter__()
-                # Retrying is only safe before anything reached the student.
-                left = deadline - loop.time()
-                first = await asyncio.wait_for(iterator.__anext__(), max(left, 0.001))
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the awaited step completes, and the
+                # learner's browser going away must always stop the upstream request.
+                async with asyncio.timeout_at(deadline):
+                    response = await litellm.acompletion(**kwargs)
+                    iterator = response.__aiter__()
+                    # Retrying is only safe before anything reached the student.
+                    first = await iterator.__anext__()
                 break
             except TimeoutError as exc:
                 if loop.time() >= deadline:
@@ -163,7 +166,8 @@ class LiteLLMModel:
                     wait = min(self.stall_timeout, ends - loop.time())
                     if wait <= 0:
                         raise StoppedAnswering("the reply took longer than allowed")
-                    chunk = await asyncio.wait_for(iterator.__anext__(), wait)
+                    async with asyncio.timeout(wait):
+                        chunk = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError as exc:
