@@ -125,38 +125,10 @@ async def check_limits(
     recent, tokens, spent, net_recent, net_tokens = (
         await session.execute(
             select(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.conversation_id.in_(mine),
-                    Message.role == "user",
-                    Message.created_at > now - timedelta(minutes=1),
-                )
-                .scalar_subquery(),
-                select(
-                    func.coalesce(func.sum(Message.prompt_tokens + Message.completion_tokens), 0)
-                )
-                .where(Message.conversation_id.in_(mine), Message.created_at >= day_start)
-                .scalar_subquery(),
+                *_usage(mine, now=now, day_start=day_start),
                 _spent_today(day_start),
                 *(
-                    (
-                        select(func.count())
-                        .select_from(Message)
-                        .where(
-                            Message.conversation_id.in_(net),
-                            Message.role == "user",
-                            Message.created_at > now - timedelta(minutes=1),
-                        )
-                        .scalar_subquery(),
-                        select(
-                            func.coalesce(
-                                func.sum(Message.prompt_tokens + Message.completion_tokens), 0
-                            )
-                        )
-                        .where(Message.conversation_id.in_(net), Message.created_at >= day_start)
-                        .scalar_subquery(),
-                    )
+                    _usage(net, now=now, day_start=day_start)
                     if anonymous and client_net
                     else (literal(0), literal(0))
                 ),
@@ -181,6 +153,26 @@ async def check_limits(
             "conversation is kept."
         )
     _check_cost_cap(float(spent or 0.0), settings=settings)
+
+
+def _usage(conversations: Any, *, now: datetime, day_start: datetime) -> tuple[Any, Any]:
+    """Messages sent in the last minute, and tokens used today, in these conversations."""
+    recent = (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id.in_(conversations),
+            Message.role == "user",
+            Message.created_at > now - timedelta(minutes=1),
+        )
+        .scalar_subquery()
+    )
+    tokens = (
+        select(func.coalesce(func.sum(Message.prompt_tokens + Message.completion_tokens), 0))
+        .where(Message.conversation_id.in_(conversations), Message.created_at >= day_start)
+        .scalar_subquery()
+    )
+    return recent, tokens
 
 
 def _spent_today(day_start: datetime) -> Any:
