@@ -11,11 +11,12 @@ from other networks. Every attempt is a new visitor: it opens the module page (a
 1. one IPv4 address, a new cookie each time: the attempts accepted must be exactly the
    per-network limit a minute (LENS_TUTOR_NETWORK_MESSAGES_PER_MINUTE);
 2. the same inside one IPv6 /64, a new address and cookie each time: the same;
-3. a new network and cookie each time, so no per-network limit applies: the site's daily
-   cost cap must stop it, and what was spent (summed from Lens's database) may pass the
-   cap by at most one reply's cost (the cap is checked before each reply starts).
+3. a new network and cookie each time, so no per-network limit applies, `--together`
+   visitors at a time: the site's daily cost cap must stop it, and what was spent
+   (summed from Lens's database) must never pass the cap (each reply holds the most it
+   can cost before the model is asked), with no budget still held at the end.
 
-    .venv/bin/python bench/abuse.py [--attempts 60] [--cap 0.01]
+    .venv/bin/python bench/abuse.py [--attempts 60] [--cap 0.01] [--together 20]
 
 Exits 1 when a check fails. Numbers: bench/README.md.
 """
@@ -92,6 +93,31 @@ async def run(base: str, chat: Chat, addresses: list[str], *, stop_after: int = 
     return tally
 
 
+async def run_together(base: str, chat: Chat, addresses: list[str], *, together: int) -> Tally:
+    """`together` visitors at a time, each from its own network, until a whole batch is
+    refused."""
+    tally = Tally()
+    for start in range(0, len(addresses), together):
+        batch = addresses[start : start + together]
+        results = await asyncio.gather(*(attempt(base, chat, a) for a in batch))
+        for status, reason in results:
+            if status == 200:
+                tally.accepted += 1
+            elif status == 429:
+                tally.refused += 1
+                tally.reasons[reason] = tally.reasons.get(reason, 0) + 1
+            else:
+                tally.other.append(f"{status}: {reason}")
+        if all(status == 429 for status, _ in results):
+            break
+    return tally
+
+
+def held(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM tutor_budget_holds").fetchone()[0])
+
+
 def spent(db: Path) -> tuple[float, int, float]:
     """(total USD, replies, the dearest reply) from Lens's own records."""
     with sqlite3.connect(db) as conn:
@@ -129,21 +155,24 @@ async def bench(args: argparse.Namespace, base: str, db: Path) -> int:
 
     before, _, _ = spent(db)
     many = [str(ipaddress.ip_address("10.0.0.0") + n + 1) for n in range(args.max_networks)]
-    third = await run(base, chat, many, stop_after=5)
+    third = await run_together(base, chat, many, together=args.together)
     total, replies, dearest = spent(db)
+    holds = held(db)
     tried = third.accepted + third.refused + len(third.other)
-    show("3. a new network and cookie each time", third, tried)
+    show(f"3. a new network and cookie each time, {args.together} at once", third, tried)
     over = total - args.cap
     verdict = f"over the cap by ${over:.6f}" if over > 0 else "within the cap"
     print(
         f"    spent today ${total:.6f} of the ${args.cap:.6f} cap over {replies} replies "
         f"(${total - before:.6f} in phase 3); the dearest reply ${dearest:.6f}; "
-        f"{verdict}"
+        f"{verdict}; {holds} budget holds left"
     )
     if third.refused == 0:
         failures.append("3: the cost cap never refused")
-    if over > dearest + 1e-12:
-        failures.append(f"3: spent ${total:.6f}, more than one reply over the ${args.cap} cap")
+    if over > 0:
+        failures.append(f"3: spent ${total:.6f}, over the ${args.cap} cap")
+    if holds:
+        failures.append(f"3: {holds} budget holds left after every reply ended")
     if third.other:
         failures.append(f"3: unexpected answers: {third.other[:2]}")
 
@@ -158,6 +187,7 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=60, help="per phase 1 and 2")
     parser.add_argument("--max-networks", type=int, default=400, help="phase 3 at most")
     parser.add_argument("--cap", type=float, default=0.01, help="USD a day, the site's cap")
+    parser.add_argument("--together", type=int, default=20, help="phase 3 visitors at once")
     parser.add_argument("--tokens", type=int, default=200, help="tokens per reply")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     args = parser.parse_args()

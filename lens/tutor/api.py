@@ -34,7 +34,9 @@ from lens.tutor.service import (
     check_limits,
     finish_transcription,
     get_conversation,
+    hold_budget,
     list_messages,
+    reply_cost_ceiling,
     start_transcription,
     stream_reply,
 )
@@ -184,13 +186,22 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
         session.add(Message(conversation_id=conversation.id, role="user", content=body.message))
         await session.flush()
         earlier = await list_messages(session, conversation_id=conversation.id)
-    turns = [
-        {"role": m.role, "content": m.content}
-        for m in earlier[-HISTORY_MESSAGES:]
-        if m.content and m.status != "error"
-    ]
-    system = build_system_prompt(target, base_prompt=base_prompt)
-    reply = Reply()
+        turns = [
+            {"role": m.role, "content": m.content}
+            for m in earlier[-HISTORY_MESSAGES:]
+            if m.content and m.status != "error"
+        ]
+        system = build_system_prompt(target, base_prompt=base_prompt)
+        # Last, so the budget is held (one request at a time) only for the commit.
+        reply = Reply(
+            hold_id=await hold_budget(
+                session,
+                amount_usd=reply_cost_ceiling(
+                    model, system=system, history=turns, max_tokens=lens.settings.tutor_max_tokens
+                ),
+                settings=lens.settings,
+            )
+        )
 
     async def events() -> AsyncIterator[str]:
         try:

@@ -80,3 +80,17 @@ class Transcription(Base):
 
     __table_args__ = (Index("ix_tutor_transcriptions_actor_created", "actor", "created_at"),
                       Index("ix_tutor_transcriptions_created", "created_at"))  # fmt: skip
+
+
+class BudgetHold(Base):
+    """Money set aside for a reply being given: the most it can cost, counted against the
+    site's daily cost cap from before the model is asked until the reply is saved (then
+    the reply's own cost counts instead). Replies started together therefore cannot
+    together pass the cap. A hold left by a process that died stops counting once the
+    longest reply would be over."""
+
+    __tablename__ = "tutor_budget_holds"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    amount_usd: Mapped[float]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, literal, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.auth.visitors import user_actor, visitor_actor
@@ -20,7 +20,7 @@ from lens.integrations.llm.client import ChatModel, Delta, LiteLLMModel, Usage
 from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
-from lens.tutor.models import Conversation, Message, Transcription
+from lens.tutor.models import BudgetHold, Conversation, Message, Transcription
 from lens.tutor.spool import Spool
 
 log = get_logger("lens.tutor")
@@ -126,7 +126,7 @@ async def check_limits(
         await session.execute(
             select(
                 *_usage(mine, now=now, day_start=day_start),
-                _spent_today(day_start),
+                _spent_today(day_start, holds_since=_holds_since(now, settings)),
                 *(
                     _usage(net, now=now, day_start=day_start)
                     if anonymous and client_net
@@ -175,8 +175,9 @@ def _usage(conversations: Any, *, now: datetime, day_start: datetime) -> tuple[A
     return recent, tokens
 
 
-def _spent_today(day_start: datetime) -> Any:
-    """The site's spending today: replies and speech input together."""
+def _spent_today(day_start: datetime, *, holds_since: datetime) -> Any:
+    """The site's spending today: replies, speech input, and what replies being given
+    now may still cost (their holds)."""
     replies = (
         select(func.coalesce(func.sum(Message.cost_usd), 0.0))
         .where(Message.created_at >= day_start)
@@ -187,11 +188,63 @@ def _spent_today(day_start: datetime) -> Any:
         .where(Transcription.created_at >= day_start)
         .scalar_subquery()
     )
-    return (replies + speech).label("spent")
+    held = (
+        select(func.coalesce(func.sum(BudgetHold.amount_usd), 0.0))
+        .where(BudgetHold.created_at >= max(day_start, holds_since))
+        .scalar_subquery()
+    )
+    return (replies + speech + held).label("spent")
 
 
-def _check_cost_cap(spent: float, *, settings: Settings) -> None:
-    if spent >= settings.tutor_daily_cost_cap_usd:
+def _holds_since(now: datetime, settings: Settings) -> datetime:
+    """Holds younger than the longest a reply can take (waiting for its first token,
+    streaming, saving) still count; an older one was left by a process that died."""
+    return now - timedelta(
+        seconds=settings.tutor_first_token_seconds + settings.tutor_reply_seconds + 60
+    )
+
+
+def reply_cost_ceiling(
+    model: ChatModel, *, system: str, history: list[dict[str, str]], max_tokens: int
+) -> float:
+    """The most one reply can cost. A token is at least one byte of text, so the prompt's
+    UTF-8 bytes (and a few tokens per message for the roles) bound its prompt tokens."""
+    prompt_tokens = sum(len(t.encode()) for t in (system, *(m["content"] for m in history)))
+    prompt_tokens += 8 * (len(history) + 1)
+    return model.cost_ceiling(prompt_tokens=prompt_tokens, completion_tokens=max_tokens)
+
+
+async def hold_budget(
+    session: AsyncSession, *, amount_usd: float, settings: Settings
+) -> int | None:
+    """Set `amount_usd` aside against today's cost cap, or refuse when it does not fit.
+
+    Holds are taken one at a time across processes (an advisory lock on PostgreSQL, held
+    to the end of the transaction; SQLite writes one at a time anyway), so replies
+    started together are counted against each other before any of them costs anything.
+    Returns the hold's id (None for a model that costs nothing)."""
+    if amount_usd <= 0:
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtext("lens.tutor.budget")))
+        )
+    now = utcnow()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = await session.scalar(
+        select(_spent_today(day_start, holds_since=_holds_since(now, settings)))
+    )
+    _check_cost_cap(float(spent or 0.0), settings=settings, adding=amount_usd)
+    await session.execute(delete(BudgetHold).where(BudgetHold.created_at < now - timedelta(days=1)))
+    hold = BudgetHold(amount_usd=amount_usd, created_at=now)
+    session.add(hold)
+    await session.flush()
+    return hold.id
+
+
+def _check_cost_cap(spent: float, *, settings: Settings, adding: float = 0.0) -> None:
+    cap = settings.tutor_daily_cost_cap_usd
+    if spent >= cap or spent + adding > cap:
         raise RateLimited(
             "The tutor has reached this site's budget for today and is resting until "
             "midnight UTC. Your conversation is kept."
@@ -246,7 +299,12 @@ async def start_transcription(
                 "Wait a minute, or sign in for your own allowance."
             )
     spent = await session.scalar(
-        select(_spent_today(now.replace(hour=0, minute=0, second=0, microsecond=0)))
+        select(
+            _spent_today(
+                now.replace(hour=0, minute=0, second=0, microsecond=0),
+                holds_since=_holds_since(now, settings),
+            )
+        )
     )
     _check_cost_cap(float(spent or 0.0), settings=settings)
     row = Transcription(
@@ -274,6 +332,7 @@ class Reply:
     status: str = "complete"
     usage: Usage | None = None
     message_id: int | None = None
+    hold_id: int | None = None  # the budget set aside for it (hold_budget), let go on save
 
 
 async def stream_reply(
@@ -323,6 +382,7 @@ async def _store_reply(
     spool: Spool | None = None,
 ) -> None:
     if not reply.text and reply.usage is None and reply.status == "error":
+        await _let_go(sessionmaker, reply.hold_id)
         return
     usage = reply.usage or Usage(0, 0, 0.0)
     values = {
@@ -341,6 +401,10 @@ async def _store_reply(
             async with unit_of_work(sessionmaker) as session:
                 message = Message(role="assistant", created_at=given_at, **values)
                 session.add(message)
+                if reply.hold_id is not None:
+                    # Its own cost counts from now: in the same transaction, never both
+                    # and never neither.
+                    await session.execute(delete(BudgetHold).where(BudgetHold.id == reply.hold_id))
                 await session.flush()
                 reply.message_id = message.id
             break
@@ -353,7 +417,7 @@ async def _store_reply(
                 raise
             # The learner has it and the tokens were paid: kept on disk until the
             # database is back, never dropped.
-            spool.put({**values, "created_at": given_at.isoformat()})
+            spool.put({**values, "created_at": given_at.isoformat(), "hold_id": reply.hold_id})
             log.error("tutor.reply.spooled", error=repr(exc), tokens=usage.prompt_tokens
                       + usage.completion_tokens)  # fmt: skip
             return
@@ -363,6 +427,18 @@ async def _store_reply(
         tokens=usage.prompt_tokens + usage.completion_tokens,
         cost_usd=round(usage.cost_usd, 6),
     )
+
+
+async def _let_go(sessionmaker: async_sessionmaker[AsyncSession], hold_id: int | None) -> None:
+    """Release the budget of a reply that cost nothing (no answer came). Best effort: a
+    hold that stays stops counting once the longest reply would be over."""
+    if hold_id is None:
+        return
+    try:
+        async with unit_of_work(sessionmaker) as session:
+            await session.execute(delete(BudgetHold).where(BudgetHold.id == hold_id))
+    except Exception as exc:
+        log.warning("tutor.budget.release_failed", error=repr(exc))
 
 
 async def merge_anonymous_conversations(

@@ -20,12 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.db.engine import unit_of_work
 from lens.logging import get_logger
 from lens.settings import Settings
-from lens.tutor.models import Message
+from lens.tutor.models import BudgetHold, Message
 
 log = get_logger("lens.tutor")
 
@@ -84,6 +85,10 @@ class Spool:
             try:
                 async with unit_of_work(sessionmaker) as session:
                     session.add(Message(role="assistant", created_at=created, **values))
+                    if record.get("hold_id") is not None:
+                        await session.execute(
+                            delete(BudgetHold).where(BudgetHold.id == int(record["hold_id"]))
+                        )
             except Exception as exc:
                 os.rename(claimed, path)
                 log.warning(

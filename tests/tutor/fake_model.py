@@ -19,6 +19,10 @@ class FakeModel:
     delay: float = 0.0
     calls: list[dict] = field(default_factory=list)
     cancelled: int = 0
+    ceiling_usd: float = 0.0  # the most a reply may cost (0: free, as unknown models)
+
+    def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
+        return self.ceiling_usd
 
     async def stream(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int

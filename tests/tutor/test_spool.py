@@ -15,7 +15,7 @@ from lens.app import create_app
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker
 from lens.tutor import service
-from lens.tutor.models import Message
+from lens.tutor.models import BudgetHold, Message
 from lens.tutor.spool import Spool, spool_for
 from tests.conftest import fresh_database
 from tests.fixtures.auth import ORIGIN
@@ -49,7 +49,7 @@ async def test_a_reply_given_while_the_database_is_away_is_saved_later(
         proxy = Proxy(real.host or "127.0.0.1", real.port or 5432)
         await proxy.restore()
         through = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-        model = CutsTheDatabase(words=["The ", "whole ", "answer."])
+        model = CutsTheDatabase(words=["The ", "whole ", "answer."], ceiling_usd=0.01)
         settings = make_settings(DATABASE_URL=through, LENS_RUN_WORKER="false")
         app = create_app(settings, chat_model=model, configure_logs=False)
         async with app.router.lifespan_context(app):
@@ -70,6 +70,8 @@ async def test_a_reply_given_while_the_database_is_away_is_saved_later(
                 async with direct() as session:
                     assert await session.scalar(select(func.count()).select_from(Message).where(
                         Message.role == "assistant")) == 0  # fmt: skip
+                    # Its budget stays held meanwhile: the cap still counts it.
+                    assert await session.scalar(select(func.count(BudgetHold.id))) == 1
 
                 await proxy.restore()
                 assert await spool.flush(app.state.lens.sessionmaker) == 1
@@ -81,6 +83,8 @@ async def test_a_reply_given_while_the_database_is_away_is_saved_later(
                 assert saved.content == "The whole answer." and saved.status == "complete"
                 assert (saved.prompt_tokens, saved.completion_tokens) == (100, 3)
                 assert saved.cost_usd == pytest.approx(0.002)
+                async with direct() as session:  # its own cost counts now, not the hold
+                    assert await session.scalar(select(func.count(BudgetHold.id))) == 0
         await proxy.cut()
         await engine.dispose()
 

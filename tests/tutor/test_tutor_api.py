@@ -3,7 +3,8 @@ from __future__ import annotations
 import json
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from lens.tutor.models import Message
 from tests.fixtures.auth import ORIGIN
@@ -120,6 +121,59 @@ async def test_daily_budget_and_global_cap(client_factory) -> None:
         await ask(client, "one")
         capped = await ask(client, "two")
         assert capped.status_code == 429 and "budget" in capped.json()["error"]["message"]
+
+
+async def test_replies_started_together_cannot_pass_the_cost_cap(
+    dialect, tmp_path, make_settings
+) -> None:
+    """Each reply may cost at most $0.003 (its hold) and costs $0.002; the cap is $0.010.
+    Eight visitors from eight networks ask at once: three holds fit, so three replies
+    stream and five are refused before the model is asked. Afterwards their real cost
+    counts instead of the holds, and one more reply fits. (A database of its own: the
+    requests run at the same time, on their own connections, committing.)"""
+    import asyncio
+
+    from lens.app import create_app
+    from lens.db import migrate
+    from lens.db.engine import create_engine, create_sessionmaker
+    from lens.tutor.models import BudgetHold
+    from tests.conftest import fresh_database
+
+    model = FakeModel(delay=0.05, ceiling_usd=0.003)
+    async with fresh_database(dialect, tmp_path) as url:
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        settings = make_settings(
+            DATABASE_URL=url, LENS_RUN_WORKER="false", LENS_TUTOR_DAILY_COST_CAP_USD="0.01"
+        )
+        app = create_app(settings, chat_model=model, configure_logs=False)
+        async with app.router.lifespan_context(app):
+            answers = await asyncio.gather(
+                *(_visitor_asks(app, f"198.51.100.{n}") for n in range(1, 9))
+            )
+            codes = sorted(a.status_code for a in answers)
+            assert codes == [200] * 3 + [429] * 5
+            assert len(model.calls) == 3
+            async with create_sessionmaker(engine)() as db:
+                assert (await db.scalars(select(BudgetHold))).all() == []
+                spent = await db.scalar(select(func.sum(Message.cost_usd)))
+            assert spent == pytest.approx(0.006)
+            assert (await _visitor_asks(app, "203.0.113.50")).status_code == 200  # 0.009
+            refused = await _visitor_asks(app, "203.0.113.51")  # 0.008 + 0.003 > 0.010
+            assert refused.status_code == 429 and "budget" in refused.json()["error"]["message"]
+        await engine.dispose()
+
+
+def test_the_cost_ceiling_bounds_the_prompt_by_its_bytes() -> None:
+    from lens.tutor.service import reply_cost_ceiling
+
+    class Priced:
+        def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
+            return prompt_tokens * 1.0 + completion_tokens * 10.0
+
+    history = [{"role": "user", "content": "héllo"}]  # "é" is two bytes
+    # system 3 bytes + history 6 bytes + 8 per message (2 messages) = 25 prompt tokens
+    assert reply_cost_ceiling(Priced(), system="abc", history=history, max_tokens=7) == 95.0
 
 
 async def test_no_model_configured(app_client) -> None:

@@ -45,6 +45,10 @@ class ChatModel(Protocol):
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
     ) -> AsyncIterator[Event]: ...
 
+    def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
+        """The most a reply of this size can cost, whichever model answers it (USD)."""
+        ...
+
 
 class FirstTokenTimeout(IntegrationUnavailable):
     pass
@@ -81,6 +85,13 @@ class LiteLLMModel:
         self.reply_timeout = reply_timeout
         self.retries = retries
         self.fallback = fallback
+
+    def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
+        return max(
+            _cost(model, prompt_tokens, completion_tokens)
+            for model in (self.name, self.fallback)
+            if model
+        )
 
     async def stream(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
