@@ -32,8 +32,10 @@ from lens.content.store import ContentStore
 from lens.content.tasks import request_sync
 from lens.courses import api as courses_api
 from lens.courses import pages as course_pages
+from lens.courses.spool import progress_spool
 from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+from lens.db.spool import keep_flushing
 from lens.discord_groups import pages as discord_pages
 from lens.integrations.email.factory import email_sender_from_settings
 from lens.integrations.llm.client import ChatModel
@@ -52,7 +54,7 @@ from lens.settings import Settings
 from lens.tutor import api as tutor_api
 from lens.tutor import pages as tutor_pages
 from lens.tutor.service import model_from_settings, transcriber_from_settings
-from lens.tutor.spool import keep_flushing, spool_for
+from lens.tutor.spool import spool_for
 from lens.web import health
 from lens.web.api_docs import add_api_docs
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
@@ -125,12 +127,13 @@ def create_app(
                 chat_model=chat_model or model_from_settings(settings),
                 transcriber=transcriber or transcriber_from_settings(settings, http),
             )
-            if lens.chat_model is not None:
-                # Tutor replies the database could not take wait on disk until it is back.
-                flusher = asyncio.create_task(
-                    keep_flushing(spool_for(settings), maker), name="tutor-spool-flusher"
-                )
-                stack.push_async_callback(_stop_task, flusher)
+            # Acknowledged work the database could not take (tutor replies, reading
+            # progress) waits on disk until it is back.
+            flusher = asyncio.create_task(
+                keep_flushing([spool_for(settings), progress_spool(settings)], maker),
+                name="spool-flusher",
+            )
+            stack.push_async_callback(_stop_task, flusher)
             if settings.run_worker:
                 runner = JobRunner(maker, settings=settings, http=http)
                 await runner.start()

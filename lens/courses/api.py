@@ -12,15 +12,16 @@ from lens.courses.pages import current_content
 from lens.courses.rendering import section_blocks
 from lens.courses.service import (
     ModuleEntry,
-    complete_section,
+    completion_record,
     course_modules,
     course_view,
     get_course,
     get_module,
-    heartbeat,
+    heartbeat_record,
     module_key,
 )
-from lens.db.engine import unit_of_work
+from lens.courses.spool import progress_spool, write_progress
+from lens.db.spool import save_or_spool
 from lens.errors import NotFound
 from lens.web.state import get_lens
 
@@ -93,6 +94,8 @@ class CompleteIn(BaseModel):
 
 class CompleteOut(BaseModel):
     module_completed: bool
+    # The database was away: kept on this server and saved when it is back (202).
+    saved_later: bool = False
 
 
 class HeartbeatIn(BaseModel):
@@ -103,6 +106,7 @@ class HeartbeatIn(BaseModel):
 
 class HeartbeatOut(BaseModel):
     counted_seconds: int
+    saved_later: bool = False  # as CompleteOut.saved_later; counted then
 
 
 @router.get("/courses/{slug}", response_model=CourseOut)
@@ -185,15 +189,18 @@ async def complete(request: Request, body: CompleteIn, viewer: OptionalUser) -> 
     content = current_content(request)
     _, found = get_module(content, get_course(content, body.course), body.module)
     reader = Reader(request, viewer)
-    async with unit_of_work(get_lens(request).sessionmaker) as session:
-        finished = await complete_section(
-            session,
-            actor=reader.actor or "",
-            user_id=reader.user_id,
-            module=found,
-            content_id=body.content_id,
-        )
-    response = JSONResponse(CompleteOut(module_completed=finished).model_dump())
+    record = completion_record(reader.actor or "", reader.user_id, found, body.content_id)
+    lens = get_lens(request)
+    saved, finished = await save_or_spool(
+        lens.sessionmaker,
+        write_progress,
+        {**record, "what": "complete"},
+        spool=progress_spool(lens.settings),
+    )
+    response = JSONResponse(
+        CompleteOut(module_completed=bool(finished), saved_later=not saved).model_dump(),
+        status_code=200 if saved else 202,
+    )
     reader.apply(request, response)
     return response
 
@@ -210,14 +217,17 @@ async def beat(request: Request, body: HeartbeatIn, viewer: OptionalUser) -> JSO
     if match is None:
         raise NotFound("There is no such module (the content may have just changed).")
     reader = Reader(request, viewer)
-    async with unit_of_work(get_lens(request).sessionmaker) as session:
-        counted = await heartbeat(
-            session,
-            actor=reader.actor or "",
-            user_id=reader.user_id,
-            module=match,
-            content_id=body.content_id,
-        )
-    response = JSONResponse(HeartbeatOut(counted_seconds=counted).model_dump())
+    record = heartbeat_record(reader.actor or "", reader.user_id, match, body.content_id)
+    lens = get_lens(request)
+    saved, counted = await save_or_spool(
+        lens.sessionmaker,
+        write_progress,
+        {**record, "what": "heartbeat"},
+        spool=progress_spool(lens.settings),
+    )
+    response = JSONResponse(
+        HeartbeatOut(counted_seconds=int(counted or 0), saved_later=not saved).model_dump(),
+        status_code=200 if saved else 202,
+    )
     reader.apply(request, response)
     return response

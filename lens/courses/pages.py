@@ -15,7 +15,7 @@ from lens.content.deps import content_store
 from lens.content.parsed import ContentSet, Course, CourseModule, Module
 from lens.courses.rendering import Block, TocEntry, clock, section_blocks
 from lens.courses.service import (
-    complete_section,
+    completion_record,
     course_modules,
     course_view,
     first_course,
@@ -26,7 +26,8 @@ from lens.courses.service import (
     progress_rows,
     required_sections,
 )
-from lens.db.engine import unit_of_work
+from lens.courses.spool import progress_spool, write_progress
+from lens.db.spool import save_or_spool
 from lens.errors import NotFound
 from lens.users.models import User
 from lens.web.panels import render_panels
@@ -224,14 +225,16 @@ async def _complete(
     s: int,
 ) -> Response:
     reader = Reader(request, viewer)
-    async with unit_of_work(get_lens(request).sessionmaker) as session:
-        finished = await complete_section(
-            session,
-            actor=reader.actor or "",
-            user_id=reader.user_id,
-            module=module,
-            content_id=content_id,
-        )
+    lens = get_lens(request)
+    record = completion_record(reader.actor or "", reader.user_id, module, content_id)
+    # While the database is away the mark waits on this server and is saved when it is
+    # back: the reader goes on as if it were saved now.
+    _, finished = await save_or_spool(
+        lens.sessionmaker,
+        write_progress,
+        {**record, "what": "complete"},
+        spool=progress_spool(lens.settings),
+    )
     if finished:
         target = f"{base}?s={s}&done=1"
     elif s < len(module.sections):

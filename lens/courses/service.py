@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -216,18 +216,39 @@ async def complete_section(
     session: AsyncSession, *, actor: str, user_id: int | None, module: Module, content_id: str
 ) -> bool:
     """Mark one section done; True when that completes the module."""
+    return await apply_completion(session, completion_record(actor, user_id, module, content_id))
+
+
+def completion_record(actor: str, user_id: int | None, module: Module, content_id: str) -> dict[str, Any]:
+    """A section marked read, as a record that needs no content to be applied (the
+    module's required sections travel with it): saved now, or spooled while the database
+    is away (lens/db/spool.py) and applied as it was when it was acknowledged."""
     if content_id not in {s.content_id for s in module.sections}:
         raise NotFound("This module has no such section (the course may have just changed).")
-    key = module_key(module)
-    row = await _row(session, actor=actor, user_id=user_id, key=key, content_id=content_id)
+    return {
+        "actor": actor,
+        "user_id": user_id,
+        "module_key": module_key(module),
+        "content_id": content_id,
+        "required": [s.content_id for s in required_sections(module)],
+        "at": utcnow().isoformat(),
+    }
+
+
+async def apply_completion(session: AsyncSession, record: dict[str, Any]) -> bool:
+    actor, user_id, key = record["actor"], record["user_id"], record["module_key"]
+    at = datetime.fromisoformat(record["at"])
+    row = await _row(
+        session, actor=actor, user_id=user_id, key=key, content_id=record["content_id"]
+    )
     if row.completed_at is None:
-        row.completed_at = utcnow()
+        row.completed_at = at
     rows = await progress_rows(session, actor=actor, module_keys=[key])
     done = {cid for (_, cid), r in rows.items() if r.completed_at is not None}
-    if all(s.content_id in done for s in required_sections(module)):
+    if all(cid in done for cid in record["required"]):
         module_row = await _row(session, actor=actor, user_id=user_id, key=key, content_id="")
         if module_row.completed_at is None:
-            module_row.completed_at = utcnow()
+            module_row.completed_at = at
             await session.flush()
             if user_id is not None:
                 await publish(session, ModuleCompleted(user_id=user_id, module_key=key))
@@ -240,18 +261,39 @@ async def heartbeat(
     session: AsyncSession, *, actor: str, user_id: int | None, module: Module, content_id: str
 ) -> int:
     """Count up to 30 s of reading time; returns the seconds counted (0 if too soon)."""
+    return await apply_heartbeat(session, heartbeat_record(actor, user_id, module, content_id))
+
+
+def heartbeat_record(actor: str, user_id: int | None, module: Module, content_id: str) -> dict[str, Any]:
+    """A heartbeat as a record that needs no content to be applied (see
+    completion_record)."""
     if content_id not in {s.content_id for s in module.sections}:
         raise NotFound("This module has no such section.")
-    now = utcnow()
+    return {
+        "actor": actor,
+        "user_id": user_id,
+        "module_key": module_key(module),
+        "content_id": content_id,
+        "at": utcnow().isoformat(),
+    }
+
+
+async def apply_heartbeat(session: AsyncSession, record: dict[str, Any]) -> int:
+    actor = record["actor"]
+    now = datetime.fromisoformat(record["at"])
     activity = await session.get(ReaderActivity, actor, with_for_update=True)
-    if activity is not None and now - activity.last_heartbeat_at < MIN_HEARTBEAT_GAP:
+    if activity is not None and abs(now - activity.last_heartbeat_at) < MIN_HEARTBEAT_GAP:
         return 0
     if activity is None:
         session.add(ReaderActivity(actor=actor, last_heartbeat_at=now))
     else:
-        activity.last_heartbeat_at = now
+        activity.last_heartbeat_at = max(now, activity.last_heartbeat_at)
     row = await _row(
-        session, actor=actor, user_id=user_id, key=module_key(module), content_id=content_id
+        session,
+        actor=actor,
+        user_id=record["user_id"],
+        key=record["module_key"],
+        content_id=record["content_id"],
     )
     row.seconds += HEARTBEAT_SECONDS
     await session.flush()

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from lens.auth.visitors import user_actor, visitor_actor
 from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
+from lens.db.spool import Spool, save_or_spool
 from lens.errors import Invalid, RateLimited
 from lens.integrations.llm.client import ChatModel, Delta, LiteLLMModel, Usage
 from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
 from lens.tutor.models import BudgetHold, Conversation, Message, Transcription
-from lens.tutor.spool import Spool
+from lens.tutor.spool import write_reply
 
 log = get_logger("lens.tutor")
 
@@ -385,7 +386,7 @@ async def _store_reply(
         await _let_go(sessionmaker, reply.hold_id)
         return
     usage = reply.usage or Usage(0, 0, 0.0)
-    values = {
+    record = {
         "conversation_id": conversation_id,
         "content": reply.text,
         "status": reply.status,
@@ -394,33 +395,18 @@ async def _store_reply(
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "cost_usd": usage.cost_usd,
+        "created_at": utcnow().isoformat(),
+        "hold_id": reply.hold_id,
     }
-    given_at = utcnow()
-    for attempt, pause in enumerate((*SAVE_TRIES, None)):
-        try:
-            async with unit_of_work(sessionmaker) as session:
-                message = Message(role="assistant", created_at=given_at, **values)
-                session.add(message)
-                if reply.hold_id is not None:
-                    # Its own cost counts from now: in the same transaction, never both
-                    # and never neither.
-                    await session.execute(delete(BudgetHold).where(BudgetHold.id == reply.hold_id))
-                await session.flush()
-                reply.message_id = message.id
-            break
-        except Exception as exc:
-            if pause is not None:
-                log.warning("tutor.reply.save_retry", attempt=attempt + 1, error=repr(exc))
-                await asyncio.sleep(pause)
-                continue
-            if spool is None:
-                raise
-            # The learner has it and the tokens were paid: kept on disk until the
-            # database is back, never dropped.
-            spool.put({**values, "created_at": given_at.isoformat(), "hold_id": reply.hold_id})
-            log.error("tutor.reply.spooled", error=repr(exc), tokens=usage.prompt_tokens
-                      + usage.completion_tokens)  # fmt: skip
-            return
+    # Any failure is retried and then spooled, not only an outage: the learner has the
+    # reply and the tokens were paid, so it must never be dropped.
+    saved, message_id = await save_or_spool(
+        sessionmaker, write_reply, record, spool=spool, tries=SAVE_TRIES, outage=lambda _: True
+    )
+    if not saved:
+        log.error("tutor.reply.spooled", tokens=usage.prompt_tokens + usage.completion_tokens)
+        return
+    reply.message_id = message_id
     log.info(
         "tutor.reply.stored",
         status=reply.status,

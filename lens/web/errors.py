@@ -4,7 +4,6 @@ else is a bug: logged, reported to Sentry, and shown as a 500 without details.""
 
 from __future__ import annotations
 
-import socket
 from http import HTTPStatus
 
 import sentry_sdk
@@ -12,11 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lens.db.outage import database_unavailable
 from lens.errors import LensError
 from lens.logging import get_logger
 from lens.web.templating import render
@@ -130,65 +129,6 @@ def number_out_of_range(exc: BaseException) -> bool:
 
 
 RETRY_AFTER_SECONDS = 30
-# asyncpg's errors for a server that is gone, restarting or full (by name: the web layer
-# does not import the driver).
-_SERVER_GONE = {
-    "CannotConnectNowError",
-    "ConnectionDoesNotExistError",
-    "AdminShutdownError",
-    "CrashShutdownError",
-    "TooManyConnectionsError",
-    "ConnectionFailureError",
-    "ClientCannotConnectError",
-}
-_UNAVAILABLE_TEXT = (
-    "database is locked",  # SQLite, busy past its timeout
-    "unable to open database file",
-    "connection refused",
-    "connection was closed",
-    "server closed the connection",
-    "terminating connection",
-    "the database system is",  # starting up / shutting down / in recovery mode
-    "connection is closed",
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether a request failed because the database could not be reached (down,
-    restarting, the pool exhausted, SQLite busy), not because of a bug."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, SQLAlchemyTimeout):
-            return True  # no connection free in the pool in time
-        if isinstance(current, ConnectionError | socket.gaierror | TimeoutError) and _raised_by_db(
-            current
-        ):
-            return True  # asyncpg's own connect, unwrapped: refused, unknown host, no answer
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        if type(current).__name__ in _SERVER_GONE:
-            return True
-        if isinstance(current, DBAPIError | OSError) and any(
-            marker in str(current).lower() for marker in _UNAVAILABLE_TEXT
-        ):
-            return True
-        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
-    return False
-
-
-_DB_CODE = ("/asyncpg/", "/sqlalchemy/", "/aiosqlite/")
-
-
-def _raised_by_db(exc: BaseException) -> bool:
-    """Whether the database driver raised it (not a vendor's HTTP client)."""
-    tb = exc.__traceback__
-    while tb is not None:
-        if any(part in tb.tb_frame.f_code.co_filename for part in _DB_CODE):
-            return True
-        tb = tb.tb_next
-    return False
 
 
 class UnhandledErrorMiddleware:

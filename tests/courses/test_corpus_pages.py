@@ -307,7 +307,7 @@ async def test_what_the_review_of_the_pages_asked_for(client) -> None:
     beat = await client.post(
         "/api/progress/heartbeat", json=body, headers={"Origin": "http://lens.test"}
     )
-    assert beat.json() == {"counted_seconds": 30}
+    assert beat.json() == {"counted_seconds": 30, "saved_later": False}
     # A lens on its own has no module to count for: no data-module, so no heartbeats.
     lens = await client.get("/lens/e418a224-ade2-40df-872c-8475585c07be")
     assert "data-module=" not in lens.text

@@ -195,8 +195,8 @@ async def test_heartbeats_count_time_once(app_client, db) -> None:
     }
     first = await app_client.post("/api/progress/heartbeat", json=body, headers=ORIGIN)
     second = await app_client.post("/api/progress/heartbeat", json=body, headers=ORIGIN)
-    assert first.json() == {"counted_seconds": 30}
-    assert second.json() == {"counted_seconds": 0}  # another tab, or too soon
+    assert first.json() == {"counted_seconds": 30, "saved_later": False}
+    assert second.json() == {"counted_seconds": 0, "saved_later": False}  # another tab, or too soon
     row = await db.scalar(select(Progress).where(Progress.content_id == body["content_id"]))
     assert row.seconds == 30
     bad = await app_client.post(

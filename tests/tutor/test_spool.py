@@ -16,7 +16,7 @@ from lens.db import migrate
 from lens.db.engine import create_engine, create_sessionmaker
 from lens.tutor import service
 from lens.tutor.models import BudgetHold, Message
-from lens.tutor.spool import Spool, spool_for
+from lens.tutor.spool import spool_for
 from tests.conftest import fresh_database
 from tests.fixtures.auth import ORIGIN
 from tests.fixtures.db_proxy import Proxy
@@ -89,12 +89,25 @@ async def test_a_reply_given_while_the_database_is_away_is_saved_later(
         await engine.dispose()
 
 
-async def test_an_unreadable_file_is_set_aside_and_the_rest_saved(tmp_path: Path, db) -> None:
-    spool = Spool(tmp_path / "spool")
-    spool.directory.mkdir()
-    (spool.directory / "0-bad.json").write_text("{not json")
-    assert await spool.flush(_one(db)) == 0
-    assert spool.waiting() == [] and (spool.directory / "0-bad.bad").exists()
+async def test_an_unreadable_file_is_set_aside_and_the_rest_saved(
+    tmp_path: Path, make_settings, db
+) -> None:
+    from lens.tutor.models import Conversation
+
+    spool = spool_for(make_settings(LENS_VAR_DIR=str(tmp_path / "var")))
+    talk = Conversation(actor="a:x", module_key="m", content_id="c", segment_index=0)
+    db.add(talk)
+    await db.commit()  # (a savepoint: the records set aside roll back only their own)
+    spool.put({"conversation_id": talk.id})  # a field missing: cannot be saved
+    spool.directory.joinpath("0-bad.json").write_text("{not json")
+    good = {"conversation_id": talk.id, "content": "Kept.", "status": "complete",
+            "model": "m", "prompt_tokens": 1, "completion_tokens": 2, "cost_usd": 0.0,
+            "created_at": "2026-12-03T10:00:00+00:00", "hold_id": None}  # fmt: skip
+    spool.put(good)
+    assert await spool.flush(_one(db)) == 1
+    assert spool.waiting() == [] and len(list(spool.directory.glob("*.bad"))) == 2
+    saved = await db.scalar(select(Message).where(Message.conversation_id == talk.id))
+    assert saved.content == "Kept." and saved.completion_tokens == 2
 
 
 def _one(db):
