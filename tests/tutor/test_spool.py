@@ -4,6 +4,7 @@ waits on disk, and once the database is back it is saved with its tokens counted
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -119,3 +120,84 @@ def _one(db):
         yield db
 
     return maker
+
+
+async def test_the_database_server_stopped_during_a_reply(
+    tmp_path: Path, make_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real server (a private one) is stopped, as in a crash, after the reply's first
+    word. The learner gets the whole reply, /readyz says 503 and the next request a 503
+    with a retry hint; the server starts again, the same app serves again without a
+    restart, the reply is saved and its tokens count against the learner's allowance."""
+    import tempfile
+
+    from lens.db import spool as db_spool
+    from tests.conftest import IN_CI
+    from tests.fixtures.pg_server import PrivateServer, why_not_available
+
+    problem = why_not_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem + "; CI requires it")
+        pytest.skip(problem)
+    monkeypatch.setattr(service, "SAVE_TRIES", (0.05, 0.1))
+    monkeypatch.setattr(db_spool, "SAVE_TRIES", (0.05, 0.1))
+    server = PrivateServer(Path(tempfile.mkdtemp(prefix="lens-pg-")))
+    try:
+        await asyncio.to_thread(server.init)
+        await server.astart()
+        engine = create_engine(server.url)
+        await migrate.upgrade(engine)
+        await engine.dispose()
+
+        class StopsTheServer(FakeModel):
+            """Stops the server after the first word of its first reply."""
+
+            stopped = False
+
+            async def stream(self, **kwargs):  # type: ignore[no-untyped-def]
+                async for event in super().stream(**kwargs):
+                    yield event
+                    if not self.stopped:
+                        self.stopped = True
+                        await server.astop("immediate")
+
+        model = StopsTheServer(words=["All ", "of ", "it."])
+        settings = make_settings(
+            DATABASE_URL=server.url, LENS_RUN_WORKER="false", LENS_TUTOR_DAILY_TOKENS="150"
+        )
+        app = create_app(settings, chat_model=model, configure_logs=False)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as c:
+                await c.get("/course/intro-to-ai-safety/welcome")
+                got = events((await c.post(
+                    "/api/tutor/messages", json={**AT, "message": "Why?"}, headers=ORIGIN
+                )).text)  # fmt: skip
+                assert "".join(d["text"] for k, d in got if k == "delta") == "All of it."
+                assert got[-1][0] == "done"
+                assert len(spool_for(settings).waiting()) == 1
+                assert (await c.get("/readyz")).status_code == 503
+                busy = await c.get("/course/intro-to-ai-safety/welcome")
+                assert busy.status_code == 503 and busy.headers["retry-after"] == "30"
+
+                await server.astart()
+                assert (await c.get("/readyz")).status_code == 200  # no restart needed
+                assert await spool_for(settings).flush(app.state.lens.sessionmaker) == 1
+                # 100 prompt + 3 completion tokens counted: 150 a day leaves room for
+                # one more message, and that one's 103 make the next one over.
+                ok = await c.post(
+                    "/api/tutor/messages", json={**AT, "message": "And?"}, headers=ORIGIN
+                )
+                assert ok.status_code == 200
+                over = await c.post(
+                    "/api/tutor/messages", json={**AT, "message": "More?"}, headers=ORIGIN
+                )
+                assert over.status_code == 429 and "allowance" in over.json()["error"]["message"]
+                async with create_sessionmaker(create_engine(server.url))() as session:
+                    saved = list(await session.scalars(
+                        select(Message).where(Message.role == "assistant").order_by(Message.id)
+                    ))  # fmt: skip
+                assert [m.content for m in saved] == ["All of it.", "All of it."]
+    finally:
+        await asyncio.to_thread(server.cleanup)
