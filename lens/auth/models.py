@@ -23,6 +23,9 @@ class OAuthState(Base):
     link_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    # The network (IPv4 address, IPv6 /64) it was started from: starts are limited per
+    # network, each one being a row and a trip to Discord.
+    client_net: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class SignInToken(Base):

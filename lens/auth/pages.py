@@ -113,6 +113,7 @@ async def discord_start(
             next_path=next,
             browser_nonce=nonce,
             link_user_id=viewer.id if link and viewer else None,
+            client_net=client_network(request.client.host if request.client else None),
         )
     response = RedirectResponse(oauth.authorize_url(state=state, code_verifier=verifier), 302)
     # Lax is enough: Discord sends the browser back with a top-level GET.

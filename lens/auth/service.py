@@ -27,6 +27,9 @@ from lens.web.messages import MessageTemplates
 
 MESSAGES = MessageTemplates(Path(__file__).parent / "templates")
 STATE_LIFETIME = timedelta(minutes=10)
+# Discord sign-ins started from one network and not yet finished or expired: generous,
+# since a class or an office shares one address, but not a free row and redirect each.
+DISCORD_STARTS_PER_NETWORK = 60
 BOT_CODE_LIFETIME = timedelta(minutes=10)
 EMAIL_LINK_LIFETIME = timedelta(minutes=15)
 # At most this many sign-in e-mails per address, and per IP address, per window.
@@ -111,17 +114,34 @@ class SignInProblem(Invalid):
 
 
 async def start_discord_sign_in(
-    session: AsyncSession, *, next_path: str, browser_nonce: str, link_user_id: int | None = None
+    session: AsyncSession,
+    *,
+    next_path: str,
+    browser_nonce: str,
+    link_user_id: int | None = None,
+    client_net: str | None = None,
 ) -> tuple[str, str]:
     """A new single-use state and PKCE verifier for one trip to Discord.
 
     `browser_nonce` is also set as a cookie in the browser that starts; the callback must
-    come back to that same browser.
+    come back to that same browser. At most DISCORD_STARTS_PER_NETWORK starts from one
+    network (`client_net`) are open at a time (a state lives STATE_LIFETIME).
     """
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
     now = utcnow()
     await session.execute(delete(OAuthState).where(OAuthState.expires_at < now))
+    if client_net:
+        open_here = await session.scalar(
+            select(func.count())
+            .select_from(OAuthState)
+            .where(OAuthState.client_net == client_net, OAuthState.expires_at >= now)
+        )
+        if (open_here or 0) >= DISCORD_STARTS_PER_NETWORK:
+            raise RateLimited(
+                "Many sign-ins with Discord were started from your network in the last few "
+                "minutes. Finish the one you started, or try again in ten minutes."
+            )
     session.add(
         OAuthState(
             state_hash=token_hash(state),
@@ -131,6 +151,7 @@ async def start_discord_sign_in(
             link_user_id=link_user_id,
             created_at=now,
             expires_at=now + STATE_LIFETIME,
+            client_net=client_net,
         )
     )
     await session.flush()

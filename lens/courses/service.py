@@ -219,7 +219,9 @@ async def complete_section(
     return await apply_completion(session, completion_record(actor, user_id, module, content_id))
 
 
-def completion_record(actor: str, user_id: int | None, module: Module, content_id: str) -> dict[str, Any]:
+def completion_record(
+    actor: str, user_id: int | None, module: Module, content_id: str
+) -> dict[str, Any]:
     """A section marked read, as a record that needs no content to be applied (the
     module's required sections travel with it): saved now, or spooled while the database
     is away (lens/db/spool.py) and applied as it was when it was acknowledged."""
@@ -264,7 +266,9 @@ async def heartbeat(
     return await apply_heartbeat(session, heartbeat_record(actor, user_id, module, content_id))
 
 
-def heartbeat_record(actor: str, user_id: int | None, module: Module, content_id: str) -> dict[str, Any]:
+def heartbeat_record(
+    actor: str, user_id: int | None, module: Module, content_id: str
+) -> dict[str, Any]:
     """A heartbeat as a record that needs no content to be applied (see
     completion_record)."""
     if content_id not in {s.content_id for s in module.sections}:

@@ -322,3 +322,38 @@ async def test_sign_in_requests_identify_lens_as_discord_asks(client_factory) ->
     form = parse_qs(token_request.content.decode())
     assert form["grant_type"] == ["authorization_code"]
     assert 43 <= len(form["code_verifier"][0]) <= 128  # PKCE (RFC 7636)
+
+
+async def test_discord_sign_ins_started_from_one_network_are_limited(
+    client_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each start is a row and a trip to Discord: a script starting them from one network
+    stops at the limit; another network, and starts that expired, do not count."""
+    from datetime import timedelta
+
+    from lens.auth import service
+
+    monkeypatch.setattr(service, "DISCORD_STARTS_PER_NETWORK", 3)
+    async with client_factory(transport=FakeDiscord().transport(), **CLIENT) as client:
+        app = client.app
+
+        async def start_from(ip: str) -> httpx.Response:
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(ip, 1))
+            async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as c:
+                return await c.get("/auth/discord")
+
+        codes = [(await start_from("203.0.113.9")).status_code for _ in range(5)]
+        assert codes == [302, 302, 302, 429, 429]
+        refused = await start_from("203.0.113.9")
+        assert "from your network" in refused.text
+        assert (await start_from("2001:db8:5:5::1")).status_code == 302
+        assert (await start_from("198.51.100.20")).status_code == 302
+        # Once they expire (10 minutes), that network may start again.
+        monkeypatch.setattr(service, "utcnow", lambda: _later(timedelta(minutes=11)))
+        assert (await start_from("203.0.113.9")).status_code == 302
+
+
+def _later(by):  # type: ignore[no-untyped-def]
+    from lens.db.base import utcnow
+
+    return utcnow() + by
