@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
     llm_api_base: str | None = Field(None, alias="LENS_LLM_API_BASE")  # a local server
     llm_fallback: str | None = Field(None, alias="LENS_LLM_FALLBACK")
+    # The site's own model prices, USD per million tokens: {"model": [input, output]}
+    # (lens/integrations/llm/prices.py; they win over Lens's table).
+    llm_prices: dict[str, tuple[float, float]] | None = Field(None, alias="LENS_LLM_PRICES")
     tutor_max_tokens: int = Field(1024, alias="LENS_TUTOR_MAX_TOKENS")
     tutor_max_message_chars: int = Field(4000, alias="LENS_TUTOR_MAX_MESSAGE_CHARS")
     tutor_messages_per_minute: int = Field(6, alias="LENS_TUTOR_MESSAGES_PER_MINUTE")

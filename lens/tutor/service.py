@@ -17,7 +17,8 @@ from lens.db.base import utcnow
 from lens.db.engine import unit_of_work
 from lens.db.spool import Spool, save_or_spool
 from lens.errors import Invalid, RateLimited
-from lens.integrations.llm.client import ChatModel, Delta, LiteLLMModel, Usage
+from lens.integrations.llm import direct
+from lens.integrations.llm.client import ChatModel, Delta, DirectModel, LiteLLMModel, Usage
 from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
@@ -32,14 +33,23 @@ HISTORY_MESSAGES = 20  # earlier turns sent back to the model
 def model_from_settings(settings: Settings) -> ChatModel | None:
     if not settings.tutor_configured:
         return None
-    return LiteLLMModel(
-        model=settings.llm_provider,
-        api_key=settings.tutor_model_key,
-        api_base=settings.llm_api_base,
-        fallback=settings.llm_fallback,
-        first_token_timeout=settings.tutor_first_token_seconds,
-        reply_timeout=settings.tutor_reply_seconds,
-    )
+    options: dict[str, Any] = {
+        "model": settings.llm_provider,
+        "api_key": settings.tutor_model_key,
+        "api_base": settings.llm_api_base,
+        "fallback": settings.llm_fallback,
+        "first_token_timeout": settings.tutor_first_token_seconds,
+        "reply_timeout": settings.tutor_reply_seconds,
+        "prices": settings.llm_prices,
+    }
+    if direct.route_for(settings.llm_provider, api_key=None, api_base=None) is None:
+        return LiteLLMModel(**options)  # a model string only litellm knows
+    keys = {
+        "anthropic": settings.anthropic_api_key,
+        "openai": settings.openai_api_key,
+        "gemini": settings.gemini_api_key,
+    }
+    return DirectModel(keys=keys, **options)
 
 
 def transcriber_from_settings(settings: Settings, http: httpx.AsyncClient) -> Transcriber | None:

@@ -1,4 +1,5 @@
-"""Lens's real model client (litellm speaking each vendor's protocol over HTTP) against
+"""Lens's real model clients (its own httpx routes, and litellm, each speaking the vendor's
+protocol over HTTP) against
 recorded exchanges in the vendors' own wire formats (tests/contracts/<vendor>/recorded:
 see exchanges.json there for where each shape comes from), and what the tutor makes of
 them: the text, the usage and its cost, and what the student sees when it goes wrong.
@@ -18,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from lens.errors import IntegrationUnavailable
-from lens.integrations.llm.client import Delta, LiteLLMModel, Usage
+from lens.integrations.llm.client import Delta, DirectModel, LiteLLMModel, PolicyModel, Usage
 from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.tutor.models import Message
 from tests.contracts.gemini import check as gemini
@@ -158,19 +159,24 @@ def test_openai_sends_usage_on_a_last_chunk_without_choices() -> None:
 # -- replayed through Lens's client -------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[ReplayServer]:
+@pytest.fixture(params=["direct", "litellm"])
+def server(request: pytest.FixtureRequest) -> Iterator[ReplayServer]:
+    """The replay server, and which of Lens's two routes speaks to it (`impl`): the
+    direct httpx client Lens uses for the vendors it names, or litellm, which serves any
+    other model string (and these too, when asked)."""
     replay = ReplayServer()
+    replay.impl = request.param  # type: ignore[attr-defined]
     yield replay
     replay.close()
 
 
 def client_for(
     vendor: str, server: ReplayServer, *names: str, fallback: str | None = None, retries: int = 1
-) -> LiteLLMModel:
+) -> PolicyModel:
     model, root, *_ = VENDORS[vendor]
     server.script = [recorded(vendor, name) for name in names]
-    return LiteLLMModel(
+    implementation = DirectModel if server.impl == "direct" else LiteLLMModel  # type: ignore[attr-defined]
+    return implementation(
         model=model,
         api_key="test-key-0000",
         api_base=server.url + root,
@@ -180,7 +186,7 @@ def client_for(
     )
 
 
-async def collect(model: LiteLLMModel) -> list[Any]:
+async def collect(model: PolicyModel) -> list[Any]:
     got: list[Any] = []
     async for event in model.stream(
         system="You are a tutor.", messages=[{"role": "user", "content": "Hi"}], max_tokens=64

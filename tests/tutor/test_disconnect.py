@@ -1,5 +1,5 @@
 """A student closes the page mid-reply: Lens, served over real HTTP, stops the provider's
-stream (the real litellm client against a fake OpenAI-compatible server) and keeps what
+stream (Lens's own client, and litellm, against a fake OpenAI-compatible server) and keeps what
 was said as a partial reply."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lens.integrations.llm.client import LiteLLMModel
+from lens.integrations.llm.client import DirectModel, LiteLLMModel
 from tests.fixtures.browser import LiveServer, serve_lens
 from tests.integrations.fake_openai import FakeOpenAI
 from tests.tutor.test_tutor_api import AT
@@ -25,9 +25,13 @@ def provider() -> Iterator[FakeOpenAI]:
     fake.close()
 
 
-@pytest.fixture(scope="module")
-def server(provider: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    model = LiteLLMModel(
+@pytest.fixture(scope="module", params=["direct", "litellm"])
+def server(
+    request: pytest.FixtureRequest, provider: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """Lens with either route to the provider: its own httpx client, or litellm."""
+    implementation = DirectModel if request.param == "direct" else LiteLLMModel
+    model = implementation(
         model="openai/fake-tutor", api_key="sk-test", api_base=provider.base, retries=0
     )
     with serve_lens(tmp_path_factory.mktemp("disconnect"), chat_model=model) as live:
@@ -37,6 +41,7 @@ def server(provider: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> It
 async def test_closing_the_page_cancels_the_provider_stream(
     server: LiveServer, provider: FakeOpenAI
 ) -> None:
+    provider.closed_early = 0
     provider.script.append(("stream", [f"word{i} " for i in range(400)]))  # ~4 s of reply
     origin = {"Origin": server.url("").rstrip("/")}
     async with httpx.AsyncClient(base_url=server.url(""), timeout=30) as client:

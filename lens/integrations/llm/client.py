@@ -1,9 +1,16 @@
-"""The tutor's model gateway: one streaming interface, litellm underneath.
+"""The tutor's model gateway: one streaming interface over the vendors' APIs.
 
-litellm speaks each provider's real API (Anthropic, Gemini, OpenAI, a local
-OpenAI-compatible server or Ollama) from one model string (`LLM_PROVIDER`). It is
-imported only when a model is first used: the import takes seconds, and a site without
-a model configured never needs it.
+The vendors Lens names (`anthropic/…`, `openai/…` and any OpenAI-compatible server at
+LENS_LLM_API_BASE, `gemini/…`) are spoken to directly over httpx (direct.py): cheap per
+exchange, and every stream of a live session's burst reaches the vendor at once. Any
+other `provider/model` string (Ollama, Mistral, Bedrock…) goes through litellm, imported
+only when such a model is first used (the import takes seconds).
+
+Around either, one policy (`PolicyModel.stream`): a first-token deadline over every try
+and the fallback together, retries before the first token only, the fallback model for an
+outage or an account problem, a stall limit and a whole-reply limit once it answers,
+cancellation that closes the upstream request, and the price of the model that answered
+(prices.py).
 """
 
 from __future__ import annotations
@@ -11,12 +18,17 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+import httpx
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
+from lens.integrations.llm import direct
 from lens.integrations.llm.errors import ProviderAccountProblem
+from lens.integrations.llm.prices import price_of
 from lens.logging import get_logger
 
 log = get_logger("lens.integrations.llm")
@@ -58,7 +70,27 @@ class StoppedAnswering(IntegrationUnavailable):
     """The model went quiet mid-reply, or the reply ran past its time."""
 
 
-class LiteLLMModel:
+Verdict = Literal["account", "retry", "fatal"]
+
+
+class Opened(Protocol):
+    """One reply being streamed by a vendor."""
+
+    async def next_text(self) -> str:
+        """The next piece of text; StopAsyncIteration when the reply is over."""
+        ...
+
+    def counts(self) -> tuple[int, int]:
+        """(prompt tokens, completion tokens) as reported so far."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class PolicyModel:
+    """The policy around a vendor's stream; subclasses open the stream (`_open`) and
+    judge a failure (`_judge`)."""
+
     def __init__(
         self,
         *,
@@ -71,11 +103,13 @@ class LiteLLMModel:
         reply_timeout: float = 180.0,
         retries: int = 2,
         fallback: str | None = None,
+        prices: dict[str, Any] | None = None,
     ) -> None:
         """`first_token_timeout` bounds the wait for the first token over every try and
         the fallback together: the learner waits that long at most before an error.
         Once it answers, a gap of `stall_timeout` between chunks, or a whole reply longer
-        than `reply_timeout`, ends it as stopped part-way (what came is kept)."""
+        than `reply_timeout`, ends it as stopped part-way (what came is kept).
+        `prices`: the site's own prices (LENS_LLM_PRICES), see prices.py."""
         self.name = model
         self.api_key = api_key
         self.api_base = api_base
@@ -85,20 +119,270 @@ class LiteLLMModel:
         self.reply_timeout = reply_timeout
         self.retries = retries
         self.fallback = fallback
+        self.prices = prices
+
+    def same_vendor(self, model: str) -> bool:
+        """Whether `model` is the main model's vendor's: LENS_LLM_API_BASE and the main
+        key apply to it (a fallback at another vendor uses that vendor's own)."""
+        return model.partition("/")[0].lower() == self.name.partition("/")[0].lower()
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        local = bool(self.api_base) and self.same_vendor(model)
+        return price_of(model, local=local, overrides=self.prices).cost(
+            prompt_tokens, completion_tokens
+        )
 
     def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
         return max(
-            _cost(model, prompt_tokens, completion_tokens)
+            self.cost(model, prompt_tokens, completion_tokens)
             for model in (self.name, self.fallback)
             if model
         )
 
+    async def _open(
+        self, model: str, *, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Opened:
+        raise NotImplementedError
+
+    def _judge(self, exc: Exception) -> tuple[Verdict, Exception]:
+        """Whether a failure is the account's ("account"), worth another try ("retry"),
+        or final ("fatal"), and the exception to raise for it."""
+        raise NotImplementedError
+
     async def stream(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
     ) -> AsyncIterator[Event]:
+        model = self.name
+        attempt = 0
+        fallback = self.fallback
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.first_token_timeout
+        opened: Opened | None = None
+        while True:
+            try:
+                if deadline - loop.time() <= 0:
+                    raise TimeoutError
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the awaited step completes, and the
+                # learner's browser going away must always stop the upstream request.
+                async with asyncio.timeout_at(deadline):
+                    opened = await self._open(
+                        model, system=system, messages=messages, max_tokens=max_tokens
+                    )
+                    try:
+                        # Retrying is only safe before anything reached the student.
+                        first: str | None = await opened.next_text()
+                    except StopAsyncIteration:
+                        first = None  # an empty reply: over at once
+                break
+            except TimeoutError as exc:
+                await _close(opened)
+                opened = None
+                if loop.time() >= deadline:
+                    raise FirstTokenTimeout("the model did not start answering in time") from exc
+                if attempt >= self.retries:
+                    if fallback:
+                        model, fallback, attempt = fallback, None, 0
+                        continue
+                    raise FirstTokenTimeout("the model did not start answering in time") from exc
+            except asyncio.CancelledError:
+                await _close(opened)
+                raise
+            except Exception as exc:
+                await _close(opened)
+                opened = None
+                verdict, error = self._judge(exc)
+                if verdict == "account":
+                    # Lens's account with this vendor (key, permissions, quota, billing):
+                    # asking again will not help. The fallback may be another account.
+                    if fallback:
+                        log.error("llm.account_problem", model=model, error=str(error))
+                        model, fallback, attempt = fallback, None, 0
+                        continue
+                    raise error from exc
+                if verdict == "fatal" or attempt >= self.retries:
+                    if fallback and verdict == "retry":
+                        # The main model is down: the fallback gets its own tries.
+                        model, fallback, attempt = fallback, None, 0
+                        continue
+                    raise error from exc
+            attempt += 1
+            await asyncio.sleep(min(4.0, 0.5 * 2**attempt))
+        assert opened is not None
+        ends = loop.time() + self.reply_timeout
+        try:
+            text = first
+            while text is not None:
+                yield Delta(text)
+                try:
+                    wait = min(self.stall_timeout, ends - loop.time())
+                    if wait <= 0:
+                        raise StoppedAnswering("the reply took longer than allowed")
+                    async with asyncio.timeout(wait):
+                        text = await opened.next_text()
+                except StopAsyncIteration:
+                    text = None
+                except TimeoutError as exc:
+                    if loop.time() >= ends:
+                        raise StoppedAnswering("the reply took longer than allowed") from exc
+                    raise StoppedAnswering("the model stopped answering part-way") from exc
+        except (asyncio.CancelledError, GeneratorExit, StoppedAnswering):
+            await _close(opened)  # the browser left, or the model stalled: stop upstream
+            raise
+        except Exception as exc:
+            await _close(opened)
+            raise self._judge(exc)[1] from exc
+        await _close(opened)
+        prompt_tokens, completion_tokens = opened.counts()
+        # Priced as the model that answered: after a fallback, not the configured one.
+        yield Usage(
+            prompt_tokens,
+            completion_tokens,
+            self.cost(model, prompt_tokens, completion_tokens),
+            model=model,
+        )
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _close(opened: Opened | None) -> None:
+    """Close the upstream stream: waited for up to a second (an SDK may wait for a read in
+    flight to end), then left to finish in the background; never raises."""
+    if opened is None:
+        return
+    task = asyncio.ensure_future(_quietly(opened.aclose()))
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+    await asyncio.wait({task}, timeout=1.0)
+
+
+async def _quietly(closing: Any) -> None:
+    try:
+        await closing
+    except Exception as exc:  # closing a broken stream may fail too; nothing to save
+        log.debug("llm.close_failed", error=repr(exc))
+
+
+# -- the vendors Lens names, directly -------------------------------------------------------
+
+
+class DirectModel(PolicyModel):
+    """Anthropic, OpenAI (and OpenAI-compatible servers) and Gemini over httpx; any other
+    model string (a fallback such as `ollama/llama3`) through litellm.
+
+    `keys`: each vendor's API key ({"anthropic": …}); `api_key` is the main model's.
+    `api_key` and LENS_LLM_API_BASE (`api_base`) apply to the main model's vendor."""
+
+    def __init__(
+        self,
+        *,
+        keys: dict[str, str | None] | None = None,
+        http: httpx.AsyncClient | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.keys = dict(keys or {})
+        self._http = http
+        self._litellm: LiteLLMModel | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            # One connection per stream: a live session's 200 streams all reach the
+            # vendor at once. Time limits are the policy's (read=None).
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(None, connect=self.connect_timeout),
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _route(self, model: str) -> direct.Route | None:
+        vendor = model.partition("/")[0].lower()
+        main = self.same_vendor(model)
+        key = (self.api_key if main else None) or self.keys.get(vendor)
+        return direct.route_for(model, api_key=key, api_base=self.api_base if main else None)
+
+    async def _open(
+        self, model: str, *, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Opened:
+        route = self._route(model)
+        if route is None:
+            if self._litellm is None:
+                self._litellm = LiteLLMModel(
+                    model=model, connect_timeout=self.connect_timeout, prices=self.prices
+                )
+            return await self._litellm._open(
+                model, system=system, messages=messages, max_tokens=max_tokens
+            )
+        wanted = route.request(system=system, messages=messages, max_tokens=max_tokens)
+        request = self.http.build_request("POST", wanted.url, headers=wanted.headers,
+                                          json=wanted.body)  # fmt: skip
+        response = await self.http.send(request, stream=True)
+        if response.status_code != 200:
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+            raise direct.http_error(route.vendor, response.status_code, body)
+        return _DirectStream(response, route)
+
+    def _judge(self, exc: Exception) -> tuple[Verdict, Exception]:
+        if isinstance(exc, ProviderAccountProblem):
+            return "account", exc
+        if isinstance(exc, direct.ProviderUnavailable):
+            return "retry", exc
+        if isinstance(exc, httpx.TransportError):
+            return "retry", direct.ProviderUnavailable(
+                f"the model provider is unavailable ({type(exc).__name__})"
+            )
+        if isinstance(exc, IntegrationUnavailable):
+            return "retry", exc
+        if isinstance(exc, IntegrationRejected):
+            return "fatal", exc
+        if self._litellm is not None:
+            return self._litellm._judge(exc)
+        return "fatal", IntegrationRejected(
+            f"the model provider refused the request ({type(exc).__name__})"
+        )
+
+
+class _DirectStream:
+    def __init__(self, response: httpx.Response, route: direct.Route) -> None:
+        self.response = response
+        self.route = route
+        self.events = direct.sse_events(response).__aiter__()
+        self.pending: deque[str] = deque()
+
+    async def next_text(self) -> str:
+        while not self.pending:
+            event, data = await self.events.__anext__()
+            self.pending.extend(self.route.texts(event, data))
+        return self.pending.popleft()
+
+    def counts(self) -> tuple[int, int]:
+        return self.route.counts.prompt_tokens, self.route.counts.completion_tokens
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+# -- any other model string, through litellm ---------------------------------------------
+
+
+class LiteLLMModel(PolicyModel):
+    """litellm speaks each provider's API from one model string."""
+
+    async def _open(
+        self, model: str, *, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Opened:
         litellm = _litellm()
         kwargs: dict[str, Any] = {
-            "model": self.name,
+            "model": model,
             "messages": [{"role": "system", "content": system}, *messages],
             "stream": True,
             "max_tokens": max_tokens,
@@ -108,103 +392,56 @@ class LiteLLMModel:
             "num_retries": 0,
             "max_retries": 0,
         }
-        if self.api_key:
+        main = self.same_vendor(model)
+        if self.api_key and main:
             kwargs["api_key"] = self.api_key
-        elif self.api_base:
+        elif self.api_base and main:
             # A local OpenAI-compatible server needs no key, but the OpenAI SDK refuses
             # to start without one ("Missing credentials"): any placeholder will do.
             kwargs["api_key"] = "no-key-needed"
-        if self.api_base:
+        if self.api_base and main:
             kwargs["api_base"] = self.api_base
-        attempt = 0
-        fallback = self.fallback
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.first_token_timeout
-        while True:
-            try:
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise TimeoutError
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-                # cancellation that arrives as the awaited step completes, and the
-                # learner's browser going away must always stop the upstream request.
-                async with asyncio.timeout_at(deadline):
-                    response = await litellm.acompletion(**kwargs)
-                    iterator = response.__aiter__()
-                    # Retrying is only safe before anything reached the student.
-                    first = await iterator.__anext__()
-                break
-            except TimeoutError as exc:
-                if loop.time() >= deadline:
-                    raise FirstTokenTimeout("the model did not start answering in time") from exc
-                if attempt >= self.retries:
-                    if fallback:
-                        kwargs["model"], fallback, attempt = fallback, None, 0
-                        continue
-                    raise FirstTokenTimeout("the model did not start answering in time") from exc
-            except Exception as exc:
-                problem = _account_problem(exc)
-                if problem is not None:
-                    # Lens's account with this vendor (key, permissions, quota, billing):
-                    # asking again will not help. The fallback may be another account.
-                    if fallback:
-                        log.error("llm.account_problem", model=kwargs["model"], error=problem)
-                        kwargs["model"], fallback, attempt = fallback, None, 0
-                        continue
-                    raise ProviderAccountProblem(f"{kwargs['model']}: {problem}") from exc
-                if not _retryable(exc) or attempt >= self.retries:
-                    if fallback and _retryable(exc):
-                        # The main model is down: the fallback gets its own tries.
-                        kwargs["model"], fallback, attempt = fallback, None, 0
-                        continue
-                    raise _translate(exc) from exc
-            attempt += 1
-            await asyncio.sleep(min(4.0, 0.5 * 2**attempt))
-        prompt_tokens = completion_tokens = 0
-        chunk: Any = first
-        ends = loop.time() + self.reply_timeout
-        try:
-            while True:
-                usage = getattr(chunk, "usage", None)
-                if usage:
-                    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-                    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-                for choice in getattr(chunk, "choices", None) or []:
-                    text = getattr(getattr(choice, "delta", None), "content", None)
-                    if text:
-                        yield Delta(text)
-                try:
-                    wait = min(self.stall_timeout, ends - loop.time())
-                    if wait <= 0:
-                        raise StoppedAnswering("the reply took longer than allowed")
-                    async with asyncio.timeout(wait):
-                        chunk = await iterator.__anext__()
-                except StopAsyncIteration:
-                    break
-                except TimeoutError as exc:
-                    if loop.time() >= ends:
-                        raise StoppedAnswering("the reply took longer than allowed") from exc
-                    raise StoppedAnswering("the model stopped answering part-way") from exc
-        except asyncio.CancelledError:
-            close = getattr(response, "aclose", None)
-            if close is not None:
-                await close()  # the browser left: stop the upstream request too
-            raise
-        except StoppedAnswering:
-            close = getattr(response, "aclose", None)
-            if close is not None:
-                await close()
-            raise
-        except Exception as exc:
-            raise _translate(exc) from exc
-        # Priced as the model that answered: after a fallback, not the configured one.
-        answered = str(kwargs["model"])
-        yield Usage(
-            prompt_tokens,
-            completion_tokens,
-            _cost(answered, prompt_tokens, completion_tokens),
-            model=answered,
-        )
+        response = await litellm.acompletion(**kwargs)
+        return _LiteLLMStream(response)
+
+    def _judge(self, exc: Exception) -> tuple[Verdict, Exception]:
+        problem = _account_problem(exc)
+        if problem is not None:
+            return "account", ProviderAccountProblem(f"{self.name}: {problem}")
+        if isinstance(exc, IntegrationUnavailable):
+            return "retry", exc
+        if isinstance(exc, IntegrationRejected):
+            return "fatal", exc
+        return ("retry" if _retryable(exc) else "fatal"), _translate(exc)
+
+
+class _LiteLLMStream:
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.iterator = response.__aiter__()
+        self.pending: deque[str] = deque()
+        self.prompt_tokens = self.completion_tokens = 0
+
+    async def next_text(self) -> str:
+        while not self.pending:
+            chunk = await self.iterator.__anext__()
+            usage = getattr(chunk, "usage", None)
+            if usage:
+                self.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+                self.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            for choice in getattr(chunk, "choices", None) or []:
+                text = getattr(getattr(choice, "delta", None), "content", None)
+                if text:
+                    self.pending.append(text)
+        return self.pending.popleft()
+
+    def counts(self) -> tuple[int, int]:
+        return self.prompt_tokens, self.completion_tokens
+
+    async def aclose(self) -> None:
+        close = getattr(self.response, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _litellm() -> Any:
@@ -260,13 +497,3 @@ def _translate(exc: Exception) -> Exception:
     if _retryable(exc):
         return IntegrationUnavailable(f"the model provider is unavailable ({type(exc).__name__})")
     return IntegrationRejected(f"the model provider refused the request ({type(exc).__name__})")
-
-
-def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    try:
-        prompt_cost, completion_cost = _litellm().cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-        return float(prompt_cost + completion_cost)
-    except Exception:
-        return 0.0  # a model litellm has no price for (a local one): free as far as we know
