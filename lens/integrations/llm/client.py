@@ -355,14 +355,25 @@ class _DirectStream:
     def __init__(self, response: httpx.Response, route: direct.Route) -> None:
         self.response = response
         self.route = route
-        self.events = direct.sse_events(response).__aiter__()
-        self.pending: deque[str] = deque()
+        self.reader = direct.SSEReader(response)
+        self.failed: Exception | None = None
 
     async def next_text(self) -> str:
-        while not self.pending:
-            event, data = await self.events.__anext__()
-            self.pending.extend(self.route.texts(event, data))
-        return self.pending.popleft()
+        """All the text that has arrived (one piece or several, joined). An error event
+        after some of it is raised on the next call, so the text before it is kept."""
+        if self.failed is not None:
+            raise self.failed
+        texts: list[str] = []
+        while not texts:
+            for event, data in await self.reader.next_events():
+                try:
+                    texts.extend(self.route.texts(event, data))
+                except Exception as exc:
+                    if not texts:
+                        raise
+                    self.failed = exc
+                    break
+        return "".join(texts)
 
     def counts(self) -> tuple[int, int]:
         return self.route.counts.prompt_tokens, self.route.counts.completion_tokens

@@ -14,8 +14,8 @@ saw more than 44 streams at once; a plain httpx stream costs a few milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -309,42 +309,55 @@ def _error_fields(data: Any) -> tuple[str, str]:
     return str(kind), str(error.get("message") or "")
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
-    """(event name, parsed JSON data) for each server-sent event; `[DONE]` ends it. Data
-    that is not JSON (a keep-alive) is skipped."""
-    event, data_lines = "", list[str]()
-    async for line in response.aiter_lines():
-        if line:
-            if line.startswith(":"):
-                continue  # a comment
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "data":
-                data_lines.append(value)
-            continue
-        parsed = _parse(data_lines)
-        if parsed is _DONE:
-            return
-        if parsed is not _SKIP:
-            yield event or "message", parsed
-        event, data_lines = "", []
-    parsed = _parse(data_lines)
-    if parsed is not _DONE and parsed is not _SKIP:
-        yield event or "message", parsed
+class SSEReader:
+    """Server-sent events from a streamed response, read a network chunk at a time: every
+    event complete in what has arrived comes back together, so when Lens is busy and
+    tokens pile up they are handled (and sent on to the learner) as one, not one by one.
+    `[DONE]` ends the stream; data that is not JSON (a keep-alive) is skipped."""
 
+    def __init__(self, response: httpx.Response) -> None:
+        # aiter_bytes, not aiter_raw: a compressed stream (Content-Encoding) is decoded.
+        self.chunks = response.aiter_bytes().__aiter__()
+        self.buffer = b""
+        self.event = ""
+        self.data: list[bytes] = []
+        self.done = False
 
-_DONE, _SKIP = object(), object()
+    async def next_events(self) -> list[tuple[str, Any]]:
+        """The events complete so far (at least one); StopAsyncIteration at the end."""
+        while not self.done:
+            try:
+                chunk = await self.chunks.__anext__()
+            except StopAsyncIteration:
+                self.done = True
+                chunk = b"\n\n"  # whatever was left is an event
+            out = self._feed(chunk)
+            if out:
+                return out
+        raise StopAsyncIteration
 
-
-def _parse(data_lines: list[str]) -> Any:
-    if not data_lines:
-        return _SKIP
-    payload = "\n".join(data_lines)
-    if payload.strip() == "[DONE]":
-        return _DONE
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return _SKIP
+    def _feed(self, chunk: bytes) -> list[tuple[str, Any]]:
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        out: list[tuple[str, Any]] = []
+        for raw in lines:
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if line:
+                if line.startswith(b":"):
+                    continue  # a comment
+                name, _, value = line.partition(b":")
+                value = value[1:] if value.startswith(b" ") else value
+                if name == b"event":
+                    self.event = value.decode("utf-8", "replace")
+                elif name == b"data":
+                    self.data.append(value)
+                continue
+            if self.data:
+                payload = b"\n".join(self.data)
+                if payload.strip() == b"[DONE]":
+                    self.done = True
+                    return out
+                with contextlib.suppress(ValueError):  # not JSON: a keep-alive
+                    out.append((self.event or "message", json.loads(payload)))
+            self.event, self.data = "", []
+        return out
