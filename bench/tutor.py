@@ -12,8 +12,10 @@ time to first token (first content chunk directly; first `delta` event through L
    directly, then through Lens. Every stream must end with `done` and the whole reply.
 
 Each simulated student is its own visitor (own connection and `reader` cookie, taken
-from loading the module page first, untimed), so per-person limits never collide; the
-limits are raised anyway. The direct requests send the provider the exact body Lens
+from loading the module page first, untimed) on a home network of their own (its own
+`X-Forwarded-For` address, which Lens believes from 127.0.0.1 here), as learners in a live
+session are, so per-person and per-network limits never collide; the limits are raised
+anyway. The direct requests send the provider the exact body Lens
 sent it (system prompt and all). Lens's memory (VmRSS of its process tree, sampled every
 20 ms, and the kernel's VmHWM) is watched throughout.
 
@@ -32,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,6 +60,7 @@ from lens.courses.service import course_modules
 FAKE = Path(__file__).resolve().parent / "_fake_llm.py"
 API_KEY = "sk-bench"
 MODEL = "openai/bench-tutor"
+STALL_MS = 50
 QUESTION = "Why would a system game its specification?"
 TARGET_ADDED_P50_MS = 15.0
 TARGET_PEAK_MB = 400.0
@@ -206,14 +210,20 @@ class Result:
 class Student:
     """One visitor of the Lens site: own connection, own `reader` cookie."""
 
+    addresses = 0
+
     def __init__(self, base: str, chat: Chat, reply: str) -> None:
         self.client = httpx.AsyncClient(base_url=base, timeout=120)
         self.chat = chat
         self.reply = reply
-        self.headers = {"Origin": base}
+        Student.addresses += 1
+        n = Student.addresses
+        # Each learner on a network of their own (10.x.y.z), as at home.
+        address = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+        self.headers = {"Origin": base, "X-Forwarded-For": address}
 
     async def visit(self) -> None:
-        page = await self.client.get(self.chat.page)
+        page = await self.client.get(self.chat.page, headers=self.headers)
         page.raise_for_status()
         cookie = page.cookies.get("reader")
         assert cookie, "the module page set no reader cookie"
@@ -639,10 +649,13 @@ def main() -> None:
             "LENS_TUTOR_MESSAGES_PER_MINUTE": "100000",
             "LENS_TUTOR_DAILY_TOKENS": "1000000000",
             "LENS_TUTOR_DAILY_COST_CAP_USD": "1000000",
-            # Every simulated visitor comes from 127.0.0.1: one network.
+            # Each visitor says (X-Forwarded-For) which network it comes from.
+            "LENS_FORWARDED_ALLOW_IPS": "127.0.0.1",
             "LENS_TUTOR_NETWORK_MESSAGES_PER_MINUTE": "100000",
             "LENS_TUTOR_NETWORK_DAILY_TOKENS": "1000000000",
             "LENS_TUTOR_MAX_TOKENS": "1024",
+            # Report any event-loop stall (what held the loop, and for how long).
+            "LENS_LOOP_STALL_MS": str(STALL_MS),
         }
         for name in ("CONTENT_DIR", "CONTENT_REPO", "LENS_LLM_FALLBACK", "SENTRY_DSN"):
             env.pop(name, None)
@@ -669,10 +682,20 @@ def main() -> None:
         lens_base = f"http://127.0.0.1:{lens_port}"
         wait_ready(lens_base + "/readyz", procs[-1], serve_log)
         code = _run_loop(run(args, lens_base, fake_base, procs[-1].pid, procs[0].pid))
+        logged = serve_log.read_text(errors="replace")
+        stalls = [float(m) for m in re.findall(r"loop\.stall\s.*?ms=([\d.]+)", logged)]
+        print(
+            f"event-loop stalls over {STALL_MS} ms in Lens (LENS_LOOP_STALL_MS): {len(stalls)}"
+            + (f", longest {max(stalls):.0f} ms" if stalls else "")
+        )
+        if stalls:
+            where = logged[logged.index("loop.stall") :].splitlines()[:14]
+            print("    the first one was in:\n      " + "\n      ".join(where[-8:]))
         problems = [
             line
-            for line in serve_log.read_text(errors="replace").splitlines()
-            if "[warning" in line or "[error" in line or '"level": "error"' in line
+            for line in logged.splitlines()
+            if ("[warning" in line or "[error" in line or '"level": "error"' in line)
+            and "loop.stall" not in line
         ]
         if problems:
             print(f"Lens logged {len(problems)} warnings/errors, e.g. {problems[0][:300]}")

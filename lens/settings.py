@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # together), and for a whole reply.
     tutor_first_token_seconds: float = Field(20.0, gt=0, alias="LENS_TUTOR_FIRST_TOKEN_SECONDS")
     tutor_reply_seconds: float = Field(180.0, gt=0, alias="LENS_TUTOR_REPLY_SECONDS")
+    # Report (log `loop.stall`, with the stack) whenever the event loop is held up longer
+    # than this many milliseconds; 0 is off. For benches and debugging.
+    loop_stall_ms: int = Field(0, ge=0, alias="LENS_LOOP_STALL_MS")
     # Visitors without an account, together per network (IPv4 address, IPv6 /64): a
     # classroom behind one address shares these; signed-in people have their own.
     tutor_network_messages_per_minute: int = Field(

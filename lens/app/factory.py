@@ -59,6 +59,7 @@ from lens.web import health
 from lens.web.api_docs import add_api_docs
 from lens.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from lens.web.limits import MB, BodyLimitMiddleware
+from lens.web.loopwatch import LoopWatch
 from lens.web.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lens.web.panels import add_panel
 from lens.web.security import SecurityHeadersMiddleware
@@ -102,6 +103,11 @@ def create_app(
         # Everything started is stopped again, in reverse order, also when a later
         # start-up step fails.
         async with AsyncExitStack() as stack:
+            if settings.loop_stall_ms:
+                watch = LoopWatch(threshold=settings.loop_stall_ms / 1000)
+                await watch.start()
+                stack.push_async_callback(watch.stop)
+                app.state.loopwatch = watch
             engine = create_engine(settings.sqlalchemy_url)
             stack.push_async_callback(engine.dispose)
             if not settings.is_production and sessionmaker is None:
@@ -127,6 +133,15 @@ def create_app(
                 chat_model=chat_model or model_from_settings(settings),
                 transcriber=transcriber or transcriber_from_settings(settings, http),
             )
+            warm = getattr(lens.chat_model, "warm", None)
+            if warm is not None:
+                # The model client set up (and litellm imported, if a model needs it) in
+                # the background, off the loop, before the first learner asks.
+                warming = asyncio.create_task(warm(), name="tutor-model-warm-up")
+                stack.push_async_callback(_stop_task, warming)
+            close_model = getattr(lens.chat_model, "aclose", None)
+            if close_model is not None:
+                stack.push_async_callback(close_model)
             # Acknowledged work the database could not take (tutor replies, reading
             # progress) waits on disk until it is back.
             flusher = asyncio.create_task(
@@ -297,7 +312,7 @@ async def _start_content(lens: Lens, stack: AsyncExitStack) -> ContentStore:
                 await sync_content(session, source=source)
     except Exception as exc:
         log.error("content.startup_sync.failed", error=f"{type(exc).__name__}: {exc}")
-    store = await ContentStore(lens.sessionmaker).open()
+    store = await ContentStore(lens.sessionmaker, prepare=course_pages.prerender).open()
     stack.push_async_callback(store.stop)
     return store
 

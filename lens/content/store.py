@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,10 +25,18 @@ log = get_logger("lens.content")
 
 class ContentStore:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, poll_seconds: float = 2.0
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        poll_seconds: float = 2.0,
+        prepare: Callable[[ContentSet], dict[object, object]] | None = None,
     ) -> None:
+        """`prepare`: work derived from a snapshot done before it is served (the web
+        process renders every section), in a thread: the first reader after a content
+        push does not wait for it, and the event loop never does it."""
         self.sessionmaker = sessionmaker
         self.poll_seconds = poll_seconds
+        self.prepare = prepare
         self.content = ContentSet()
         self.snapshot: ContentSnapshot | None = None
         self.version = -1
@@ -46,8 +55,11 @@ class ContentStore:
                 if version == self.version:
                     return False
                 version, snapshot, content = await load_current(session)
+            memo: dict[object, object] = {}
+            if self.prepare is not None:
+                memo = await asyncio.to_thread(self.prepare, content)
             self.version, self.snapshot, self.content = version, snapshot, content
-            self.memo = {}
+            self.memo = memo
             log.info(
                 "content.store.loaded",
                 version=version,

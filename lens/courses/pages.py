@@ -29,11 +29,13 @@ from lens.courses.service import (
 from lens.courses.spool import progress_spool, write_progress
 from lens.db.spool import save_or_spool
 from lens.errors import NotFound
+from lens.logging import get_logger
 from lens.users.models import User
 from lens.web.panels import render_panels
 from lens.web.state import get_lens
 from lens.web.templating import render
 
+log = get_logger("lens.courses")
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
 
 
@@ -49,6 +51,21 @@ def rendered_section(
         cached = section_blocks(store.content.modules[module_path].sections[position])
         store.memo[key] = cached
     return cached  # type: ignore[return-value]
+
+
+def prerender(content: ContentSet) -> dict[object, object]:
+    """Every module's sections rendered (as `rendered_section` keys them), for the
+    content store to do in a thread when a snapshot loads. A section that fails to render
+    is left to render (and fail, with its error page) when it is asked for."""
+    memo: dict[object, object] = {}
+    for path, module in content.modules.items():
+        for position, section in enumerate(module.sections):
+            try:
+                memo[("section", path, position)] = section_blocks(section)
+            except Exception as exc:  # one broken section must not stop the others
+                log.warning("content.prerender_failed", module=path, section=position,
+                            error=repr(exc))  # fmt: skip
+    return memo
 
 
 def current_content(request: Request) -> ContentSet:

@@ -57,7 +57,14 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = _create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    # One connection: SQLite runs one writer at a time, and every transaction here takes
+    # the write lock at BEGIN (below). With several connections, the ones waiting for it
+    # sleep in SQLite's busy handler (up to 100 ms a nap) while the lock is free; with
+    # one, requests wait their turn in the pool's queue and go the moment it is free.
+    engine = _create_async_engine(
+        url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0,
+        pool_timeout=60,
+    )  # fmt: skip
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _: Any) -> None:

@@ -102,13 +102,14 @@ def test_config_check_live_asks_the_tutors_model(tmp_path: Path) -> None:
     a failing one makes the check fail with the reason."""
     from tests.integrations.fake_openai import FakeOpenAI
 
-    fake = FakeOpenAI(api_key="no-key-needed")  # Lens sends a placeholder when none is set
+    fake = FakeOpenAI(api_key=None)  # a local server that takes no key
     try:
         env = {"LLM_PROVIDER": "openai/fake-tutor", "LENS_LLM_API_BASE": fake.base}
         result = lens("config", "check", "--live", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "tutor: openai/fake-tutor answered in" in result.stdout
         assert fake.requests[0]["body"]["max_tokens"] == 1
+        assert fake.requests[0]["auth"] is None  # no key set: none sent
         fake.script.extend([("status", 500)] * 3)
         broken = lens("config", "check", "--live", env=env, cwd=tmp_path)
         assert broken.returncode == 1

@@ -526,9 +526,16 @@ async def test_a_push_that_changes_a_module_makes_a_snapshot(db, sessionmaker, r
     files = repository()
     first = repo.push(files)
     await sync_content(db, source=repo.source)
-    store = ContentStore(sessionmaker)
+    from lens.courses.pages import prerender
+
+    store = ContentStore(sessionmaker, prepare=prerender)
     await store.refresh()
     version = (await get_state(db)).version
+
+    def rendered() -> str:  # every section's HTML, rendered when the snapshot loaded
+        return " ".join(b.html for blocks, _ in store.memo.values() for b in blocks)
+
+    assert "an hour" in rendered() and "ninety minutes" not in rendered()
 
     welcome = str(files["modules/welcome.md"]).replace("an hour", "ninety minutes")
     second = repo.push({"modules/welcome.md": welcome})
@@ -540,6 +547,8 @@ async def test_a_push_that_changes_a_module_makes_a_snapshot(db, sessionmaker, r
     assert (await _current(db)).commit_sha == second
     assert await store.refresh()
     assert "ninety minutes" in str(store.content.modules["modules/welcome.md"])
+    # The rendered fragments are the new snapshot's, made before it was served.
+    assert "ninety minutes" in rendered() and "an hour" not in rendered()
 
 
 async def test_a_change_after_a_skipped_push_arrives(db, repo) -> None:

@@ -49,7 +49,9 @@ JSON = {"Content-Type": "application/json"}
 
 
 class FakeOpenAI:
-    def __init__(self, *, api_key: str = "sk-test") -> None:
+    def __init__(self, *, api_key: str | None = "sk-test") -> None:
+        """`api_key` None: a local server that takes no key (any Authorization, or
+        none, is accepted)."""
         self.api_key = api_key
         self.script: list[tuple[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
@@ -71,7 +73,9 @@ class FakeOpenAI:
                 self.request_sent = as_request("POST", "openai", self.path, self.headers, raw)
                 self.operation = check_chat_request("openai", self.request_sent)
                 self.sent: list[str] = []
-                if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                if fake.api_key is not None and (
+                    self.headers.get("Authorization") != f"Bearer {fake.api_key}"
+                ):
                     self._error(401, ERRORS[401])
                     return
                 step = fake.script.pop(0) if fake.script else ("stream", ["Hello", " there", "!"])

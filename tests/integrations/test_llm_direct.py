@@ -221,3 +221,11 @@ def test_prices_never_count_a_vendor_model_as_free() -> None:
     # At a local server, an unknown model is free; the site's own prices win over all.
     assert price_of("openai/my-llama", local=True) == Price(0.0, 0.0)
     assert price_of("openai/gpt-4o", overrides={"openai/gpt-4o": [1, 2]}) == Price(1.0, 2.0)
+
+
+async def test_warming_up_sets_the_client_up_before_the_first_request() -> None:
+    model = DirectModel(model="openai/gpt-4o-mini", api_key="sk-1")
+    assert model._http is None
+    await model.warm()
+    assert isinstance(model._http, httpx.AsyncClient)
+    await model.aclose()

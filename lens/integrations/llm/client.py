@@ -289,13 +289,29 @@ class DirectModel(PolicyModel):
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            # One connection per stream: a live session's 200 streams all reach the
-            # vendor at once. Time limits are the policy's (read=None).
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(None, connect=self.connect_timeout),
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            )
+            self._http = self._new_http()
         return self._http
+
+    def _new_http(self) -> httpx.AsyncClient:
+        # One connection per stream: a live session's 200 streams all reach the vendor at
+        # once. Time limits are the policy's (read=None). Making it loads the system's
+        # certificates (tens of milliseconds): `warm` does that in a thread.
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=self.connect_timeout),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        )
+
+    async def warm(self) -> None:
+        """Set up before the first learner asks, off the event loop: the HTTP client,
+        and litellm when a model (the fallback, say) needs it."""
+        if self._http is None:
+            made = await asyncio.to_thread(self._new_http)
+            if self._http is None:
+                self._http = made
+            else:
+                await made.aclose()
+        if any(self._route(m) is None for m in (self.name, self.fallback) if m):
+            await asyncio.to_thread(_litellm)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -387,6 +403,10 @@ class _DirectStream:
 
 class LiteLLMModel(PolicyModel):
     """litellm speaks each provider's API from one model string."""
+
+    async def warm(self) -> None:
+        """Import litellm (seconds) in a thread before the first learner asks."""
+        await asyncio.to_thread(_litellm)
 
     async def _open(
         self, model: str, *, system: str, messages: list[dict[str, str]], max_tokens: int

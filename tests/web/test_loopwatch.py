@@ -1,0 +1,49 @@
+"""The event-loop stall watch: a call that holds the loop is reported with its stack;
+awaiting is not a stall; and the app's hot paths hold the loop for no longer than the
+watch's threshold (heavy work such as rendering runs in threads)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from lens.web.loopwatch import LoopWatch
+
+
+def _holds_the_loop(seconds: float) -> None:
+    time.sleep(seconds)  # a blocking call, as a synchronous client or a big render is
+
+
+async def test_a_blocking_call_is_reported_with_its_stack() -> None:
+    watch = LoopWatch(threshold=0.05)
+    await watch.start()
+    try:
+        await asyncio.sleep(0.05)
+        _holds_the_loop(0.2)
+        await asyncio.sleep(0.05)
+        assert watch.stalls == 1
+        assert 190 <= watch.longest_ms < 1000
+        assert "_holds_the_loop" in watch.last_stack
+    finally:
+        await watch.stop()
+
+
+async def test_awaiting_is_no_stall() -> None:
+    watch = LoopWatch(threshold=0.05)
+    await watch.start()
+    try:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(time.sleep, 0.2)  # blocking, but off the loop
+        assert watch.stalls == 0
+    finally:
+        await watch.stop()
+
+
+async def test_the_app_starts_the_watch_when_asked(client_factory) -> None:
+    async with client_factory(LENS_LOOP_STALL_MS="250") as client:
+        watch = client.app.state.loopwatch
+        assert watch.threshold == 0.25
+        page = await client.get("/course/intro-to-ai-safety/welcome")
+        assert page.status_code == 200
+    async with client_factory() as client:
+        assert not hasattr(client.app.state, "loopwatch")
