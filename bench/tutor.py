@@ -24,8 +24,9 @@ sent it (system prompt and all). Lens's memory (VmRSS of its process tree, sampl
         # a fresh database is created on that server (and dropped afterwards);
         # Lens then runs with ENVIRONMENT=production, as deployed
 
-Targets (issue): added time to first token < 15 ms at p50, no errors with 200
-concurrent streams, peak RSS < 400 MB.
+Targets: added time to first token < 15 ms at p50 one at a time, no errors; and (issue
+20) with 200 streams started together the added time to first token < 100 ms at p99,
+Lens's CPU < 10 ms per exchange, the provider seeing all 200 at once, peak RSS < 300 MB.
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ MODEL = "openai/bench-tutor"
 STALL_MS = 50
 QUESTION = "Why would a system game its specification?"
 TARGET_ADDED_P50_MS = 15.0
-TARGET_PEAK_MB = 400.0
+# Issue 20 (a whole cohort at once), with --concurrent 200:
+TARGET_ADDED_P99_CONCURRENT_MS = 100.0
+TARGET_CPU_MS = 10.0  # Lens CPU per exchange in the concurrent phase
+TARGET_PEAK_MB = 300.0
 
 
 # -- the course --------------------------------------------------------------------------
@@ -486,7 +490,7 @@ async def run(
         body = (await fake.get("/last-request")).json()
     print(
         f"warm-up: {args.warmup} exchanges through Lens in {time.perf_counter() - t0:.1f} s "
-        f"(first one {warm[0].ttft or 0:.2f} s to first token: litellm import)"
+        f"(first one {warm[0].ttft or 0:.2f} s to first token)"
     )
     warm_mb = watch.now_kb() / 1024
 
@@ -578,14 +582,18 @@ async def run(
         (f"no errors ({args.concurrent} concurrent + sequential)", errors == 0,
          f"{errors} errors"),
         (f"peak RSS < {TARGET_PEAK_MB:.0f} MB", peak_mb < TARGET_PEAK_MB, f"{peak_mb:.0f} MB"),
+        (f"added TTFT p99 < {TARGET_ADDED_P99_CONCURRENT_MS:.0f} ms ({args.concurrent} at once)",
+         added["concurrent"][1] < TARGET_ADDED_P99_CONCURRENT_MS,
+         f"{added['concurrent'][1]:+.1f} ms"),
+        (f"Lens CPU < {TARGET_CPU_MS:.0f} ms per exchange ({args.concurrent} at once)",
+         cpu_con * 1000 / max(1, args.concurrent) < TARGET_CPU_MS,
+         f"{cpu_con * 1000 / max(1, args.concurrent):.1f} ms"),
+        (f"the provider sees all {args.concurrent} streams at once",
+         after_lens["peak_active"] >= args.concurrent, f"peak {after_lens['peak_active']}"),
     ]  # fmt: skip
     print("targets:")
     for name, met, value in checks:
         print(f"  {'met    ' if met else 'NOT met'}  {name:48} {value}")
-    print(
-        f"  (reported, no target)  added TTFT p99 with {args.concurrent} concurrent: "
-        f"{added['concurrent'][1]:+.1f} ms"
-    )
     return 0 if all(met for _, met, _ in checks) else 1
 
 

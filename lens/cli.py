@@ -46,7 +46,7 @@ def _run_db(command: str, revision: str | None = None) -> None:
     from lens.db.engine import create_engine
 
     async def run() -> None:
-        engine = create_engine(settings.sqlalchemy_url)
+        engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
         try:
             if command == "upgrade":
                 await migrate.upgrade(engine, revision or "head")
@@ -100,7 +100,7 @@ def db_revision(
     from lens.schema import metadata
 
     async def run() -> str:
-        engine = create_engine(settings.sqlalchemy_url)
+        engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
         try:
             if not await migrate.is_current(engine):
                 raise fail("the database is not at the latest revision; run `lens db upgrade`")

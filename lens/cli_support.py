@@ -53,7 +53,7 @@ def run_with_session(settings: Settings, work: Any) -> Any:
     prepare()
 
     async def run() -> Any:
-        engine = create_engine(settings.sqlalchemy_url)
+        engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
         try:
             if not settings.is_production:
                 await migrate.upgrade(engine)

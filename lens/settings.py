@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     github_token: str | None = Field(None, alias="GITHUB_TOKEN")
     github_webhook_secret: str | None = Field(None, alias="GITHUB_WEBHOOK_SECRET")
 
+    # PostgreSQL through a pooler in transaction mode (PgBouncer before 1.21, Supabase's
+    # pooler): no prepared statements kept. None: assumed on ports 6432 and 6543.
+    db_pgbouncer: bool | None = Field(None, alias="LENS_DB_PGBOUNCER")
     llm_provider: str = Field(DEFAULT_LLM_PROVIDER, alias="LLM_PROVIDER")
     anthropic_api_key: str | None = Field(None, alias="ANTHROPIC_API_KEY")
     gemini_api_key: str | None = Field(None, alias="GEMINI_API_KEY")

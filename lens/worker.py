@@ -40,7 +40,7 @@ async def _run_worker(settings: Settings) -> None:
 
     init_sentry(settings)
     features.load()
-    engine = create_engine(settings.sqlalchemy_url)
+    engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
     if not settings.is_production:
         await migrate.upgrade(engine)
     stop = asyncio.Event()

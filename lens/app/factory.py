@@ -108,7 +108,7 @@ def create_app(
                 await watch.start()
                 stack.push_async_callback(watch.stop)
                 app.state.loopwatch = watch
-            engine = create_engine(settings.sqlalchemy_url)
+            engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
             stack.push_async_callback(engine.dispose)
             if not settings.is_production and sessionmaker is None:
                 # Development applies migrations itself; production runs `lens db

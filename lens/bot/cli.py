@@ -41,7 +41,7 @@ async def _run_bot(settings: Settings) -> bool:
     assert settings.discord_bot_token is not None
     init_sentry(settings)
     features.load()  # commands enqueue jobs (grouping runs)
-    engine = create_engine(settings.sqlalchemy_url)
+    engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
     if not settings.is_production:
         await migrate.upgrade(engine)
     stop = asyncio.Event()

@@ -93,7 +93,7 @@ def content_sync(
         from lens.db import migrate
         from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
 
-        engine = create_engine(settings.sqlalchemy_url)
+        engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
         try:
             if not settings.is_production:
                 await migrate.upgrade(engine)
@@ -148,7 +148,7 @@ def content_status() -> None:
         from lens.content.sources import source_from_settings
         from lens.db.engine import create_engine, create_sessionmaker
 
-        engine = create_engine(settings.sqlalchemy_url)
+        engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
         try:
             async with httpx.AsyncClient() as http, create_sessionmaker(engine)() as session:
                 name = source_from_settings(settings, http).name

@@ -16,8 +16,18 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 READ_ONLY = {"sqlite_begin": "DEFERRED"}
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for `sqlite+aiosqlite` or `postgresql+asyncpg` URLs."""
+# The usual ports of connection poolers in transaction mode (PgBouncer, Supabase's).
+POOLER_PORTS = (6432, 6543)
+
+
+def create_engine(url: str, *, echo: bool = False, pgbouncer: bool | None = None) -> AsyncEngine:
+    """An async engine for `sqlite+aiosqlite` or `postgresql+asyncpg` URLs.
+
+    `pgbouncer`: PostgreSQL is reached through a pooler in transaction mode, which hands
+    each transaction to any server connection, so a statement prepared on one may be
+    missing on the next: statements are then prepared afresh each time (slower: two
+    round trips a query). None: assumed when the port is a pooler's (6432, 6543).
+    Otherwise asyncpg keeps its prepared statements (LENS_DB_PGBOUNCER)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
@@ -28,6 +38,17 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # the same modes as its `ssl` argument instead.
             ssl["ssl"] = parsed.query["sslmode"]
             parsed = parsed.difference_update_query(["sslmode"])
+        if pgbouncer is None:
+            pgbouncer = parsed.port in POOLER_PORTS
+        pooler: dict[str, Any] = {}
+        if pgbouncer:
+            # No statement cache, and unique names for the unnamed statements asyncpg
+            # still prepares.
+            pooler = {
+                "statement_cache_size": 0,
+                "prepared_statement_cache_size": 0,
+                "prepared_statement_name_func": lambda: f"__lens_{uuid4().hex}__",
+            }
         return _create_async_engine(
             parsed,
             echo=echo,
@@ -37,13 +58,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             pool_recycle=1800,
             pool_pre_ping=True,
             connect_args={
-                # pgbouncer in transaction mode hands each transaction to any server
-                # connection, so a prepared statement may not exist where it is used:
-                # no statement cache, and unique names for the unnamed ones asyncpg
-                # still prepares.
-                "statement_cache_size": 0,
-                "prepared_statement_cache_size": 0,
-                "prepared_statement_name_func": lambda: f"__lens_{uuid4().hex}__",
+                **pooler,
                 # A server that does not answer fails a request in 10 s (a 503 page),
                 # not asyncpg's 60.
                 "timeout": 10,

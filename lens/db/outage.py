@@ -19,6 +19,10 @@ _SERVER_GONE = {
     "TooManyConnectionsError",
     "ConnectionFailureError",
     "ClientCannotConnectError",
+    # A statement prepared (and kept) before a migration changed its table: asyncpg
+    # clears its cache and the next try works (SQLAlchemy's name, and asyncpg's).
+    "InvalidCachePlanError",
+    "InvalidCachedStatementError",
 }
 _UNAVAILABLE_TEXT = (
     "database is locked",  # SQLite, busy past its timeout
@@ -28,6 +32,7 @@ _UNAVAILABLE_TEXT = (
     "server closed the connection",
     "terminating connection",
     "the database system is",  # starting up / shutting down / in recovery mode
+    "cached plan must not change result type",
     "connection is closed",
 )
 

@@ -24,7 +24,7 @@ def user_make_admin(
     from lens.users.service import make_admin
 
     async def run() -> str:
-        engine = create_engine(settings.sqlalchemy_url)
+        engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 user = await make_admin(session, identifier=identifier, create=create)

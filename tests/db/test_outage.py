@@ -63,3 +63,41 @@ def test_what_counts_as_the_database_being_away() -> None:
         raise vendor.ConnectError("refused") from ConnectionRefusedError(111, "refused")
     except vendor.ConnectError as exc:
         assert not database_unavailable(exc)
+
+
+async def test_a_statement_kept_from_before_a_migration_is_tried_again(tmp_path: Path) -> None:
+    """Lens keeps prepared statements on PostgreSQL. A migration that changes a table a
+    connection has a kept statement for makes that statement fail once ("cached plan
+    must not change result type"): that is told apart as a passing condition (a 503 and
+    a retry, never a bug), and the next try works."""
+    from sqlalchemy import text
+
+    from lens.db.spool import save_or_spool
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE things (id int)"))
+            await conn.execute(text("INSERT INTO things VALUES (1)"))
+        from lens.db.engine import create_sessionmaker
+
+        maker = create_sessionmaker(engine)
+
+        async def read(session, _record):  # type: ignore[no-untyped-def]
+            return (await session.execute(text("SELECT * FROM things"))).all()
+
+        async with maker() as session:
+            assert len((await read(session, {}))[0]) == 1  # the statement is kept
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE things ADD COLUMN name text"))
+        failed: BaseException | None = None
+        try:
+            async with maker() as session:
+                await read(session, {})
+        except Exception as exc:
+            failed = exc
+        assert failed is not None and database_unavailable(failed)
+        # Through the retrying path it simply works.
+        saved, rows = await save_or_spool(maker, read, {}, spool=None, tries=(0.01,))
+        assert saved and len(rows[0]) == 2
+        await engine.dispose()
