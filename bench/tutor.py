@@ -617,6 +617,13 @@ def main() -> None:
     parser.add_argument("--first-token-delay", type=float, default=0.2, help="seconds")
     parser.add_argument("--token-delay", type=float, default=0.02, help="seconds")
     parser.add_argument("--tokens", type=int, default=50, help="tokens per reply")
+    parser.add_argument(
+        "--model",
+        default=MODEL,
+        help=f"LLM_PROVIDER for Lens (default {MODEL}: Lens's own OpenAI route; "
+        "hosted_vllm/bench-tutor goes through litellm instead, for a same-machine "
+        "comparison)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     parser.add_argument(
         "--profile",
@@ -650,7 +657,7 @@ def main() -> None:
             "FRONTEND_URL": "http://127.0.0.1",
             "LENS_VAR_DIR": str(work / "var"),
             "LENS_LOG_LEVEL": os.environ.get("LENS_LOG_LEVEL", "INFO"),
-            "LLM_PROVIDER": MODEL,
+            "LLM_PROVIDER": args.model,
             "LENS_LLM_API_BASE": fake_base + "/v1",
             "OPENAI_API_KEY": API_KEY,
             # The bench is one site with many students: no per-person limit may bite.
