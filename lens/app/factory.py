@@ -10,7 +10,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens import __version__, features
@@ -64,7 +63,7 @@ from lens.web.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lens.web.panels import add_panel
 from lens.web.security import SecurityHeadersMiddleware
 from lens.web.state import Lens
-from lens.web.templating import STATIC_DIR, templates
+from lens.web.templating import STATIC, templates
 
 log = get_logger("lens.app")
 
@@ -237,7 +236,7 @@ def create_app(
         SecurityHeadersMiddleware,
         hsts=settings.is_production and settings.public_url.startswith("https://"),
     )
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", STATIC, name="static")
     add_api_docs(app)
     app.include_router(health.router)
     app.include_router(pages.router)

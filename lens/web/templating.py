@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from lens import __version__
 from lens.web.markdown import render_markdown
+from lens.web.static import HashedStaticFiles
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -19,10 +20,16 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["lens_version"] = __version__
 
 
+STATIC = HashedStaticFiles(directory=STATIC_DIR)
+
+
 @pass_context
 def _url_for(context: Any, name: str, /, **path_params: Any) -> str:
     """A path, not an absolute URL: right behind any proxy, whichever scheme and host the
-    request arrived with (an https page never links its own files over http://)."""
+    request arrived with (an https page never links its own files over http://). Static
+    files get their content's hash (lens.web.static: cached for a year)."""
+    if name == "static":
+        return STATIC.url(str(path_params["path"]))
     return str(context["request"].url_for(name, **path_params).path)
 
 
