@@ -7,7 +7,10 @@ concurrent connections and prints requests/s and latency percentiles.
 
     .venv/bin/python bench/reader.py [--seconds 20] [--connections 50]
 
-Targets (issue 5): >= 300 requests/s and p99 < 100 ms at 50 concurrent clients.
+Targets: >= 300 requests/s and p99 < 100 ms at 50 concurrent clients (issue 5), and
+(issue 20) >= 20 % of the bare endpoint's requests/s in the same run. After the measured
+runs, a short extra run of the module page under py-spy (when installed) prints where
+Lens's CPU went; it does not change the numbers above it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,23 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _profile import Profile  # bench/_profile.py
+
 ROOT = Path(__file__).resolve().parents[1]
+PROFILE_LABELS = [
+    ("progress query (per reader)", "progress_rows ("),
+    ("template", "Template.render ("),
+    ("module page handler, the rest", "module_page (lens/courses/pages.py"),
+    ("FastAPI routing and dependencies", "fastapi/routing.py"),
+    ("Lens's middleware", "lens/web/"),
+    ("Lens's middleware", "lens/auth/"),
+    # SQLAlchemy runs each statement in a greenlet of its own, apart from its request.
+    ("database: SQLAlchemy and asyncpg", "sqlalchemy/"),
+    ("database: SQLAlchemy and asyncpg", "asyncpg/"),
+    ("uvicorn: HTTP parsing and writing", "httptools_impl.py"),
+    ("logging", "logging/__init__.py"),
+]
 PG_ADMIN = os.environ.get("LENS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 MODULE_PATH = "/course/intro-to-ai-safety/specification-gaming?s=2"
 
@@ -162,6 +181,23 @@ def main() -> None:
             )
         verdict = module["rps"] >= 300 and module["p99"] < 100
         print(f"targets (>= 300 req/s, p99 < 100 ms): {'met' if verdict else 'NOT met'}")
+        share = module["rps"] / max(hello["rps"], 1e-9)
+        print(
+            f"target (issue 20: >= 20 % of the bare endpoint, p99 < 100 ms): "
+            f"{share:.1%} of it, p99 {module['p99']:.1f} ms: "
+            f"{'met' if share >= 0.20 and module['p99'] < 100 else 'NOT met'}"
+        )
+        if args.workers == 1:
+            profile = Profile(procs[0].pid, work / "reader.spy")
+            wrk(
+                base + MODULE_PATH,
+                seconds=5,
+                connections=args.connections,
+                headers=[f"Cookie: reader={cookie}"],
+            )
+            print("where Lens's CPU went (a separate 5 s run under py-spy, GIL held):")
+            for line in profile.summary(PROFILE_LABELS):
+                print("  " + line)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)

@@ -58,10 +58,30 @@ from lens.content.parsing import load_content
 from lens.content.sources import BUNDLED_COURSE, read_folder
 from lens.courses.service import course_modules
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _profile import Profile  # bench/_profile.py
+
 FAKE = Path(__file__).resolve().parent / "_fake_llm.py"
 API_KEY = "sk-bench"
 MODEL = "openai/bench-tutor"
 STALL_MS = 50
+# Where a sample of Lens's CPU was, first match from the outside of its stack in.
+PROFILE_LABELS = [
+    ("a reply streaming (provider -> Lens -> learner)", "send.<locals>.events"),
+    ("POST /api/tutor/messages (limits, conversation, hold)", "send (lens/tutor/api.py"),
+    ("saving a reply (after its stream)", "_store_reply (lens/tutor/service.py"),
+    ("GET /api/tutor/history (the bench's check)", "history (lens/tutor/api.py"),
+    ("module page (each learner's visit)", "module_page (lens/courses/pages.py"),
+    # SQLAlchemy runs each statement in a greenlet of its own: its samples do not show
+    # which request they served.
+    ("database: SQLAlchemy and the driver (any request)", "sqlalchemy/"),
+    ("database: SQLAlchemy and the driver (any request)", "asyncpg/"),
+    ("database: SQLAlchemy and the driver (any request)", "aiosqlite/"),
+    ("HTTP client to the provider (httpx, httpcore)", "httpcore/"),
+    ("anyio (task groups, cancel scopes)", "anyio/"),
+    ("uvicorn: HTTP parsing and writing", "httptools_impl.py"),
+    ("logging", "logging/__init__.py"),
+]
 QUESTION = "Why would a system game its specification?"
 TARGET_ADDED_P50_MS = 15.0
 # Issue 20 (a whole cohort at once), with --concurrent 200:
@@ -514,8 +534,10 @@ async def run(
     con_direct, wall_direct, _ = await concurrent(make_direct, args.concurrent)
     after_direct = await provider_stats(reset=True)
     cpu0 = watch.cpu_seconds()
+    profile = Profile(pid, Path(tempfile.gettempdir()) / f"lens-bench-tutor-{pid}.spy")
     con_lens, wall_lens, stored = await concurrent(make_lens, args.concurrent)
     cpu_con = watch.cpu_seconds() - cpu0  # includes the history checks after the streams
+    profiled = profile.summary(PROFILE_LABELS)
     after_lens = await provider_stats()
     watch.stop()
     # CPU other processes took during the run: this bench needs the machine to itself.
@@ -591,6 +613,9 @@ async def run(
         (f"the provider sees all {args.concurrent} streams at once",
          after_lens["peak_active"] >= args.concurrent, f"peak {after_lens['peak_active']}"),
     ]  # fmt: skip
+    print(f"where Lens's CPU went in the {args.concurrent}-at-once phase (py-spy, GIL held):")
+    for line in profiled:
+        print("  " + line)
     print("targets:")
     for name, met, value in checks:
         print(f"  {'met    ' if met else 'NOT met'}  {name:48} {value}")

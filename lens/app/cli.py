@@ -161,6 +161,10 @@ async def _try_the_tutor(settings: Settings) -> str:
                 break
     except Exception as exc:
         raise fail(f"the tutor's model ({model.name}) did not answer: {exc}", 1) from None
+    finally:
+        close = getattr(model, "aclose", None)
+        if close is not None:
+            await close()
     return f"  tutor: {model.name} answered in {time.monotonic() - started:.1f} s"
 
 
