@@ -132,15 +132,16 @@ def create_app(
                 chat_model=chat_model or model_from_settings(settings),
                 transcriber=transcriber or transcriber_from_settings(settings, http),
             )
-            warm = getattr(lens.chat_model, "warm", None)
-            if warm is not None:
-                # The model client set up (and litellm imported, if a model needs it) in
-                # the background, off the loop, before the first learner asks.
-                warming = asyncio.create_task(warm(), name="tutor-model-warm-up")
-                stack.push_async_callback(_stop_task, warming)
             close_model = getattr(lens.chat_model, "aclose", None)
             if close_model is not None:
                 stack.push_async_callback(close_model)
+            warm = getattr(lens.chat_model, "warm", None)
+            if warm is not None:
+                # The model client set up (and litellm imported, if a model needs it) in
+                # the background, off the loop, before the first learner asks. Stopped
+                # before the client is closed (callbacks run in reverse).
+                warming = asyncio.create_task(warm(), name="tutor-model-warm-up")
+                stack.push_async_callback(_stop_task, warming)
             # Acknowledged work the database could not take (tutor replies, reading
             # progress) waits on disk until it is back.
             flusher = asyncio.create_task(

@@ -20,8 +20,7 @@ from lens.courses.service import (
     heartbeat_record,
     module_key,
 )
-from lens.courses.spool import progress_spool, write_progress
-from lens.db.spool import save_or_spool
+from lens.courses.spool import save_progress
 from lens.errors import NotFound
 from lens.web.state import get_lens
 
@@ -191,12 +190,7 @@ async def complete(request: Request, body: CompleteIn, viewer: OptionalUser) -> 
     reader = Reader(request, viewer)
     record = completion_record(reader.actor or "", reader.user_id, found, body.content_id)
     lens = get_lens(request)
-    saved, finished = await save_or_spool(
-        lens.sessionmaker,
-        write_progress,
-        {**record, "what": "complete"},
-        spool=progress_spool(lens.settings),
-    )
+    saved, finished = await save_progress(lens.sessionmaker, lens.settings, record)
     response = JSONResponse(
         CompleteOut(module_completed=bool(finished), saved_later=not saved).model_dump(),
         status_code=200 if saved else 202,
@@ -219,12 +213,7 @@ async def beat(request: Request, body: HeartbeatIn, viewer: OptionalUser) -> JSO
     reader = Reader(request, viewer)
     record = heartbeat_record(reader.actor or "", reader.user_id, match, body.content_id)
     lens = get_lens(request)
-    saved, counted = await save_or_spool(
-        lens.sessionmaker,
-        write_progress,
-        {**record, "what": "heartbeat"},
-        spool=progress_spool(lens.settings),
-    )
+    saved, counted = await save_progress(lens.sessionmaker, lens.settings, record)
     response = JSONResponse(
         HeartbeatOut(counted_seconds=int(counted or 0), saved_later=not saved).model_dump(),
         status_code=200 if saved else 202,

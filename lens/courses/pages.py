@@ -26,8 +26,7 @@ from lens.courses.service import (
     progress_rows,
     required_sections,
 )
-from lens.courses.spool import progress_spool, write_progress
-from lens.db.spool import save_or_spool
+from lens.courses.spool import save_progress
 from lens.errors import NotFound
 from lens.logging import get_logger
 from lens.users.models import User
@@ -246,12 +245,7 @@ async def _complete(
     record = completion_record(reader.actor or "", reader.user_id, module, content_id)
     # While the database is away the mark waits on this server and is saved when it is
     # back: the reader goes on as if it were saved now.
-    _, finished = await save_or_spool(
-        lens.sessionmaker,
-        write_progress,
-        {**record, "what": "complete"},
-        spool=progress_spool(lens.settings),
-    )
+    _, finished = await save_progress(lens.sessionmaker, lens.settings, record)
     if finished:
         target = f"{base}?s={s}&done=1"
     elif s < len(module.sections):

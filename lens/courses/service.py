@@ -228,6 +228,7 @@ def completion_record(
     if content_id not in {s.content_id for s in module.sections}:
         raise NotFound("This module has no such section (the course may have just changed).")
     return {
+        "what": "complete",
         "actor": actor,
         "user_id": user_id,
         "module_key": module_key(module),
@@ -274,6 +275,7 @@ def heartbeat_record(
     if content_id not in {s.content_id for s in module.sections}:
         raise NotFound("This module has no such section.")
     return {
+        "what": "heartbeat",
         "actor": actor,
         "user_id": user_id,
         "module_key": module_key(module),

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.courses.service import apply_completion, apply_heartbeat
-from lens.db.spool import Spool
+from lens.db.spool import Spool, save_or_spool
 from lens.settings import Settings
 
 
@@ -28,3 +28,11 @@ def progress_spool(settings: Settings) -> Spool:
     return Spool(
         Path(settings.var_dir) / "spool" / "progress", write=write_progress, kind="reading.progress"
     )
+
+
+async def save_progress(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, record: dict[str, Any]
+) -> tuple[bool, bool | int | None]:
+    """Apply `record` now, or keep it in the progress spool while the database is away:
+    (saved now, what applying it returned, None when kept for later)."""
+    return await save_or_spool(sessionmaker, write_progress, record, spool=progress_spool(settings))

@@ -10,16 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from lens.app import create_app
 from lens.courses.models import Progress
 from lens.courses.spool import progress_spool
-from lens.db import migrate, spool
+from lens.db import spool
 from lens.db.engine import create_engine, create_sessionmaker
-from tests.conftest import fresh_database
 from tests.fixtures.auth import ORIGIN
-from tests.fixtures.db_proxy import Proxy
+from tests.fixtures.db_proxy import migrated_database_behind_proxy
 
 COURSE = "intro-to-ai-safety"
 MODULE_KEY = "0a7e6a52-4a0b-4d8e-8f21-6c0d1e2f3a01"  # welcome
@@ -30,13 +28,8 @@ async def test_progress_given_while_the_database_is_away_is_saved_later(
     tmp_path: Path, make_settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(spool, "SAVE_TRIES", (0.05, 0.1))
-    async with fresh_database("postgresql", tmp_path) as url:
+    async with migrated_database_behind_proxy(tmp_path) as (url, through, proxy):
         engine = create_engine(url)
-        await migrate.upgrade(engine)
-        real = make_url(url)
-        proxy = Proxy(real.host or "127.0.0.1", real.port or 5432)
-        await proxy.restore()
-        through = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         settings = make_settings(DATABASE_URL=through, LENS_RUN_WORKER="false")
         app = create_app(settings, configure_logs=False)
         async with app.router.lifespan_context(app):
@@ -87,5 +80,4 @@ async def test_progress_given_while_the_database_is_away_is_saved_later(
                     headers=ORIGIN,
                 )
                 assert ok.status_code == 200 and ok.json()["counted_seconds"] == 0  # too soon
-        await proxy.cut()
         await engine.dispose()

@@ -7,25 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from sqlalchemy.engine import make_url
 
 from lens.app import create_app
-from lens.db import migrate
 from lens.db.engine import create_engine
 from lens.web.errors import database_unavailable
 from tests.conftest import fresh_database
-from tests.fixtures.db_proxy import Proxy
+from tests.fixtures.db_proxy import migrated_database_behind_proxy
 
 
 async def test_an_outage_is_a_503_and_the_process_recovers(tmp_path: Path, make_settings) -> None:
-    async with fresh_database("postgresql", tmp_path) as url:
-        engine = create_engine(url)
-        await migrate.upgrade(engine)
-        await engine.dispose()
-        real = make_url(url)
-        proxy = Proxy(real.host or "127.0.0.1", real.port or 5432)
-        await proxy.restore()
-        through = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    async with migrated_database_behind_proxy(tmp_path) as (_, through, proxy):
         app = create_app(
             make_settings(DATABASE_URL=through, LENS_RUN_WORKER="false"), configure_logs=False
         )

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from lens.app import create_app
 from lens.db import migrate
@@ -18,9 +17,8 @@ from lens.db.engine import create_engine, create_sessionmaker
 from lens.tutor import service
 from lens.tutor.models import BudgetHold, Message
 from lens.tutor.spool import spool_for
-from tests.conftest import fresh_database
 from tests.fixtures.auth import ORIGIN
-from tests.fixtures.db_proxy import Proxy
+from tests.fixtures.db_proxy import Proxy, migrated_database_behind_proxy
 from tests.tutor.fake_model import FakeModel
 from tests.tutor.test_tutor_api import AT, events
 
@@ -43,13 +41,8 @@ async def test_a_reply_given_while_the_database_is_away_is_saved_later(
     tmp_path: Path, make_settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "SAVE_TRIES", (0.05, 0.1))
-    async with fresh_database("postgresql", tmp_path) as url:
+    async with migrated_database_behind_proxy(tmp_path) as (url, through, proxy):
         engine = create_engine(url)
-        await migrate.upgrade(engine)
-        real = make_url(url)
-        proxy = Proxy(real.host or "127.0.0.1", real.port or 5432)
-        await proxy.restore()
-        through = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         model = CutsTheDatabase(words=["The ", "whole ", "answer."], ceiling_usd=0.01)
         settings = make_settings(DATABASE_URL=through, LENS_RUN_WORKER="false")
         app = create_app(settings, chat_model=model, configure_logs=False)
@@ -86,7 +79,6 @@ async def test_a_reply_given_while_the_database_is_away_is_saved_later(
                 assert saved.cost_usd == pytest.approx(0.002)
                 async with direct() as session:  # its own cost counts now, not the hold
                     assert await session.scalar(select(func.count(BudgetHold.id))) == 0
-        await proxy.cut()
         await engine.dispose()
 
 

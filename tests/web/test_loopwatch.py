@@ -15,21 +15,22 @@ def _holds_the_loop(seconds: float) -> None:
 
 
 async def test_a_blocking_call_is_reported_with_its_stack() -> None:
-    watch = LoopWatch(threshold=0.05)
+    watch = LoopWatch(threshold=0.1)
     await watch.start()
     try:
         await asyncio.sleep(0.05)
-        _holds_the_loop(0.2)
+        _holds_the_loop(0.4)
         await asyncio.sleep(0.05)
         assert watch.stalls == 1
-        assert 190 <= watch.longest_ms < 1000
+        assert 390 <= watch.longest_ms < 2000
         assert "_holds_the_loop" in watch.last_stack
     finally:
         await watch.stop()
 
 
 async def test_awaiting_is_no_stall() -> None:
-    watch = LoopWatch(threshold=0.05)
+    # A threshold well above what a busy test machine's scheduling can cause.
+    watch = LoopWatch(threshold=0.15)
     await watch.start()
     try:
         await asyncio.sleep(0.3)
