@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # PostgreSQL through a pooler in transaction mode (PgBouncer before 1.21, Supabase's
     # pooler): no prepared statements kept. None: assumed on ports 6432 and 6543.
     db_pgbouncer: bool | None = Field(None, alias="LENS_DB_PGBOUNCER")
+    # PostgreSQL connections each `lens serve` (and `lens worker`) process keeps open; a
+    # request waits for a free one. Processes x this must stay under the server's
+    # max_connections (100 by default).
+    db_pool_size: int = Field(20, ge=1, le=1000, alias="LENS_DB_POOL_SIZE")
     llm_provider: str = Field(DEFAULT_LLM_PROVIDER, alias="LLM_PROVIDER")
     anthropic_api_key: str | None = Field(None, alias="ANTHROPIC_API_KEY")
     gemini_api_key: str | None = Field(None, alias="GEMINI_API_KEY")

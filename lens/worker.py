@@ -40,7 +40,11 @@ async def _run_worker(settings: Settings) -> None:
 
     init_sentry(settings)
     features.load()
-    engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
+    engine = create_engine(
+        settings.sqlalchemy_url,
+        pgbouncer=settings.db_pgbouncer,
+        pool_size=settings.db_pool_size,
+    )
     if not settings.is_production:
         await migrate.upgrade(engine)
     stop = asyncio.Event()

@@ -33,7 +33,7 @@ from lens.courses import api as courses_api
 from lens.courses import pages as course_pages
 from lens.courses.spool import progress_spool
 from lens.db import migrate
-from lens.db.engine import create_engine, create_sessionmaker, unit_of_work
+from lens.db.engine import create_engine, create_sessionmaker, read_only, unit_of_work
 from lens.db.spool import keep_flushing
 from lens.discord_groups import pages as discord_pages
 from lens.integrations.email.factory import email_sender_from_settings
@@ -107,7 +107,11 @@ def create_app(
                 await watch.start()
                 stack.push_async_callback(watch.stop)
                 app.state.loopwatch = watch
-            engine = create_engine(settings.sqlalchemy_url, pgbouncer=settings.db_pgbouncer)
+            engine = create_engine(
+                settings.sqlalchemy_url,
+                pgbouncer=settings.db_pgbouncer,
+                pool_size=settings.db_pool_size,
+            )
             stack.push_async_callback(engine.dispose)
             if not settings.is_production and sessionmaker is None:
                 # Development applies migrations itself; production runs `lens db
@@ -126,6 +130,9 @@ def create_app(
                 settings=settings,
                 engine=engine,
                 sessionmaker=maker,
+                read_sessionmaker=None
+                if sessionmaker is not None
+                else create_sessionmaker(read_only(engine)),
                 http=http,
                 jwt_secret=jwt_secret,
                 email=email_sender_from_settings(settings, http),

@@ -32,7 +32,7 @@ async def load_user(request: Request) -> User | None:
     claims: SessionClaims | None = getattr(request.state, "session", None)
     user = None
     if claims is not None:
-        async with get_lens(request).sessionmaker() as session:
+        async with get_lens(request).reads() as session:
             # One query: the user, and whether this session was signed out.
             row = (
                 await session.execute(

@@ -96,7 +96,7 @@ async def overview(request: Request, slug: str, viewer: OptionalUser) -> Respons
     content = current_content(request)
     course = get_course(content, slug)
     reader = Reader(request, viewer)
-    async with get_lens(request).sessionmaker() as session:
+    async with get_lens(request).reads() as session:
         view = await course_view(session, content=content, course=course, actor=reader.actor)
     admin = viewer is not None and viewer.is_admin
     response = render(request, "courses/course.html", {"view": view, "admin": admin})
@@ -148,7 +148,7 @@ async def _module_page(
     done: bool,
 ) -> Response:
     reader = Reader(request, viewer)
-    async with get_lens(request).sessionmaker() as session:
+    async with get_lens(request).reads() as session:
         rows = await progress_rows(
             session, actor=reader.actor or "", module_keys=[module_key(module)]
         )

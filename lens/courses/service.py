@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,10 +140,19 @@ def required_sections(module: Module) -> list[Section]:
     return [s for s in module.sections if not s.optional]
 
 
+class Done(Protocol):
+    """What the read models need of a progress row: a `Progress`, or a row of
+    `progress_rows` (its columns only, without the ORM's cost)."""
+
+    @property
+    def completed_at(self) -> datetime | None: ...
+
+
 async def progress_rows(
     session: AsyncSession, *, actor: str, module_keys: list[str]
-) -> dict[tuple[str, str], Progress]:
-    """All of a reader's progress rows for these modules, in one query."""
+) -> dict[tuple[str, str], Done]:
+    """All of a reader's progress marks for these modules, in one query (columns, not
+    ORM objects: the reader asks this on every page)."""
     if not module_keys:
         return {}
     # One key (the module page) compares with =: an IN list is re-rendered per execution.
@@ -151,11 +161,15 @@ async def progress_rows(
         if len(module_keys) == 1
         else Progress.module_key.in_(module_keys)
     )
-    rows = await session.scalars(select(Progress).where(Progress.actor == actor, key_match))
+    rows = await session.execute(
+        select(Progress.module_key, Progress.content_id, Progress.completed_at).where(
+            Progress.actor == actor, key_match
+        )
+    )
     return {(r.module_key, r.content_id): r for r in rows}
 
 
-def module_status(module: Module, rows: dict[tuple[str, str], Progress]) -> tuple[Status, int]:
+def module_status(module: Module, rows: Mapping[tuple[str, str], Done]) -> tuple[Status, int]:
     key = module_key(module)
     done = sum(
         1

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -16,18 +17,29 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 READ_ONLY = {"sqlite_begin": "DEFERRED"}
 
 
+# A pooled connection idle longer than this is pinged before use (a database restart or
+# a firewall may have dropped it); one in steady use is not: the ping is a round trip,
+# and on the reader's page it was a quarter of the database's cost. A connection that
+# died while in use fails its request (a 503 page), and the whole pool is replaced.
+PING_AFTER_IDLE_SECONDS = 5.0
+
 # The usual ports of connection poolers in transaction mode (PgBouncer, Supabase's).
 POOLER_PORTS = (6432, 6543)
 
 
-def create_engine(url: str, *, echo: bool = False, pgbouncer: bool | None = None) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, pgbouncer: bool | None = None, pool_size: int = 5
+) -> AsyncEngine:
     """An async engine for `sqlite+aiosqlite` or `postgresql+asyncpg` URLs.
 
     `pgbouncer`: PostgreSQL is reached through a pooler in transaction mode, which hands
     each transaction to any server connection, so a statement prepared on one may be
     missing on the next: statements are then prepared afresh each time (slower: two
     round trips a query). None: assumed when the port is a pooler's (6432, 6543).
-    Otherwise asyncpg keeps its prepared statements (LENS_DB_PGBOUNCER)."""
+    Otherwise asyncpg keeps its prepared statements (LENS_DB_PGBOUNCER).
+
+    `pool_size`: PostgreSQL connections kept (LENS_DB_POOL_SIZE for `lens serve` and
+    `lens worker`; SQLite has one)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
@@ -49,14 +61,17 @@ def create_engine(url: str, *, echo: bool = False, pgbouncer: bool | None = None
                 "prepared_statement_cache_size": 0,
                 "prepared_statement_name_func": lambda: f"__lens_{uuid4().hex}__",
             }
-        return _create_async_engine(
+        engine = _create_async_engine(
             parsed,
             echo=echo,
-            pool_size=5,
-            max_overflow=10,
+            pool_size=pool_size,
+            # No connections beyond it: under steady load they were opened and closed
+            # again for each request over the pool's size (a new connection costs a
+            # connect and type set-up), which put 1-4 s on the slowest requests of the
+            # reader's bench. Past the pool, requests wait their turn (pool_timeout).
+            max_overflow=0,
             pool_timeout=30,
             pool_recycle=1800,
-            pool_pre_ping=True,
             connect_args={
                 **pooler,
                 # A server that does not answer fails a request in 10 s (a 503 page),
@@ -65,6 +80,8 @@ def create_engine(url: str, *, echo: bool = False, pgbouncer: bool | None = None
                 **ssl,
             },
         )
+        _ping_when_idle(engine)
+        return engine
     raise ValueError(f"unsupported database URL {parsed.render_as_string()!r}")
 
 
@@ -106,6 +123,37 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """SQLAlchemy's pool_pre_ping, for connections idle over PING_AFTER_IDLE_SECONDS."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(_: Any, record: Any) -> None:
+        if record is not None:
+            record.info["lens_idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _: Any) -> None:
+        since = record.info.get("lens_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in steady use
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool drops every connection made before now and retries on a new one.
+            raise exc.InvalidatePoolError(f"idle connection dead: {error!r}") from error
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for statements that only read: on PostgreSQL each runs alone
+    (autocommit: no BEGIN and ROLLBACK round trips around it); on SQLite the transaction
+    does not take the write lock. Nothing written through it is rolled back."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**READ_ONLY)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def create_sessionmaker(bind: Any) -> async_sessionmaker[AsyncSession]:

@@ -158,7 +158,7 @@ class UnhandledErrorMiddleware:
         except Exception as exc:
             if not response_started and database_unavailable(exc):
                 # The database is down or restarting: a moment's problem, said as one. The
-                # engine reconnects by itself (pool_pre_ping) once it is back.
+                # pool reconnects by itself once it is back (lens.db.engine).
                 log.warning("http.database_unavailable", path=scope.get("path"), error=repr(exc))
                 response = error_response(
                     Request(scope),

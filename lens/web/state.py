@@ -35,8 +35,17 @@ class Lens:
     email: EmailSender
     chat_model: ChatModel | None = None
     transcriber: Transcriber | None = None
+    # For statements that only read (lens.db.engine.read_only): the reader's pages.
+    # None: the sessionmaker (tests bind it to one rolled-back connection).
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
+
+    @property
+    def reads(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for statements that only read (nothing written through one is kept
+        or rolled back as a whole)."""
+        return self.read_sessionmaker or self.sessionmaker
 
 
 def get_lens(request: Request) -> Lens:

@@ -29,3 +29,116 @@ async def test_postgres_urls_with_sslmode_reach_the_driver(tmp_path: Path) -> No
                     pass
         finally:
             await engine.dispose()
+
+
+async def _kill_backends(url: str) -> int:
+    """Ends, from outside, every other session on this test database (as a restart or a
+    firewall would): how many."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    conn = await asyncpg.connect(
+        user=parsed.username, host=parsed.host, port=parsed.port, database=parsed.database
+    )
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_dead_idle_connection_is_replaced_before_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from lens.db import engine as engines
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = engines.create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                first = await conn.scalar(text("SELECT pg_backend_pid()"))
+            assert await _kill_backends(url) == 1
+            # Idle longer than the threshold: pinged, found dead, replaced.
+            monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
+            async with engine.connect() as conn:
+                second = await conn.scalar(text("SELECT pg_backend_pid()"))
+            assert second != first
+        finally:
+            await engine.dispose()
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The other side of the trade: no round trip per request for a connection in use, so
+    # one that died under load fails its request (a 503 page), and the pool is replaced.
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from lens.db import engine as engines
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = engines.create_engine(url)
+        dialect = engine.sync_engine.dialect
+        pings: list[object] = []
+        real_ping = dialect.do_ping
+
+        def counted_ping(dbapi_connection: object) -> bool:
+            pings.append(dbapi_connection)
+            return real_ping(dbapi_connection)
+
+        monkeypatch.setattr(dialect, "do_ping", counted_ping)
+        try:
+            monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
+            for _ in range(2):
+                async with engine.connect() as conn:
+                    await conn.scalar(text("SELECT 1"))
+            assert len(pings) == 1  # idle: the second checkout was pinged
+            monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 3600.0)
+            for _ in range(3):
+                async with engine.connect() as conn:
+                    await conn.scalar(text("SELECT 1"))
+            assert len(pings) == 1  # in steady use: none
+            await _kill_backends(url)
+            with pytest.raises(DBAPIError) as failed:
+                async with engine.connect() as conn:
+                    await conn.scalar(text("SELECT 1"))
+            assert failed.value.connection_invalidated
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT 1")) == 1
+        finally:
+            await engine.dispose()
+
+
+async def test_reads_run_without_a_transaction_on_postgresql(tmp_path: Path) -> None:
+    # No BEGIN and ROLLBACK round trips around the reader's queries: each statement is
+    # its own transaction, so now() is its own start, not the first statement's.
+    import asyncio
+
+    from sqlalchemy import text
+
+    from lens.db.engine import create_engine, create_sessionmaker, read_only
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            for maker, alone in (
+                (create_sessionmaker(read_only(engine)), True),
+                (create_sessionmaker(engine), False),
+            ):
+                async with maker() as session:
+                    await session.execute(text("SELECT 1"))
+                    await asyncio.sleep(0.05)
+                    fresh = await session.scalar(
+                        text("SELECT clock_timestamp() - now() < interval '40 milliseconds'")
+                    )
+                assert fresh is alone
+        finally:
+            await engine.dispose()
