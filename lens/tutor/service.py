@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.auth.visitors import user_actor, visitor_actor
@@ -23,7 +23,7 @@ from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
 from lens.tutor.models import BudgetHold, Conversation, Message, Transcription
-from lens.tutor.spool import write_reply
+from lens.tutor.spool import release_hold, write_reply
 
 log = get_logger("lens.tutor")
 
@@ -233,6 +233,7 @@ async def hold_budget(
     Holds are taken one at a time across processes (an advisory lock on PostgreSQL, held
     to the end of the transaction; SQLite writes one at a time anyway), so replies
     started together are counted against each other before any of them costs anything.
+    Under the lock: one statement (the sum and the insert together), then the commit.
     Returns the hold's id (None for a model that costs nothing)."""
     if amount_usd <= 0:
         return None
@@ -242,24 +243,28 @@ async def hold_budget(
         )
     now = utcnow()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    spent = await session.scalar(
-        select(_spent_today(day_start, holds_since=_holds_since(now, settings)))
+    spent = _spent_today(day_start, holds_since=_holds_since(now, settings))
+    room = spent + amount_usd <= settings.tutor_daily_cost_cap_usd
+    fits = select(literal(amount_usd), literal(now, BudgetHold.created_at.type)).where(room)
+    hold_id = await session.scalar(
+        insert(BudgetHold).from_select(["amount_usd", "created_at"], fits).returning(BudgetHold.id)
     )
-    _check_cost_cap(float(spent or 0.0), settings=settings, adding=amount_usd)
-    await session.execute(delete(BudgetHold).where(BudgetHold.created_at < now - timedelta(days=1)))
-    hold = BudgetHold(amount_usd=amount_usd, created_at=now)
-    session.add(hold)
-    await session.flush()
-    return hold.id
+    if hold_id is None:
+        raise _over_the_cap()
+    return int(hold_id)
 
 
 def _check_cost_cap(spent: float, *, settings: Settings, adding: float = 0.0) -> None:
     cap = settings.tutor_daily_cost_cap_usd
     if spent >= cap or spent + adding > cap:
-        raise RateLimited(
-            "The tutor has reached this site's budget for today and is resting until "
-            "midnight UTC. Your conversation is kept."
-        )
+        raise _over_the_cap()
+
+
+def _over_the_cap() -> RateLimited:
+    return RateLimited(
+        "The tutor has reached this site's budget for today and is resting until "
+        "midnight UTC. Your conversation is kept."
+    )
 
 
 async def _one_at_a_time_per_network(session: AsyncSession, client_net: str) -> None:
@@ -432,7 +437,7 @@ async def _let_go(sessionmaker: async_sessionmaker[AsyncSession], hold_id: int |
         return
     try:
         async with unit_of_work(sessionmaker) as session:
-            await session.execute(delete(BudgetHold).where(BudgetHold.id == hold_id))
+            await release_hold(session, hold_id)
     except Exception as exc:
         log.warning("tutor.budget.release_failed", error=repr(exc))
 

@@ -6,13 +6,14 @@ transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lens.db.base import utcnow
 from lens.db.spool import Spool
 from lens.settings import Settings
 from lens.tutor.models import BudgetHold, Message
@@ -39,9 +40,19 @@ async def write_reply(session: AsyncSession, record: dict[str, Any]) -> int:
     session.add(message)
     if record.get("hold_id") is not None:
         # Its own cost counts from now: in the same transaction, never both, never neither.
-        await session.execute(delete(BudgetHold).where(BudgetHold.id == int(record["hold_id"])))
+        await release_hold(session, int(record["hold_id"]))
     await session.flush()
     return message.id
+
+
+async def release_hold(session: AsyncSession, hold_id: int) -> None:
+    """Let a reply's budget hold go, and with it any a dead process left behind a day ago
+    (they stopped counting long before): kept out of `hold_budget`, under its lock."""
+    await session.execute(
+        delete(BudgetHold).where(
+            or_(BudgetHold.id == hold_id, BudgetHold.created_at < utcnow() - timedelta(days=1))
+        )
+    )
 
 
 def spool_for(settings: Settings) -> Spool:

@@ -35,7 +35,7 @@ class Lens:
     email: EmailSender
     chat_model: ChatModel | None = None
     transcriber: Transcriber | None = None
-    # For statements that only read (lens.db.engine.read_only): the reader's pages.
+    # Sessions on lens.db.engine.read_only(engine): see `reads`.
     # None: the sessionmaker (tests bind it to one rolled-back connection).
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     runner: JobRunner | None = None
@@ -43,8 +43,8 @@ class Lens:
 
     @property
     def reads(self) -> async_sessionmaker[AsyncSession]:
-        """Sessions for statements that only read (nothing written through one is kept
-        or rolled back as a whole)."""
+        """Sessions for statements that only read (the reader's pages): on PostgreSQL each
+        statement is its own transaction; on SQLite the write lock is not taken."""
         return self.read_sessionmaker or self.sessionmaker
 
 
