@@ -49,6 +49,7 @@ PROFILE_LABELS = [
 ]
 PG_ADMIN = os.environ.get("LENS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 MODULE_PATH = "/course/intro-to-ai-safety/specification-gaming?s=2"
+FLOOR_MODULE_KEY = "specification-gaming"  # what the floor's query asks (any key will do)
 
 HELLO_APP = textwrap.dedent(
     """
@@ -58,6 +59,40 @@ HELLO_APP = textwrap.dedent(
     @app.get("/hello")
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
+    """
+)
+# The floor for any page that reads per-reader state from the database: the same server,
+# one asyncpg query on a pool (the page's progress query, same database), and the module
+# page's own bytes (as Lens sent them) as the answer. Nothing Lens adds: no middleware,
+# dependencies, ORM or template.
+FLOOR_APP = textwrap.dedent(
+    """
+    import os
+    from contextlib import asynccontextmanager
+    import asyncpg
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+
+    BODY = open(os.environ["FLOOR_BODY"], "rb").read()
+    QUERY = (
+        "SELECT module_key, content_id, completed_at FROM progress"
+        " WHERE actor = $1 AND module_key = $2"
+    )
+
+    @asynccontextmanager
+    async def lifespan(app):
+        app.state.pool = await asyncpg.create_pool(os.environ["FLOOR_DSN"], min_size=20,
+                                                   max_size=20)
+        yield
+        await app.state.pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/floor")
+    async def floor(request: Request) -> Response:
+        rows = await request.app.state.pool.fetch(QUERY, request.cookies.get("reader", ""),
+                                                  os.environ["FLOOR_KEY"])
+        return Response(BODY + b"<!-- %d -->" % len(rows), media_type="text/html")
     """
 )
 
@@ -155,6 +190,19 @@ def main() -> None:
             )
         )  # fmt: skip
         wait_ready(f"http://127.0.0.1:{hello_port}/hello", procs[-1])
+        (work / "floor.py").write_text(FLOOR_APP)
+        (work / "page.html").write_bytes(first.content)
+        floor_port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "floor:app", "--port", str(floor_port),
+                 "--log-level", "warning"],
+                cwd=work,
+                env={**os.environ, "FLOOR_DSN": f"{PG_ADMIN}/{db}",
+                     "FLOOR_BODY": str(work / "page.html"), "FLOOR_KEY": FLOOR_MODULE_KEY},
+            )
+        )  # fmt: skip
+        wait_ready(f"http://127.0.0.1:{floor_port}/floor", procs[-1])
 
         wrk(base + MODULE_PATH, seconds=3, connections=args.connections, headers=[])  # warm-up
         module = wrk(
@@ -169,12 +217,22 @@ def main() -> None:
             connections=args.connections,
             headers=[],
         )
+        floor = wrk(
+            f"http://127.0.0.1:{floor_port}/floor",
+            seconds=args.seconds,
+            connections=args.connections,
+            headers=[f"Cookie: reader={cookie}"],
+        )
         cores = os.cpu_count()
         print(
             f"machine: {cores} cores; {args.connections} connections, {args.seconds} s each; "
             f"lens serve --workers {args.workers}"
         )
-        for name, r in (("module page (lens serve)", module), ("bare FastAPI hello", hello)):
+        for name, r in (
+            ("module page (lens serve)", module),
+            ("bare FastAPI hello", hello),
+            ("floor: 1 query + page bytes", floor),
+        ):
             print(
                 f"{name:26} {r['rps']:8.0f} req/s   p50 {r['p50']:6.1f} ms   "
                 f"p90 {r['p90']:6.1f} ms   p99 {r['p99']:6.1f} ms   non-2xx {int(r['errors'])}"
@@ -186,6 +244,11 @@ def main() -> None:
             f"target (issue 20: >= 20 % of the bare endpoint, p99 < 100 ms): "
             f"{share:.1%} of it, p99 {module['p99']:.1f} ms: "
             f"{'met' if share >= 0.20 and module['p99'] < 100 else 'NOT met'}"
+        )
+        print(
+            f"the floor (FastAPI, one asyncpg query, the page's bytes) is "
+            f"{floor['rps'] / max(hello['rps'], 1e-9):.1%} of the bare endpoint; Lens's "
+            f"module page is {module['rps'] / max(floor['rps'], 1e-9):.1%} of the floor"
         )
         if args.workers == 1:
             profile = Profile(procs[0].pid, work / "reader.spy")

@@ -3,9 +3,10 @@ BaseHTTPMiddleware, and streaming responses pass straight through)."""
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +16,10 @@ from lens.logging import get_logger
 log = get_logger("lens.web")
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+# A new request's id: this process's random prefix and a count (unique without a call
+# to the system's random source per request).
+_PREFIX = secrets.token_hex(8)
+_COUNT = itertools.count(1)
 
 
 class RequestContextMiddleware:
@@ -31,7 +36,7 @@ class RequestContextMiddleware:
                 incoming = value.decode("latin-1")
                 break
         # Keep a load balancer's id so one request can be followed across systems.
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _VALID_ID.match(incoming) else f"{_PREFIX}{next(_COUNT):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

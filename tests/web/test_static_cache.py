@@ -33,12 +33,16 @@ async def test_pages_link_hashed_files_that_are_kept_for_a_year(app_client) -> N
 async def test_a_changed_file_gets_a_new_address(tmp_path: Path) -> None:
     import os
 
+    clock = [1000.0]
     (tmp_path / "a.css").write_text("body { color: red }")
-    static = HashedStaticFiles(directory=tmp_path)
+    static = HashedStaticFiles(directory=tmp_path, clock=lambda: clock[0])
     first = static.url("a.css")
     assert re.fullmatch(r"/static/a\.css\?v=[0-9a-f]{12}", first)
     (tmp_path / "a.css").write_text("body { color: blue }")
     os.utime(tmp_path / "a.css", (1, 1))  # a new mtime, whatever the clock's resolution
+    clock[0] += 0.5
+    assert static.url("a.css") == first  # not looked at again within the second
+    clock[0] += 1
     second = static.url("a.css")
     assert second != first
     app = Starlette(routes=[Mount("/static", static)])
