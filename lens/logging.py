@@ -7,6 +7,7 @@ renderer so every line looks alike.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from typing import Any
@@ -16,10 +17,16 @@ import structlog
 _SECRET_KEYS = {"password", "token", "secret", "cookie", "authorization", "api_key", "jwt"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    lowered = key.lower()
+    return any(s in lowered for s in _SECRET_KEYS)
+
+
 def _drop_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     # A last line of defence: never print a field whose name says it is a secret.
     for key in list(event_dict):
-        if any(s in key.lower() for s in _SECRET_KEYS):
+        if _secret_name(str(key)):
             event_dict[key] = "[redacted]"
     return event_dict
 

@@ -7,6 +7,7 @@ from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
+from markupsafe import Markup
 from starlette.responses import Response
 
 from lens.auth.deps import OptionalUser, load_user
@@ -32,7 +33,7 @@ from lens.logging import get_logger
 from lens.users.models import User
 from lens.web.panels import render_panels
 from lens.web.state import get_lens
-from lens.web.templating import render
+from lens.web.templating import render, render_fragment
 
 log = get_logger("lens.courses")
 router = APIRouter(include_in_schema=False, dependencies=[Depends(load_user)])
@@ -50,6 +51,26 @@ def rendered_section(
         cached = section_blocks(store.content.modules[module_path].sections[position])
         store.memo[key] = cached
     return cached  # type: ignore[return-value]
+
+
+def _section_html(request: Request, module: Module, index: int, page: dict[str, object]) -> Markup:
+    """The section's part of the module page (courses/_section.html), the same for every
+    reader: drawn once per content snapshot (and tutor set-up), then reused; it was the
+    larger part of drawing the page."""
+    store = content_store(request)
+    assert store is not None
+    key = ("section-html", module.path, index, page["tutor_ready"], page["speech_ready"])
+    cached = store.memo.get(key)
+    if cached is None:
+        blocks, toc = rendered_section(request, module.path, index - 1)
+        cached = render_fragment(
+            request,
+            "courses/_section.html",
+            {**page, "section": module.sections[index - 1], "index": index,
+             "blocks": blocks, "toc": toc},
+        )  # fmt: skip
+        store.memo[key] = cached
+    return cast(Markup, cached)
 
 
 def prerender(content: ContentSet) -> dict[object, object]:
@@ -174,10 +195,13 @@ async def _module_page(
     }
     if module.sections:
         index = min(max(s, 1), len(module.sections))
-        blocks, toc = rendered_section(request, module.path, index - 1)
-        context.update(section=module.sections[index - 1], index=index, blocks=blocks, toc=toc)
+        context.update(
+            section=module.sections[index - 1],
+            index=index,
+            section_html=_section_html(request, module, index, context),
+        )
     else:
-        context.update(section=None, index=0, blocks=[], toc=[])
+        context.update(section=None, index=0)
     if course is not None and item is not None:
         modules = course_modules(content, course)
         position = next(i for i, (_, m) in enumerate(modules) if m.path == module.path)

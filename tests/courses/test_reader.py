@@ -233,3 +233,45 @@ async def test_api_describes_course_and_module(app_client) -> None:
     assert "/api/progress/heartbeat" in schema["paths"]
     missing = await app_client.get("/api/courses/nope")
     assert missing.status_code == 404
+
+
+async def test_the_section_drawn_once_is_drawn_again_after_a_content_push(
+    tmp_path, client_factory
+) -> None:
+    """The section's part of the module page is drawn once per content snapshot and
+    reused for every reader; the readers' own parts (done marks) are not cached with it,
+    and a new snapshot brings new text."""
+    from lens.content.service import sync_content
+    from lens.content.sources import FolderSource
+    from lens.db.engine import unit_of_work
+
+    root = tmp_path / "course"
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "course", root)
+    page = "/course/intro-to-ai-safety/welcome?s=1"
+    async with client_factory(CONTENT_DIR=str(root)) as client:
+        first = await client.get(page)
+        assert "for an hour" in first.text and "✓" not in first.text
+        content_id = re.search(r'name="content_id" value="([^"]+)"', first.text).group(1)
+        marked = await client.post(
+            "/course/intro-to-ai-safety/welcome/complete", data={"content_id": content_id}
+        )
+        assert marked.status_code == 303
+        again = await client.get(page)
+        assert "for an hour" in again.text and 'aria-label="done"' in again.text
+        mine = dict(client.cookies)
+        client.cookies.clear()  # another visitor: the same section, without the mark
+        stranger = await client.get(page)
+        assert "for an hour" in stranger.text and 'aria-label="done"' not in stranger.text
+        client.cookies.clear()
+        client.cookies.update(mine)
+
+        welcome = root / "modules" / "welcome.md"
+        welcome.write_text(welcome.read_text().replace("for an hour", "for ninety minutes"))
+        app = client.app
+        async with unit_of_work(app.state.lens.sessionmaker) as session:
+            assert (await sync_content(session, source=FolderSource(root))).changed
+        assert "for an hour" in (await client.get(page)).text  # until this process reloads
+        assert await app.state.content.refresh()
+        new = await client.get(page)
+        assert "for ninety minutes" in new.text and "for an hour" not in new.text
+        assert 'aria-label="done"' in new.text
