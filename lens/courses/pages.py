@@ -16,6 +16,8 @@ from lens.content.deps import content_store
 from lens.content.parsed import ContentSet, Course, CourseModule, Module
 from lens.courses.rendering import Block, TocEntry, clock, section_blocks
 from lens.courses.service import (
+    MODULE_PROGRESS,
+    Mark,
     completion_record,
     course_modules,
     course_view,
@@ -24,7 +26,6 @@ from lens.courses.service import (
     get_module,
     module_key,
     module_status,
-    progress_rows,
     required_sections,
 )
 from lens.courses.spool import save_progress
@@ -169,12 +170,12 @@ async def _module_page(
     done: bool,
 ) -> Response:
     reader = Reader(request, viewer)
-    async with get_lens(request).reads() as session:
-        rows = await progress_rows(
-            session, actor=reader.actor or "", module_keys=[module_key(module)]
-        )
-    status, _ = module_status(module, rows)
     key = module_key(module)
+    found = await get_lens(request).read_rows(
+        MODULE_PROGRESS, actor=reader.actor or "", module_key=key
+    )
+    rows = {(r["module_key"], r["content_id"]): Mark(r["completed_at"]) for r in found}
+    status, _ = module_status(module, rows)
     done_ids = {cid for (_, cid), r in rows.items() if r.completed_at is not None}
     context: dict[str, object] = {
         "course": course,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lens.auth.visitors import user_actor, visitor_actor
@@ -167,6 +167,19 @@ async def progress_rows(
         )
     )
     return {(r.module_key, r.content_id): r for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A progress row's completion, as the read models need it (`Done`)."""
+
+    completed_at: datetime | None
+
+
+# The module page's own query (by `lens.db.engine.read_rows` on PostgreSQL).
+MODULE_PROGRESS = select(Progress.module_key, Progress.content_id, Progress.completed_at).where(
+    Progress.actor == bindparam("actor"), Progress.module_key == bindparam("module_key")
+)
 
 
 def module_status(module: Module, rows: Mapping[tuple[str, str], Done]) -> tuple[Status, int]:

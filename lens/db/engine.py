@@ -11,6 +11,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 # Execution options for a connection that only reads: on SQLite it does not queue for
 # the write lock (ignored elsewhere).
@@ -154,6 +155,37 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         return engine.execution_options(**READ_ONLY)
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+# Hot reads compiled for asyncpg: statement -> (SQL with $n, the bind names in order).
+_COMPILED: dict[Any, tuple[str, list[str]]] = {}
+
+
+async def read_rows(engine: AsyncEngine, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """A read-only Core select on PostgreSQL through asyncpg itself, for a statement run
+    on every page view: SQLAlchemy's session and result layers cost more than the query
+    (the reader's progress query: 0.6 ms of a 1 ms page). Compiled once; run outside a
+    transaction on a pooled connection; the rows are asyncpg Records (by name:
+    `row["column"]`). `statement` names its parameters with `bindparam`."""
+    compiled = _COMPILED.get(statement)
+    if compiled is None:
+        done = statement.compile(dialect=engine.dialect)
+        compiled = (str(done), list(done.positiontup or []))
+        _COMPILED[statement] = compiled
+    sql, names = compiled
+    pooled = await engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert driver is not None
+        return list(await driver.fetch(sql, *(params[name] for name in names)))
+    except BaseException:
+        # SQLAlchemy did not see it fail: a connection that broke or was left mid-query
+        # (a cancelled request) must not go back to the pool. Rare: thrown away.
+        await greenlet_spawn(pooled.invalidate)
+        raise
+    finally:
+        # Back to the pool (its reset runs in SQLAlchemy's greenlet).
+        await greenlet_spawn(pooled.close)
 
 
 def create_sessionmaker(bind: Any) -> async_sessionmaker[AsyncSession]:

@@ -54,7 +54,8 @@ def database_unavailable(exc: BaseException) -> bool:
             return True
         if type(current).__name__ in _SERVER_GONE:
             return True
-        if isinstance(current, DBAPIError | OSError) and any(
+        from_driver = type(current).__module__.startswith("asyncpg")  # unwrapped (read_rows)
+        if (isinstance(current, DBAPIError | OSError) or from_driver) and any(
             marker in str(current).lower() for marker in _UNAVAILABLE_TEXT
         ):
             return True

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from lens.db.engine import read_rows
 from lens.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,6 +41,16 @@ class Lens:
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
+
+    async def read_rows(self, statement: Any, **params: Any) -> list[Any]:
+        """A hot read-only select (one on every page view), by column name:
+        `row["column"]`. On PostgreSQL straight through the driver
+        (lens.db.engine.read_rows); otherwise, and in tests bound to one connection, in a
+        read session."""
+        if self.read_sessionmaker is not None and self.engine.dialect.name == "postgresql":
+            return await read_rows(self.engine, statement, params)
+        async with self.reads() as session:
+            return [row._mapping for row in await session.execute(statement, params)]
 
     @property
     def reads(self) -> async_sessionmaker[AsyncSession]:

@@ -275,3 +275,44 @@ async def test_the_section_drawn_once_is_drawn_again_after_a_content_push(
         new = await client.get(page)
         assert "for ninety minutes" in new.text and "for an hour" not in new.text
         assert 'aria-label="done"' in new.text
+
+
+async def test_marks_on_the_module_page_of_a_served_database(
+    dialect, tmp_path, make_settings
+) -> None:
+    """The module page's own read as deployed (on PostgreSQL straight through the
+    driver, outside any transaction): a reader sees their marks, and only theirs."""
+    import httpx
+
+    from lens.app import create_app
+    from lens.db import migrate
+    from lens.db.engine import create_engine
+    from tests.conftest import fresh_database
+
+    page = "/course/intro-to-ai-safety/welcome?s=1"
+    async with fresh_database(dialect, tmp_path) as url:
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        app = create_app(
+            make_settings(DATABASE_URL=url, LENS_RUN_WORKER="false"), configure_logs=False
+        )
+        async with app.router.lifespan_context(app):
+
+            def visitor() -> httpx.AsyncClient:
+                transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+                return httpx.AsyncClient(transport=transport, base_url="http://lens.test")
+
+            async with visitor() as reader, visitor() as stranger:
+                first = await reader.get(page)
+                assert 'aria-label="done"' not in first.text
+                content_id = re.search(r'name="content_id" value="([^"]+)"', first.text)
+                assert content_id is not None
+                marked = await reader.post(
+                    "/course/intro-to-ai-safety/welcome/complete",
+                    data={"content_id": content_id.group(1)},
+                    headers=ORIGIN,
+                )
+                assert marked.status_code == 303
+                assert 'aria-label="done"' in (await reader.get(page)).text
+                assert 'aria-label="done"' not in (await stranger.get(page)).text

@@ -142,3 +142,68 @@ async def test_reads_run_without_a_transaction_on_postgresql(tmp_path: Path) -> 
                 assert fresh is alone
         finally:
             await engine.dispose()
+
+
+async def test_a_hot_read_through_the_driver_matches_the_session(tmp_path: Path) -> None:
+    # The module page's progress query, run by asyncpg itself (lens.db.engine.read_rows),
+    # gives what the same statement gives through a session, and hands its connection back.
+    from datetime import UTC, datetime
+
+    from lens.courses.models import Progress
+    from lens.courses.service import MODULE_PROGRESS
+    from lens.db import migrate
+    from lens.db.engine import create_engine, create_sessionmaker, read_rows
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            await migrate.upgrade(engine)
+            done = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+            async with create_sessionmaker(engine)() as session:
+                session.add_all(
+                    [
+                        Progress(actor="a:x", module_key="m1", content_id="c1", completed_at=done),
+                        Progress(actor="a:x", module_key="m1", content_id="c2"),
+                        Progress(actor="a:x", module_key="m2", content_id="c1", completed_at=done),
+                        Progress(actor="a:y", module_key="m1", content_id="c1", completed_at=done),
+                    ]
+                )
+                await session.commit()
+                expected = sorted(
+                    tuple(r)
+                    for r in await session.execute(
+                        MODULE_PROGRESS, {"actor": "a:x", "module_key": "m1"}
+                    )
+                )
+            for _ in range(2):  # compiled once, then reused
+                rows = await read_rows(
+                    engine, MODULE_PROGRESS, {"actor": "a:x", "module_key": "m1"}
+                )
+                got = sorted((r["module_key"], r["content_id"], r["completed_at"]) for r in rows)
+                assert got == expected == [("m1", "c1", done), ("m1", "c2", None)]
+            assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        finally:
+            await engine.dispose()
+
+
+async def test_a_hot_read_on_a_dead_connection_fails_once_and_the_pool_recovers(
+    tmp_path: Path,
+) -> None:
+    from lens.courses.service import MODULE_PROGRESS
+    from lens.db import migrate
+    from lens.db.engine import create_engine, read_rows
+    from lens.db.outage import database_unavailable
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            await migrate.upgrade(engine)
+            args = {"actor": "a:x", "module_key": "m1"}
+            assert await read_rows(engine, MODULE_PROGRESS, args) == []
+            await _kill_backends(url)  # used a moment ago: no ping before the next use
+            with pytest.raises(Exception) as failed:
+                await read_rows(engine, MODULE_PROGRESS, args)
+            assert database_unavailable(failed.value)  # a 503 page, not a bug
+            assert await read_rows(engine, MODULE_PROGRESS, args) == []  # a new connection
+        finally:
+            await engine.dispose()
