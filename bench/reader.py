@@ -1,16 +1,20 @@
 """Module page under concurrent load against `lens serve` on PostgreSQL.
 
 Starts, on this machine: a fresh PostgreSQL database, `lens serve` (production settings,
-one process, the bundled course) and, for comparison, a bare FastAPI "hello" endpoint
-under the same uvicorn; then drives each with wrk (Debian package `wrk`) at 50
-concurrent connections and prints requests/s and latency percentiles.
+one process, the bundled course) and, for comparison under the same uvicorn, a bare
+FastAPI "hello" endpoint and a "floor" (FastAPI, one asyncpg query like the page's own,
+the module page's bytes as the answer: what any page with a per-reader database read
+costs, before Lens adds anything); then drives each with wrk (Debian package `wrk`) at
+50 concurrent connections and prints requests/s and latency percentiles.
 
     .venv/bin/python bench/reader.py [--seconds 20] [--connections 50]
 
 Targets: >= 300 requests/s and p99 < 100 ms at 50 concurrent clients (issue 5), and
-(issue 20) >= 20 % of the bare endpoint's requests/s in the same run. After the measured
-runs, a short extra run of the module page under py-spy (when installed) prints where
-Lens's CPU went; it does not change the numbers above it.
+(issue 20) >= 20 % of the bare endpoint's requests/s in the same run, and no event-loop
+stall over 50 ms while serving (LENS_LOOP_STALL_MS; BENCH_STALL_MS changes the
+threshold). Exits 1 when an issue-20 target is not met. After the measured runs, a short
+extra run of the module page under py-spy (when installed) prints where Lens's CPU
+went; it does not change the numbers above it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import stall_report  # bench/_logs.py
 from _profile import Profile  # bench/_profile.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +52,7 @@ PROFILE_LABELS = [
     ("uvicorn: HTTP parsing and writing", "httptools_impl.py"),
     ("logging", "logging/__init__.py"),
 ]
+STALL_MS = int(os.environ.get("BENCH_STALL_MS", "50"))
 PG_ADMIN = os.environ.get("LENS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 MODULE_PATH = "/course/intro-to-ai-safety/specification-gaming?s=2"
 FLOOR_MODULE_KEY = "specification-gaming"  # what the floor's query asks (any key will do)
@@ -151,9 +157,12 @@ def main() -> None:
         "JWT_SECRET": "bench-" + "x" * 40,
         "FRONTEND_URL": "http://127.0.0.1",
         "LENS_LOG_LEVEL": os.environ.get("LENS_LOG_LEVEL", "INFO"),
+        # Report any event-loop stall (what held the loop, and for how long).
+        "LENS_LOOP_STALL_MS": str(STALL_MS),
     }
     lens_bin = str(Path(sys.executable).parent / "lens")
     procs: list[subprocess.Popen[bytes]] = []
+    failed = True
     try:
         subprocess.run([lens_bin, "db", "upgrade"], env=env, cwd=work, check=True)
         port = free_port()
@@ -177,6 +186,7 @@ def main() -> None:
         )
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz", procs[-1])
+        serving_from = (work / "serve.log").stat().st_size  # stalls counted from here
         first = httpx.get(base + MODULE_PATH)
         assert first.status_code == 200, first.status_code
         cookie = first.cookies.get("reader")
@@ -250,6 +260,11 @@ def main() -> None:
             f"{floor['rps'] / max(hello['rps'], 1e-9):.1%} of the bare endpoint; Lens's "
             f"module page is {module['rps'] / max(floor['rps'], 1e-9):.1%} of the floor"
         )
+        with (work / "serve.log").open(errors="replace") as logged:
+            logged.seek(serving_from)
+            report, no_stalls = stall_report(logged.read(), STALL_MS)
+        print(report)
+        failed = not (share >= 0.20 and module["p99"] < 100 and no_stalls)
         if args.workers == 1:
             profile = Profile(procs[0].pid, work / "reader.spy")
             wrk(
@@ -274,6 +289,8 @@ def main() -> None:
             check=False,
         )
         shutil.rmtree(work, ignore_errors=True)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -59,6 +58,8 @@ from lens.content.sources import BUNDLED_COURSE, read_folder
 from lens.courses.service import course_modules
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import problems as logged_problems  # bench/_logs.py
+from _logs import stall_report
 from _profile import Profile  # bench/_profile.py
 
 FAKE = Path(__file__).resolve().parent / "_fake_llm.py"
@@ -721,22 +722,16 @@ def main() -> None:
         )  # fmt: skip
         lens_base = f"http://127.0.0.1:{lens_port}"
         wait_ready(lens_base + "/readyz", procs[-1], serve_log)
+        serving_from = serve_log.stat().st_size  # stalls counted from here
         code = _run_loop(run(args, lens_base, fake_base, procs[-1].pid, procs[0].pid))
-        logged = serve_log.read_text(errors="replace")
-        stalls = [float(m) for m in re.findall(r"loop\.stall\s.*?ms=([\d.]+)", logged)]
-        print(
-            f"event-loop stalls over {STALL_MS} ms in Lens (LENS_LOOP_STALL_MS): {len(stalls)}"
-            + (f", longest {max(stalls):.0f} ms" if stalls else "")
-        )
-        if stalls:
-            where = logged[logged.index("loop.stall") :].splitlines()[:14]
-            print("    the first one was in:\n      " + "\n      ".join(where[-8:]))
-        problems = [
-            line
-            for line in logged.splitlines()
-            if ("[warning" in line or "[error" in line or '"level": "error"' in line)
-            and "loop.stall" not in line
-        ]
+        with serve_log.open(errors="replace") as log_file:
+            log_file.seek(serving_from)
+            logged = log_file.read()
+        report, no_stalls = stall_report(logged, STALL_MS)
+        print(report)
+        if not no_stalls:
+            code = code or 1
+        problems = logged_problems(logged)
         if problems:
             print(f"Lens logged {len(problems)} warnings/errors, e.g. {problems[0][:300]}")
         if args.keep:

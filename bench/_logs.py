@@ -1,0 +1,62 @@
+"""Reading a Lens process's log for the benches: its event-loop stalls and its warnings,
+whichever format it wrote (JSON in production, console lines in development)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+_CONSOLE_STALL = re.compile(r"loop\.stall\s.*?ms=([\d.]+)")
+
+
+def _events(text: str) -> list[tuple[str, dict[str, object]]]:
+    """(the line, its JSON fields or {}) for each line."""
+    out = []
+    for line in text.splitlines():
+        fields: dict[str, object] = {}
+        if line.startswith("{"):
+            try:
+                fields = json.loads(line)
+            except ValueError:
+                fields = {}
+        out.append((line, fields))
+    return out
+
+
+def loop_stalls(text: str) -> list[tuple[float, str]]:
+    """Each `loop.stall` Lens logged (LENS_LOOP_STALL_MS): how long, and where. The
+    benches pass the log from when Lens answered its first request (start-up, which no
+    request waits for, is left out)."""
+    stalls: list[tuple[float, str]] = []
+    for line, fields in _events(text):
+        if fields.get("event") == "loop.stall":
+            stalls.append((float(str(fields.get("ms", 0))), str(fields.get("stack", ""))))
+        elif (found := _CONSOLE_STALL.search(line)) is not None:
+            stalls.append((float(found.group(1)), line))
+    return stalls
+
+
+def problems(text: str) -> list[str]:
+    """Warnings and errors Lens logged, other than loop stalls."""
+    found = []
+    for line, fields in _events(text):
+        if fields:
+            if fields.get("level") in ("warning", "error", "critical") and (
+                fields.get("event") != "loop.stall"
+            ):
+                found.append(line)
+        elif ("[warning" in line or "[error" in line) and "loop.stall" not in line:
+            found.append(line)
+    return found
+
+
+def stall_report(text: str, threshold_ms: int) -> tuple[str, bool]:
+    """A line (or a few) for the bench's output, and whether there were none."""
+    stalls = loop_stalls(text)
+    report = f"event-loop stalls over {threshold_ms} ms in Lens (LENS_LOOP_STALL_MS): {len(stalls)}"
+    if stalls:
+        longest = max(stalls)
+        report += f", longest {longest[0]:.0f} ms, in:\n      " + "\n      ".join(
+            longest[1].strip().splitlines()[-8:]
+        )
+    return report, not stalls
