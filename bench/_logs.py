@@ -23,14 +23,20 @@ def _events(text: str) -> list[tuple[str, dict[str, object]]]:
     return out
 
 
-def loop_stalls(text: str) -> list[tuple[float, str]]:
+def loop_stalls(text: str) -> list[tuple[float, str]]:  # (ms, where)
     """Each `loop.stall` Lens logged (LENS_LOOP_STALL_MS): how long, and where. The
     benches pass the log from when Lens answered its first request (start-up, which no
     request waits for, is left out)."""
     stalls: list[tuple[float, str]] = []
     for line, fields in _events(text):
         if fields.get("event") == "loop.stall":
-            stalls.append((float(str(fields.get("ms", 0))), str(fields.get("stack", ""))))
+            where = str(fields.get("stack", ""))
+            if fields.get("gc_ms"):
+                where += (
+                    f"\n(of which {fields['gc_ms']} ms in a generation-"
+                    f"{fields.get('gc_generation')} garbage collection)"
+                )
+            stalls.append((float(str(fields.get("ms", 0))), where))
         elif (found := _CONSOLE_STALL.search(line)) is not None:
             stalls.append((float(found.group(1)), line))
     return stalls
@@ -55,6 +61,8 @@ def stall_report(text: str, threshold_ms: int) -> tuple[str, bool]:
     stalls = loop_stalls(text)
     report = f"event-loop stalls over {threshold_ms} ms in Lens (LENS_LOOP_STALL_MS): {len(stalls)}"
     if stalls:
+        in_gc = sum(1 for _, where in stalls if "garbage collection)" in where)
+        report += f" ({in_gc} of them with a garbage collection in them)"
         longest = max(stalls)
         report += f", longest {longest[0]:.0f} ms, in:\n      " + "\n      ".join(
             longest[1].strip().splitlines()[-8:]

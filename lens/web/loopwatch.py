@@ -14,7 +14,9 @@ loop and of the thread every 10 ms.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import gc
 import sys
 import threading
 import time
@@ -32,13 +34,21 @@ class LoopWatch:
         self.stalls = 0
         self.longest_ms = 0.0
         self.last_stack = ""
+        self.last_gc_ms = 0.0
+        self.last_gc_generation: int | None = None
         self._last = time.monotonic()
         self._stalled_at: float | None = None
+        self._stalled_since = 0.0
         self._stack = ""
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
+        # The garbage collector's passes on the loop thread: (ended at, generation, ms).
+        self._collections: collections.deque[tuple[float, int, float]] = collections.deque(
+            maxlen=64
+        )
+        self._gc_started = 0.0
 
     async def start(self) -> None:
         self._loop_thread = threading.get_ident()
@@ -46,8 +56,11 @@ class LoopWatch:
         self._task = asyncio.create_task(self._ticking(), name="loop-watch")
         self._thread = threading.Thread(target=self._watching, name="loop-watch", daemon=True)
         self._thread.start()
+        gc.callbacks.append(self._on_gc)
 
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
         self._stop.set()
         if self._task is not None:
             self._task.cancel()
@@ -63,17 +76,45 @@ class LoopWatch:
             stalled_at = self._stalled_at
             if stalled_at is not None:
                 self._stalled_at = None
-                lasted = (now - self._last) * 1000
+                # From the last tick the watchdog saw (it may have read it just before a
+                # tick it did not see: the stall then ended at that tick, and this is at
+                # most one tick long).
+                since = self._stalled_since
+                lasted = (now - since) * 1000
                 self.stalls += 1
                 self.longest_ms = max(self.longest_ms, lasted)
                 self.last_stack = self._stack
-                log.warning("loop.stall", ms=round(lasted, 1), stack=self._stack)
+                collected = [(gen, ms) for ended, gen, ms in self._collections if ended >= since]
+                # Time the garbage collector held the loop within the stall (then the
+                # stack is wherever it happened to start).
+                self.last_gc_ms = round(sum(ms for _, ms in collected), 1)
+                self.last_gc_generation = max((gen for gen, _ in collected), default=None)
+                log.warning(
+                    "loop.stall",
+                    ms=round(lasted, 1),
+                    gc_ms=self.last_gc_ms,
+                    gc_generation=self.last_gc_generation,
+                    stack=self._stack,
+                )
             self._last = now
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if threading.get_ident() != self._loop_thread:
+            return
+        now = time.monotonic()
+        if phase == "start":
+            self._gc_started = now
+        else:
+            self._collections.append(
+                (now, info.get("generation", 0), (now - self._gc_started) * 1000)
+            )
 
     def _watching(self) -> None:
         while not self._stop.wait(self.tick):
-            late = time.monotonic() - self._last
+            last = self._last
+            late = time.monotonic() - last
             if late > self.threshold + self.tick and self._stalled_at is None:
                 frame = sys._current_frames().get(self._loop_thread)
                 self._stack = "".join(traceback.format_stack(frame, limit=12)) if frame else ""
+                self._stalled_since = last
                 self._stalled_at = time.monotonic()

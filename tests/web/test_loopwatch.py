@@ -28,6 +28,28 @@ async def test_a_blocking_call_is_reported_with_its_stack() -> None:
         await watch.stop()
 
 
+async def test_a_stall_says_how_much_of_it_was_the_garbage_collector() -> None:
+    import gc
+
+    watch = LoopWatch(threshold=0.1)
+    await watch.start()
+    gc.disable()  # only the pass below, not one the test's own allocations start
+    try:
+        await asyncio.sleep(0.05)
+        _holds_the_loop(0.3)
+        await asyncio.sleep(0.05)
+        assert watch.stalls == 1 and watch.last_gc_generation is None  # no GC in it
+        gc.collect()  # a full pass, on the loop, inside the next stall
+        _holds_the_loop(0.3)
+        await asyncio.sleep(0.05)
+        assert watch.stalls == 2
+        assert watch.last_gc_generation == 2 and 0 <= watch.last_gc_ms < 300
+    finally:
+        gc.enable()
+        await watch.stop()
+    assert watch._on_gc not in gc.callbacks
+
+
 async def test_awaiting_is_no_stall() -> None:
     # A threshold well above what a busy test machine's scheduling can cause.
     watch = LoopWatch(threshold=0.15)
