@@ -120,6 +120,10 @@ class PolicyModel:
         self.retries = retries
         self.fallback = fallback
         self.prices = prices
+        self._warmed = False
+
+    async def warm(self) -> None:
+        """Set up what the first request needs (subclasses), off the event loop."""
 
     def same_vendor(self, model: str) -> bool:
         """Whether `model` is the main model's vendor's: LENS_LLM_API_BASE and the main
@@ -156,6 +160,12 @@ class PolicyModel:
         attempt = 0
         fallback = self.fallback
         loop = asyncio.get_running_loop()
+        if not self._warmed:
+            # The app warms the model at start-up; a request that came first finishes
+            # that here, before the first token's clock starts: it bounds the vendor's
+            # wait, not Lens's own set-up (importing litellm takes seconds).
+            await self.warm()
+            self._warmed = True
         deadline = loop.time() + self.first_token_timeout
         opened: Opened | None = None
         while True:
