@@ -109,6 +109,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def uvicorn_app(
+    module: str, port: int, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`module.py`'s `app` (in `cwd`) under uvicorn, as the baselines run."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", f"{module}:app", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
 def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -192,26 +204,14 @@ def main() -> None:
         cookie = first.cookies.get("reader")
         (work / "hello.py").write_text(HELLO_APP)
         hello_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "hello:app", "--port", str(hello_port),
-                 "--log-level", "warning"],
-                cwd=work,
-            )
-        )  # fmt: skip
+        procs.append(uvicorn_app("hello", hello_port, work))
         wait_ready(f"http://127.0.0.1:{hello_port}/hello", procs[-1])
         (work / "floor.py").write_text(FLOOR_APP)
         (work / "page.html").write_bytes(first.content)
         floor_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "floor:app", "--port", str(floor_port),
-                 "--log-level", "warning"],
-                cwd=work,
-                env={**os.environ, "FLOOR_DSN": f"{PG_ADMIN}/{db}",
-                     "FLOOR_BODY": str(work / "page.html"), "FLOOR_KEY": FLOOR_MODULE_KEY},
-            )
-        )  # fmt: skip
+        floor_env = {"FLOOR_DSN": f"{PG_ADMIN}/{db}", "FLOOR_BODY": str(work / "page.html"),
+                     "FLOOR_KEY": FLOOR_MODULE_KEY}  # fmt: skip
+        procs.append(uvicorn_app("floor", floor_port, work, env=floor_env))
         wait_ready(f"http://127.0.0.1:{floor_port}/floor", procs[-1])
 
         wrk(base + MODULE_PATH, seconds=3, connections=args.connections, headers=[])  # warm-up

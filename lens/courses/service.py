@@ -141,32 +141,11 @@ def required_sections(module: Module) -> list[Section]:
 
 
 class Done(Protocol):
-    """What the read models need of a progress row: a `Progress`, or a row of
-    `progress_rows` (its columns only, without the ORM's cost)."""
+    """What the read models need of a progress row: a `Progress`, a row of
+    `progress_rows` (its columns only, without the ORM's cost), or a `Mark`."""
 
     @property
     def completed_at(self) -> datetime | None: ...
-
-
-async def progress_rows(
-    session: AsyncSession, *, actor: str, module_keys: list[str]
-) -> dict[tuple[str, str], Done]:
-    """All of a reader's progress marks for these modules, in one query (columns, not
-    ORM objects: the reader asks this on every page)."""
-    if not module_keys:
-        return {}
-    # One key (the module page) compares with =: an IN list is re-rendered per execution.
-    key_match = (
-        Progress.module_key == module_keys[0]
-        if len(module_keys) == 1
-        else Progress.module_key.in_(module_keys)
-    )
-    rows = await session.execute(
-        select(Progress.module_key, Progress.content_id, Progress.completed_at).where(
-            Progress.actor == actor, key_match
-        )
-    )
-    return {(r.module_key, r.content_id): r for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +155,29 @@ class Mark:
     completed_at: datetime | None
 
 
-# The module page's own query (by `lens.db.engine.read_rows` on PostgreSQL).
-MODULE_PROGRESS = select(Progress.module_key, Progress.content_id, Progress.completed_at).where(
+_MARKS = select(Progress.module_key, Progress.content_id, Progress.completed_at)
+# One module's marks: the module page runs it on every view (`Lens.read_rows`).
+MODULE_PROGRESS = _MARKS.where(
     Progress.actor == bindparam("actor"), Progress.module_key == bindparam("module_key")
 )
+
+
+async def progress_rows(
+    session: AsyncSession, *, actor: str, module_keys: list[str]
+) -> dict[tuple[str, str], Done]:
+    """All of a reader's progress marks for these modules, in one query (columns, not
+    ORM objects)."""
+    if not module_keys:
+        return {}
+    if len(module_keys) == 1:
+        # = rather than IN: an IN list is re-rendered per execution.
+        one = {"actor": actor, "module_key": module_keys[0]}
+        rows = await session.execute(MODULE_PROGRESS, one)
+    else:
+        rows = await session.execute(
+            _MARKS.where(Progress.actor == actor, Progress.module_key.in_(module_keys))
+        )
+    return {(r.module_key, r.content_id): r for r in rows}
 
 
 def module_status(module: Module, rows: Mapping[tuple[str, str], Done]) -> tuple[Status, int]:

@@ -254,9 +254,8 @@ async def hold_budget(
     return int(hold_id)
 
 
-def _check_cost_cap(spent: float, *, settings: Settings, adding: float = 0.0) -> None:
-    cap = settings.tutor_daily_cost_cap_usd
-    if spent >= cap or spent + adding > cap:
+def _check_cost_cap(spent: float, *, settings: Settings) -> None:
+    if spent >= settings.tutor_daily_cost_cap_usd:
         raise _over_the_cap()
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +55,22 @@ async def _kill_backends(url: str) -> int:
         await conn.close()
 
 
+@asynccontextmanager
+async def _postgres(tmp_path: Path, *, migrated: bool = False) -> AsyncIterator[tuple[str, Any]]:
+    """A fresh PostgreSQL database and Lens's engine on it (migrated if asked)."""
+    from lens.db import migrate
+    from lens.db.engine import create_engine
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            if migrated:
+                await migrate.upgrade(engine)
+            yield url, engine
+        finally:
+            await engine.dispose()
+
+
 async def test_a_dead_idle_connection_is_replaced_before_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,19 +78,15 @@ async def test_a_dead_idle_connection_is_replaced_before_use(
 
     from lens.db import engine as engines
 
-    async with fresh_database("postgresql", tmp_path) as url:
-        engine = engines.create_engine(url)
-        try:
-            async with engine.connect() as conn:
-                first = await conn.scalar(text("SELECT pg_backend_pid()"))
-            assert await _kill_backends(url) == 1
-            # Idle longer than the threshold: pinged, found dead, replaced.
-            monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
-            async with engine.connect() as conn:
-                second = await conn.scalar(text("SELECT pg_backend_pid()"))
-            assert second != first
-        finally:
-            await engine.dispose()
+    async with _postgres(tmp_path) as (url, engine):
+        async with engine.connect() as conn:
+            first = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert await _kill_backends(url) == 1
+        # Idle longer than the threshold: pinged, found dead, replaced.
+        monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
+        async with engine.connect() as conn:
+            second = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert second != first
 
 
 async def test_a_connection_in_steady_use_is_not_pinged(
@@ -84,8 +99,7 @@ async def test_a_connection_in_steady_use_is_not_pinged(
 
     from lens.db import engine as engines
 
-    async with fresh_database("postgresql", tmp_path) as url:
-        engine = engines.create_engine(url)
+    async with _postgres(tmp_path) as (url, engine):
         dialect = engine.sync_engine.dialect
         pings: list[object] = []
         real_ping = dialect.do_ping
@@ -95,26 +109,23 @@ async def test_a_connection_in_steady_use_is_not_pinged(
             return real_ping(dbapi_connection)
 
         monkeypatch.setattr(dialect, "do_ping", counted_ping)
-        try:
-            monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
-            for _ in range(2):
-                async with engine.connect() as conn:
-                    await conn.scalar(text("SELECT 1"))
-            assert len(pings) == 1  # idle: the second checkout was pinged
-            monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 3600.0)
-            for _ in range(3):
-                async with engine.connect() as conn:
-                    await conn.scalar(text("SELECT 1"))
-            assert len(pings) == 1  # in steady use: none
-            await _kill_backends(url)
-            with pytest.raises(DBAPIError) as failed:
-                async with engine.connect() as conn:
-                    await conn.scalar(text("SELECT 1"))
-            assert failed.value.connection_invalidated
+        monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
+        for _ in range(2):
             async with engine.connect() as conn:
-                assert await conn.scalar(text("SELECT 1")) == 1
-        finally:
-            await engine.dispose()
+                await conn.scalar(text("SELECT 1"))
+        assert len(pings) == 1  # idle: the second checkout was pinged
+        monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        for _ in range(3):
+            async with engine.connect() as conn:
+                await conn.scalar(text("SELECT 1"))
+        assert len(pings) == 1  # in steady use: none
+        await _kill_backends(url)
+        with pytest.raises(DBAPIError) as failed:
+            async with engine.connect() as conn:
+                await conn.scalar(text("SELECT 1"))
+        assert failed.value.connection_invalidated
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT 1")) == 1
 
 
 async def test_reads_run_without_a_transaction_on_postgresql(tmp_path: Path) -> None:
@@ -124,24 +135,20 @@ async def test_reads_run_without_a_transaction_on_postgresql(tmp_path: Path) -> 
 
     from sqlalchemy import text
 
-    from lens.db.engine import create_engine, create_sessionmaker, read_only
+    from lens.db.engine import create_sessionmaker, read_only
 
-    async with fresh_database("postgresql", tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            for maker, alone in (
-                (create_sessionmaker(read_only(engine)), True),
-                (create_sessionmaker(engine), False),
-            ):
-                async with maker() as session:
-                    await session.execute(text("SELECT 1"))
-                    await asyncio.sleep(0.05)
-                    fresh = await session.scalar(
-                        text("SELECT clock_timestamp() - now() < interval '40 milliseconds'")
-                    )
-                assert fresh is alone
-        finally:
-            await engine.dispose()
+    async with _postgres(tmp_path) as (_url, engine):
+        for maker, alone in (
+            (create_sessionmaker(read_only(engine)), True),
+            (create_sessionmaker(engine), False),
+        ):
+            async with maker() as session:
+                await session.execute(text("SELECT 1"))
+                await asyncio.sleep(0.05)
+                fresh = await session.scalar(
+                    text("SELECT clock_timestamp() - now() < interval '40 milliseconds'")
+                )
+            assert fresh is alone
 
 
 async def test_a_hot_read_through_the_driver_matches_the_session(tmp_path: Path) -> None:
@@ -151,59 +158,45 @@ async def test_a_hot_read_through_the_driver_matches_the_session(tmp_path: Path)
 
     from lens.courses.models import Progress
     from lens.courses.service import MODULE_PROGRESS
-    from lens.db import migrate
-    from lens.db.engine import create_engine, create_sessionmaker, read_rows
+    from lens.db.engine import create_sessionmaker, read_rows
 
-    async with fresh_database("postgresql", tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine)
-            done = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-            async with create_sessionmaker(engine)() as session:
-                session.add_all(
-                    [
-                        Progress(actor="a:x", module_key="m1", content_id="c1", completed_at=done),
-                        Progress(actor="a:x", module_key="m1", content_id="c2"),
-                        Progress(actor="a:x", module_key="m2", content_id="c1", completed_at=done),
-                        Progress(actor="a:y", module_key="m1", content_id="c1", completed_at=done),
-                    ]
+    async with _postgres(tmp_path, migrated=True) as (_url, engine):
+        done = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+        async with create_sessionmaker(engine)() as session:
+            session.add_all(
+                [
+                    Progress(actor="a:x", module_key="m1", content_id="c1", completed_at=done),
+                    Progress(actor="a:x", module_key="m1", content_id="c2"),
+                    Progress(actor="a:x", module_key="m2", content_id="c1", completed_at=done),
+                    Progress(actor="a:y", module_key="m1", content_id="c1", completed_at=done),
+                ]
+            )
+            await session.commit()
+            expected = sorted(
+                tuple(r)
+                for r in await session.execute(
+                    MODULE_PROGRESS, {"actor": "a:x", "module_key": "m1"}
                 )
-                await session.commit()
-                expected = sorted(
-                    tuple(r)
-                    for r in await session.execute(
-                        MODULE_PROGRESS, {"actor": "a:x", "module_key": "m1"}
-                    )
-                )
-            for _ in range(2):  # compiled once, then reused
-                rows = await read_rows(
-                    engine, MODULE_PROGRESS, {"actor": "a:x", "module_key": "m1"}
-                )
-                got = sorted((r["module_key"], r["content_id"], r["completed_at"]) for r in rows)
-                assert got == expected == [("m1", "c1", done), ("m1", "c2", None)]
-            assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        finally:
-            await engine.dispose()
+            )
+        for _ in range(2):  # compiled once, then reused
+            rows = await read_rows(engine, MODULE_PROGRESS, {"actor": "a:x", "module_key": "m1"})
+            got = sorted((r["module_key"], r["content_id"], r["completed_at"]) for r in rows)
+            assert got == expected == [("m1", "c1", done), ("m1", "c2", None)]
+        assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_a_hot_read_on_a_dead_connection_fails_once_and_the_pool_recovers(
     tmp_path: Path,
 ) -> None:
     from lens.courses.service import MODULE_PROGRESS
-    from lens.db import migrate
-    from lens.db.engine import create_engine, read_rows
+    from lens.db.engine import read_rows
     from lens.db.outage import database_unavailable
 
-    async with fresh_database("postgresql", tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine)
-            args = {"actor": "a:x", "module_key": "m1"}
-            assert await read_rows(engine, MODULE_PROGRESS, args) == []
-            await _kill_backends(url)  # used a moment ago: no ping before the next use
-            with pytest.raises(Exception) as failed:
-                await read_rows(engine, MODULE_PROGRESS, args)
-            assert database_unavailable(failed.value)  # a 503 page, not a bug
-            assert await read_rows(engine, MODULE_PROGRESS, args) == []  # a new connection
-        finally:
-            await engine.dispose()
+    async with _postgres(tmp_path, migrated=True) as (url, engine):
+        args = {"actor": "a:x", "module_key": "m1"}
+        assert await read_rows(engine, MODULE_PROGRESS, args) == []
+        await _kill_backends(url)  # used a moment ago: no ping before the next use
+        with pytest.raises(Exception) as failed:
+            await read_rows(engine, MODULE_PROGRESS, args)
+        assert database_unavailable(failed.value)  # a 503 page, not a bug
+        assert await read_rows(engine, MODULE_PROGRESS, args) == []  # a new connection
