@@ -35,6 +35,18 @@ _UNAVAILABLE_TEXT = (
     "cached plan must not change result type",
     "connection is closed",
 )
+# asyncpg's own protocol, on a connection whose server went away between two of its
+# messages (a terminate notice read, the closed socket not yet): the next statement
+# finds the protocol still waiting for the dead server's answer.
+_BROKEN_PROTOCOL_TEXT = ("cannot switch to state", "protocol is in an unexpected state")
+
+
+def broken_protocol(exc: BaseException) -> bool:
+    """Whether asyncpg raised because its connection's protocol is stuck mid-message (the
+    server went away): that connection cannot be used again."""
+    return type(exc).__name__ == "InternalClientError" and any(
+        marker in str(exc) for marker in _BROKEN_PROTOCOL_TEXT
+    )
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -52,7 +64,7 @@ def database_unavailable(exc: BaseException) -> bool:
             return True  # asyncpg's own connect, unwrapped: refused, unknown host, no answer
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
-        if type(current).__name__ in _SERVER_GONE:
+        if type(current).__name__ in _SERVER_GONE or broken_protocol(current):
             return True
         from_driver = type(current).__module__.startswith("asyncpg")  # unwrapped (read_rows)
         if (isinstance(current, DBAPIError | OSError) or from_driver) and any(

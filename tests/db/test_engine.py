@@ -200,3 +200,42 @@ async def test_a_hot_read_on_a_dead_connection_fails_once_and_the_pool_recovers(
             await read_rows(engine, MODULE_PROGRESS, args)
         assert database_unavailable(failed.value)  # a 503 page, not a bug
         assert await read_rows(engine, MODULE_PROGRESS, args) == []  # a new connection
+
+
+async def test_a_connection_left_with_a_terminate_notice_is_an_outage_and_replaced(
+    tmp_path: Path,
+) -> None:
+    # A killed backend's notice read, its closed socket not yet: asyncpg's protocol is
+    # stuck waiting for the dead server. Both read paths fail once as an outage (a 503,
+    # not a 500), throw that connection away, and work on the next try.
+    from sqlalchemy import text
+
+    from lens.courses.service import MODULE_PROGRESS
+    from lens.db.engine import create_engine, read_only, read_rows
+    from lens.db.outage import database_unavailable
+    from tests.fixtures.db_proxy import migrated_database_behind_proxy
+
+    async with migrated_database_behind_proxy(tmp_path) as (_url, through, proxy):
+        engine = create_engine(through)
+        try:
+            args = {"actor": "a:x", "module_key": "m1"}
+            assert await read_rows(engine, MODULE_PROGRESS, args) == []
+            await proxy.notice_without_close()
+            with pytest.raises(Exception) as failed:
+                await read_rows(engine, MODULE_PROGRESS, args)
+            assert database_unavailable(failed.value), repr(failed.value)
+            assert await read_rows(engine, MODULE_PROGRESS, args) == []
+
+            for through_sessions in (engine, read_only(engine)):  # in a transaction, or not
+                async with through_sessions.connect() as conn:
+                    assert await conn.scalar(text("SELECT 1")) == 1
+                await proxy.notice_without_close()
+                with pytest.raises(Exception) as failed:
+                    async with through_sessions.connect() as conn:
+                        await conn.scalar(text("SELECT 1"))
+                assert database_unavailable(failed.value), repr(failed.value)
+                assert getattr(failed.value, "connection_invalidated", False)
+                async with through_sessions.connect() as conn:
+                    assert await conn.scalar(text("SELECT 1")) == 1
+        finally:
+            await engine.dispose()
