@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from markupsafe import Markup
 from starlette.responses import Response
 
-from lens.auth.deps import OptionalUser
+from lens.auth.deps import OptionalUser, load_user
 from lens.auth.visitors import Reader
 from lens.content.deps import content_store
 from lens.content.parsed import ContentSet, Course, CourseModule, Module
@@ -33,11 +33,12 @@ from lens.errors import NotFound
 from lens.logging import get_logger
 from lens.users.models import User
 from lens.web.panels import render_panels
+from lens.web.query import query_bool, query_int
 from lens.web.state import get_lens
 from lens.web.templating import render, render_fragment
 
 log = get_logger("lens.courses")
-router = APIRouter(include_in_schema=False)  # every route takes `viewer` (load_user)
+router = APIRouter(include_in_schema=False)  # every route loads the viewer (load_user)
 
 
 def rendered_section(
@@ -125,15 +126,14 @@ async def overview(request: Request, slug: str, viewer: OptionalUser) -> Respons
     return reader.apply(request, response)
 
 
-@router.get("/course/{slug}/{module_slug}")
-async def module_page(
-    request: Request,
-    slug: str,
-    module_slug: str,
-    viewer: OptionalUser,
-    s: int = 1,
-    done: bool = False,
-) -> Response:
+async def module_page(request: Request) -> Response:
+    """/course/{slug}/{module_slug}?s=&done=: the page every reader opens, and the one a
+    whole cohort opens at once. A plain route: FastAPI's dependency solving and parameter
+    validation cost more here than the page's own database read (bench/reader); `s` and
+    `done` are read as FastAPI would (the same 422 when malformed)."""
+    viewer = await load_user(request)
+    slug, module_slug = request.path_params["slug"], request.path_params["module_slug"]
+    s, done = query_int(request, "s", 1), query_bool(request, "done", False)
     content = current_content(request)
     course = get_course(content, slug)
     renamed = content.slug_aliases.get(module_slug)
@@ -142,6 +142,10 @@ async def module_page(
         return RedirectResponse(f"/course/{course.slug}/{renamed}?s={s}", status_code=301)
     item, module = get_module(content, course, module_slug)
     return await _module_page(request, viewer, content, module, course, item, s, done)
+
+
+router.add_route("/course/{slug}/{module_slug}", module_page, methods=["GET"],
+                 include_in_schema=False)  # fmt: skip
 
 
 @router.get("/module/{module_slug}")

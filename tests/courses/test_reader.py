@@ -316,3 +316,25 @@ async def test_marks_on_the_module_page_of_a_served_database(
                 assert marked.status_code == 303
                 assert 'aria-label="done"' in (await reader.get(page)).text
                 assert 'aria-label="done"' not in (await stranger.get(page)).text
+
+
+async def test_the_module_page_reads_its_address_as_fastapi_would(app_client) -> None:
+    # The module page is a plain route (lens.web.query): the same values and the same 422
+    # as the FastAPI routes around it, on both the course route and the one without.
+    for base in (f"{COURSE}/goals-and-means", "/module/goals-and-means"):
+        second = await app_client.get(f"{base}?s=2")
+        assert second.status_code == 200
+        assert 'aria-current="step"' in second.text
+        current = re.search(r'<li class="current[^"]*">\s*<a href="\?s=(\d+)"', second.text)
+        assert current is not None and current.group(1) == "2"
+        assert (await app_client.get(f"{base}?s=%202")).status_code == 200
+        page = await app_client.get(f"{base}?s=two")
+        assert page.status_code == 422 and "Please fix: s:" in page.text
+        assert (await app_client.get(f"{base}?done=maybe")).status_code == 422
+        for flag in ("1", "true", "yes", "on"):
+            assert "Module completed" in (await app_client.get(f"{base}?done={flag}")).text
+        for flag in ("0", "false", "no", "off"):
+            assert "Module completed" not in (await app_client.get(f"{base}?done={flag}")).text
+    # No section 99: the last one, as before.
+    last = await app_client.get(f"{COURSE}/goals-and-means?s=99")
+    assert last.status_code == 200
