@@ -65,6 +65,11 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    global _access
+    _access = (
+        [*shared, renderer] if logging.INFO >= root.getEffectiveLevel() else [],
+        _Named("lens.web"),
+    )
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -74,6 +79,35 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     # litellm logs every model call at INFO (two lines a reply); ours say enough.
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+
+
+class _Named:
+    """What structlog's stdlib processors read of a logger: its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+# The request line's processors (empty: below the level) and logger, once configured.
+_access: tuple[list[Any], _Named] | None = None
+
+
+def log_request(**fields: Any) -> None:
+    """Each request's line (`http.request`, lens.web): the same processors and format as
+    every other line, written straight to stderr. Through the standard library (a
+    LogRecord, the caller's frame looked up, a handler's lock) it cost about 30 µs of a
+    0.6 ms page (bench/reader). Never an error, so an error tracker hooked into the
+    standard library's logging loses nothing but this line as a breadcrumb."""
+    if _access is None:  # logging not set up by Lens (a library's use, some tests)
+        get_logger("lens.web").info("http.request", **fields)
+        return
+    processors, logger = _access
+    if not processors:
+        return
+    event: Any = {**fields, "event": "http.request"}
+    for processor in processors:
+        event = processor(logger, "info", event)
+    sys.stderr.write(event + "\n")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

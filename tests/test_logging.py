@@ -22,3 +22,21 @@ async def test_json_logs_carry_the_request_id_and_no_secrets(app_client: httpx.A
     assert request_line["path"] == "/privacy" and request_line["status"] == 200
     secret_line = next(line for line in lines if line["event"] == "auth.sent")
     assert secret_line["api_key"] == "[redacted]" and secret_line["user_id"] == 7
+
+
+async def test_the_request_line_follows_the_level_and_the_format(
+    app_client: httpx.AsyncClient, capsys
+) -> None:
+    # Each request's line is written apart from the standard library's logging
+    # (lens.logging.log_request): it still obeys the level and the console format.
+    try:
+        configure_logging(level="WARNING", json=True)
+        await app_client.get("/privacy")
+        assert "http.request" not in capsys.readouterr().err
+        configure_logging(level="INFO", json=False)
+        await app_client.get("/privacy", headers={"X-Request-ID": "req-console-1234"})
+        line = next(x for x in capsys.readouterr().err.splitlines() if "http.request" in x)
+        assert "request_id=req-console-1234" in line and "path=/privacy" in line
+        assert "[lens.web]" in line and "status=200" in line
+    finally:
+        configure_logging(level="INFO", json=False)

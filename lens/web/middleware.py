@@ -11,9 +11,7 @@ import time
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lens.logging import get_logger
-
-log = get_logger("lens.web")
+from lens.logging import log_request
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
 # A new request's id: this process's random prefix and a count (unique without a call
@@ -57,8 +55,7 @@ class RequestContextMiddleware:
         finally:
             path = scope.get("path", "")
             if path not in ("/healthz", "/readyz") and not path.startswith("/static/"):
-                log.info(
-                    "http.request",
+                log_request(
                     method=scope.get("method"),
                     path=path,
                     status=status,
