@@ -67,7 +67,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     root.setLevel(level.upper())
     global _access
     _access = (
-        [*shared, renderer] if logging.INFO >= root.getEffectiveLevel() else [],
+        [*shared, renderer] if root.getEffectiveLevel() <= logging.INFO else [],
         _Named("lens.web"),
     )
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
