@@ -19,9 +19,10 @@ async def test_a_blocking_call_is_reported_with_its_stack() -> None:
     await watch.start()
     try:
         await asyncio.sleep(0.05)
+        before = watch.stalls  # a loaded machine (CI, 2 cores) may add one of its own
         _holds_the_loop(0.4)
         await asyncio.sleep(0.05)
-        assert watch.stalls == 1
+        assert watch.stalls == before + 1
         assert 390 <= watch.longest_ms < 2000
         assert "_holds_the_loop" in watch.last_stack
     finally:
