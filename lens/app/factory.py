@@ -33,7 +33,13 @@ from lens.courses import api as courses_api
 from lens.courses import pages as course_pages
 from lens.courses.spool import progress_spool
 from lens.db import migrate
-from lens.db.engine import create_engine, create_sessionmaker, read_only, unit_of_work
+from lens.db.engine import (
+    create_engine,
+    create_sessionmaker,
+    hot_reads,
+    read_only,
+    unit_of_work,
+)
 from lens.db.spool import keep_flushing
 from lens.discord_groups import pages as discord_pages
 from lens.integrations.email.factory import email_sender_from_settings
@@ -113,6 +119,10 @@ def create_app(
                 pool_size=settings.db_pool_size,
             )
             stack.push_async_callback(engine.dispose)
+            # The reader's per-page reads: half the pool again, of their own.
+            hot = hot_reads(engine, size=max(2, settings.db_pool_size // 2))
+            if hot is not None:
+                stack.push_async_callback(hot.close)
             if not settings.is_production and sessionmaker is None:
                 # Development applies migrations itself; production runs `lens db
                 # upgrade` as a release step, so two processes never race to migrate.
@@ -133,6 +143,7 @@ def create_app(
                 read_sessionmaker=None
                 if sessionmaker is not None
                 else create_sessionmaker(read_only(engine)),
+                hot=hot,
                 http=http,
                 jwt_secret=jwt_secret,
                 email=email_sender_from_settings(settings, http),

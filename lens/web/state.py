@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from lens.db.engine import read_rows
+from lens.db.hot import HotReads
 from lens.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,16 +40,18 @@ class Lens:
     # Sessions on lens.db.engine.read_only(engine): see `reads`.
     # None: the sessionmaker (tests bind it to one rolled-back connection).
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # Connections of their own for `read_rows` (PostgreSQL; lens.db.hot).
+    hot: HotReads | None = None
     runner: JobRunner | None = None
     triggers: PeriodicTriggers | None = None
 
     async def read_rows(self, statement: Any, **params: Any) -> list[Any]:
         """A hot read-only select (one on every page view), by column name:
         `row["column"]`. On PostgreSQL straight through the driver
-        (lens.db.engine.read_rows); otherwise, and in tests bound to one connection, in a
-        read session."""
+        (lens.db.engine.read_rows, on `hot`'s connections); otherwise, and in tests bound
+        to one connection, in a read session."""
         if self.read_sessionmaker is not None and self.engine.dialect.name == "postgresql":
-            return await read_rows(self.engine, statement, params)
+            return await read_rows(self.engine, statement, params, hot=self.hot)
         async with self.reads() as session:
             return [row._mapping for row in await session.execute(statement, params)]
 

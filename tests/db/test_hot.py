@@ -1,0 +1,133 @@
+"""The reader's hot reads on connections of their own (lens/db/hot.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Float, Text, bindparam, cast, func, literal_column, select
+
+from tests.db.test_engine import _kill_backends, _postgres
+
+SLEEP = select(cast(func.pg_sleep(bindparam("seconds", type_=Float)), Text).label("slept"))
+ECHO = select(bindparam("value").label("value"))
+
+
+async def test_reads_share_a_few_connections_and_wait_their_turn(tmp_path: Path) -> None:
+    from lens.db.engine import hot_reads, read_rows
+
+    async with _postgres(tmp_path) as (_url, engine):
+        hot = hot_reads(engine, size=2)
+        assert hot is not None
+        try:
+            got = await asyncio.gather(
+                *(read_rows(engine, ECHO, {"value": str(i)}, hot=hot) for i in range(30))
+            )
+            assert [rows[0]["value"] for rows in got] == [str(i) for i in range(30)]
+            assert hot.opened == 2  # never more than its size
+        finally:
+            await hot.close()
+        with pytest.raises(RuntimeError, match="disposed"):
+            await read_rows(engine, ECHO, {"value": "x"}, hot=hot)
+        assert hot.opened == 0
+
+
+async def test_a_read_cancelled_while_waiting_frees_nothing_it_did_not_hold(
+    tmp_path: Path,
+) -> None:
+    from lens.db.engine import hot_reads, read_rows
+
+    async with _postgres(tmp_path) as (_url, engine):
+        hot = hot_reads(engine, size=1)
+        assert hot is not None
+        try:
+            slow = asyncio.create_task(read_rows(engine, SLEEP, {"seconds": 0.3}, hot=hot))
+            await asyncio.sleep(0.05)
+            waiting = [
+                asyncio.create_task(read_rows(engine, ECHO, {"value": str(i)}, hot=hot))
+                for i in range(3)
+            ]
+            await asyncio.sleep(0.05)
+            waiting[1].cancel()  # a reader who left while waiting for a connection
+            await slow
+            assert (await waiting[0])[0]["value"] == "0"
+            assert (await waiting[2])[0]["value"] == "2"
+            with pytest.raises(asyncio.CancelledError):
+                await waiting[1]
+            assert hot.opened == 1
+            again = await read_rows(engine, ECHO, {"value": "again"}, hot=hot)
+            assert again[0]["value"] == "again"
+        finally:
+            await hot.close()
+
+
+async def test_a_dead_connection_idle_a_while_is_read_again_on_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lens.db import hot as hot_module
+    from lens.db.engine import hot_reads, read_rows
+
+    async with _postgres(tmp_path) as (url, engine):
+        hot = hot_reads(engine, size=2)
+        assert hot is not None
+        try:
+            assert (await read_rows(engine, ECHO, {"value": "a"}, hot=hot))[0]["value"] == "a"
+            assert await _kill_backends(url) >= 1  # the server restarted while nobody read
+            monkeypatch.setattr(hot_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+            assert (await read_rows(engine, ECHO, {"value": "b"}, hot=hot))[0]["value"] == "b"
+            assert hot.opened == 1
+        finally:
+            await hot.close()
+
+
+async def test_a_connection_that_dies_in_steady_use_fails_that_read_only(
+    tmp_path: Path,
+) -> None:
+    from lens.db.engine import hot_reads, read_rows
+    from lens.db.outage import database_unavailable
+
+    async with _postgres(tmp_path) as (url, engine):
+        hot = hot_reads(engine, size=2)
+        assert hot is not None
+        try:
+            assert (await read_rows(engine, ECHO, {"value": "a"}, hot=hot))[0]["value"] == "a"
+            await _kill_backends(url)  # used a moment ago: not tried again
+            with pytest.raises(Exception) as failed:
+                await read_rows(engine, ECHO, {"value": "b"}, hot=hot)
+            assert database_unavailable(failed.value)  # a 503 page, not a bug
+            assert hot.opened == 0
+            assert (await read_rows(engine, ECHO, {"value": "c"}, hot=hot))[0]["value"] == "c"
+        finally:
+            await hot.close()
+
+
+async def test_a_statement_the_server_refuses_is_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lens.db import hot as hot_module
+    from lens.db.engine import hot_reads, read_rows
+    from lens.db.outage import database_unavailable
+
+    bad = select(literal_column("1/0").label("x"))
+    async with _postgres(tmp_path) as (_url, engine):
+        hot = hot_reads(engine, size=1)
+        assert hot is not None
+        try:
+            monkeypatch.setattr(hot_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+            with pytest.raises(Exception, match="division by zero") as failed:
+                await read_rows(engine, bad, {}, hot=hot)
+            assert not database_unavailable(failed.value)
+            assert (await read_rows(engine, ECHO, {"value": "ok"}, hot=hot))[0]["value"] == "ok"
+        finally:
+            await hot.close()
+
+
+async def test_sqlite_has_no_hot_reads(tmp_path: Path) -> None:
+    from lens.db.engine import create_engine, hot_reads
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    try:
+        assert hot_reads(engine, size=4) is None
+    finally:
+        await engine.dispose()
