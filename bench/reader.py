@@ -40,7 +40,7 @@ from _profile import Profile  # bench/_profile.py
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_LABELS = [
-    ("progress query (per reader)", "progress_rows ("),
+    ("progress query (per reader)", "read_rows (lens/db/engine.py"),
     ("template", "Template.render ("),
     ("module page handler, the rest", "module_page (lens/courses/pages.py"),
     ("FastAPI routing and dependencies", "fastapi/routing.py"),

@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from lens.auth.models import RevokedSession
 from lens.auth.sessions import SessionClaims
@@ -23,32 +24,41 @@ from lens.errors import Forbidden, Unauthorized
 from lens.users.models import User
 from lens.web.state import get_lens
 
+# The signed-in user's row and whether this session was signed out, in one round trip.
+# Run on every page a signed-in person opens: a Core select built once, through
+# `Lens.read_rows` (on PostgreSQL straight through the driver), not an ORM query.
+USER_SESSION = (
+    select(*User.__table__.columns, RevokedSession.session_id.label("lens_revoked"))
+    .outerjoin(RevokedSession, RevokedSession.session_id == bindparam("session_id"))
+    .where(User.id == bindparam("user_id"))
+)
+# (attribute, column) for every column the User maps.
+_USER_COLUMNS = [(attr.key, attr.columns[0].name) for attr in inspect(User).column_attrs]
+
 
 async def load_user(request: Request) -> User | None:
-    """The signed-in user, or None. A revoked or stale session is cleared."""
+    """The signed-in user, or None. A revoked or stale session is cleared.
+
+    The user is detached (as one loaded by a session that has closed): its columns are
+    loaded; add it to a session to change it."""
     if "user" in request.state._state:
         user: User | None = request.state.user
         return user
     claims: SessionClaims | None = getattr(request.state, "session", None)
     user = None
     if claims is not None:
-        async with get_lens(request).reads() as session:
-            # One query: the user, and whether this session was signed out.
-            row = (
-                await session.execute(
-                    select(User, RevokedSession.session_id)
-                    .outerjoin(RevokedSession, RevokedSession.session_id == claims.session_id)
-                    .where(User.id == claims.user_id)
-                )
-            ).first()
-        found, revoked = (row[0], row[1] is not None) if row is not None else (None, False)
+        rows = await get_lens(request).read_rows(
+            USER_SESSION, user_id=claims.user_id, session_id=claims.session_id
+        )
+        row = rows[0] if rows else None
         if (
-            found is not None
-            and not revoked
-            and found.deleted_at is None
-            and found.session_version == claims.version
+            row is not None
+            and row["lens_revoked"] is None
+            and row["deleted_at"] is None
+            and row["session_version"] == claims.version
         ):
-            user = found
+            user = User(**{key: row[name] for key, name in _USER_COLUMNS})
+            make_transient_to_detached(user)
         else:
             request.state.set_session = ""  # revoked: forget the cookie
     request.state.user = user

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,21 +59,41 @@ def issue_token(
     return jwt.encode(payload, secret, algorithm=_ALGORITHM)
 
 
-def read_token(secret: str, token: str, *, now: float | None = None) -> SessionClaims | None:
-    """The claims of a valid token; None for a tampered, expired or malformed one."""
-    try:
+# Tokens whose signature has been checked: (secret, token) -> payload, the most recent
+# _VERIFIED_MAX. Each page a signed-in person opens carries the same token until it is
+# renewed; checking it again cost more than the page's database read. What depends on
+# the time (expiry, the longest sign-in) is still checked on every use.
+_VERIFIED: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+_VERIFIED_MAX = 10_000
+
+
+def _verified(secret: str, token: str) -> dict[str, Any]:
+    key = (secret, token)
+    payload = _VERIFIED.get(key)
+    if payload is None:
         payload = jwt.decode(
             token,
             secret,
             algorithms=[_ALGORITHM],
-            options={"require": ["sub", "exp", "iat"]},
+            options={"require": ["sub", "exp", "iat"], "verify_exp": False},
             leeway=0,
         )
-        if now is not None and payload["exp"] <= now:
+        _VERIFIED[key] = payload
+        if len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+    return payload
+
+
+def read_token(secret: str, token: str, *, now: float | None = None) -> SessionClaims | None:
+    """The claims of a valid token; None for a tampered, expired or malformed one."""
+    try:
+        payload = _verified(secret, token)
+        at = now if now is not None else time.time()
+        if not isinstance(payload["exp"], int | float) or payload["exp"] <= at:
             return None
         issued = int(payload["iat"])
         signed_in = int(payload.get("auth_time", issued))
-        if (now if now is not None else time.time()) - signed_in > MAX_SESSION_SECONDS:
+        if at - signed_in > MAX_SESSION_SECONDS:
             return None
         sid = payload.get("sid")
         if not isinstance(sid, str) or not sid:

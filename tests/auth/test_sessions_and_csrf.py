@@ -7,7 +7,13 @@ import jwt
 import pytest
 
 from lens.auth.service import safe_next
-from lens.auth.sessions import COOKIE, LIFETIME_SECONDS, issue_token, read_token
+from lens.auth.sessions import (
+    COOKIE,
+    LIFETIME_SECONDS,
+    MAX_SESSION_SECONDS,
+    issue_token,
+    read_token,
+)
 from lens.db.base import utcnow
 from tests.fixtures.auth import ORIGIN, sign_in
 from tests.fixtures.users import make_user
@@ -26,6 +32,19 @@ def test_token_round_trip_and_rejections() -> None:
     assert read_token(SECRET, old) is None  # expired
     none_alg = jwt.encode({"sub": "7", "iat": 1, "exp": 2**40}, key=None, algorithm="none")
     assert read_token(SECRET, none_alg) is None
+    # A token's signature is checked once (lens.auth.sessions._verified); its expiry and
+    # the longest sign-in still on every use.
+    issued = time.time()
+    fresh = issue_token(SECRET, user_id=8, version=0, now=issued)
+    assert read_token(SECRET, fresh, now=issued + 60) is not None
+    assert read_token(SECRET, fresh, now=issued + LIFETIME_SECONDS) is None  # expired since
+    assert read_token("another-secret-" * 4, fresh, now=issued + 60) is None
+    long_ago = issued - MAX_SESSION_SECONDS + 60  # signed in 30 days less a minute ago
+    renewed = issue_token(SECRET, user_id=8, version=0, now=issued, signed_in_at=int(long_ago))
+    assert read_token(SECRET, renewed, now=issued) is not None
+    assert read_token(SECRET, renewed, now=issued + 120) is None  # past 30 days signed in
+    odd = jwt.encode({"sub": "7", "iat": 1, "exp": "soon"}, SECRET, algorithm="HS256")
+    assert read_token(SECRET, odd) is None
 
 
 async def whoami(client: httpx.AsyncClient) -> str:
@@ -240,3 +259,65 @@ async def test_signing_out_revokes_a_cookie_from_before_session_ids(client_facto
         assert (await browser.post("/auth/signout", headers=ORIGIN)).status_code == 303
         browser.cookies.set(COOKIE, old, domain="lens.test")  # a copy kept elsewhere
         assert await whoami(browser) == "signed out"
+
+
+async def test_signed_in_on_a_served_database(dialect, tmp_path, make_settings) -> None:
+    """`load_user` as deployed (on PostgreSQL straight through the driver): the person's
+    page, a user that acts like one loaded by a closed session, and a signed-out cookie
+    refused and cleared."""
+    import httpx
+    from sqlalchemy import inspect
+
+    from lens.app import create_app
+    from lens.auth.deps import load_user
+    from lens.auth.sessions import COOKIE, issue_token
+    from lens.db import migrate
+    from lens.db.engine import create_engine, create_sessionmaker
+    from lens.users.models import User
+    from tests.conftest import fresh_database
+
+    async with fresh_database(dialect, tmp_path) as url:
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        async with create_sessionmaker(engine)() as session:
+            ada = User(nickname="Ada Lovelace", email="ada@example.org")
+            session.add(ada)
+            await session.commit()
+        await engine.dispose()
+        settings = make_settings(DATABASE_URL=url, LENS_RUN_WORKER="false")
+        app = create_app(settings, configure_logs=False)
+        async with app.router.lifespan_context(app):
+            lens = app.state.lens
+            token = issue_token(lens.jwt_secret, user_id=ada.id, version=0)
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://lens.test") as c:
+                c.cookies.set(COOKIE, token, domain="lens.test")
+                page = await c.get("/course/intro-to-ai-safety/welcome")
+                assert page.status_code == 200 and "Ada Lovelace" in page.text
+
+                class Asked:  # what load_user reads of a request
+                    def __init__(self) -> None:
+                        from starlette.datastructures import State
+
+                        self.state = State({"session": None})
+                        self.app = app
+
+                asked = Asked()
+                from lens.auth.sessions import read_token
+
+                asked.state.session = read_token(lens.jwt_secret, token)
+                user = await load_user(asked)  # type: ignore[arg-type]
+                assert user is not None and user.id == ada.id and user.email == "ada@example.org"
+                assert inspect(user).detached  # as if loaded by a session now closed
+                async with lens.sessionmaker() as session:  # and changed through another
+                    session.add(user)
+                    user.nickname = "Ada"
+                    await session.commit()
+                assert "Ada Lovelace" not in (await c.get("/course/intro-to-ai-safety")).text
+
+                signed_out = await c.post("/auth/signout", headers={"origin": "http://lens.test"})
+                assert signed_out.status_code in (303, 200)
+                c.cookies.set(COOKIE, token, domain="lens.test")  # the old cookie, kept
+                again = await c.get("/course/intro-to-ai-safety/welcome")
+                assert again.status_code == 200 and "Sign in" in again.text
+                assert f"{COOKIE}=" in again.headers.get("set-cookie", "")  # cleared
