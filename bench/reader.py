@@ -9,8 +9,11 @@ costs, before Lens adds anything); then drives each with wrk (Debian package `wr
 
     .venv/bin/python bench/reader.py [--seconds 20] [--connections 50]
 
+The module page is read twice: by a visitor (a `reader` cookie, no progress) and by a
+learner signed in (a session, a section already done), as a live cohort reads it.
+
 Targets: >= 300 requests/s and p99 < 100 ms at 50 concurrent clients (issue 5), and
-(issue 20) >= 20 % of the bare endpoint's requests/s in the same run, and no event-loop
+(issue 20) >= 20 % of the bare endpoint's requests/s in the same run, for both readers, and no event-loop
 stall over 50 ms while serving (LENS_LOOP_STALL_MS; BENCH_STALL_MS changes the
 threshold). Exits 1 when an issue-20 target is not met. After the measured runs, a short
 extra run of the module page under py-spy (when installed) prints where Lens's CPU
@@ -151,6 +154,37 @@ def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict
     return result
 
 
+def sign_in_a_learner(env: dict[str, str], base: str) -> str:
+    """A learner with an account, signed in, who has finished the page's section before:
+    the Cookie header a live cohort's readers send (a session and their own progress)."""
+    from lens.auth.sessions import issue_token
+
+    subprocess.run(
+        ["psql", env["DATABASE_URL"], "-qc",
+         "INSERT INTO users (nickname, email, created_at, updated_at) "
+         "VALUES ('Bench Learner', 'learner@example.org', now(), now())"],
+        check=True,
+    )  # fmt: skip
+    found = subprocess.run(
+        ["psql", env["DATABASE_URL"], "-tAc", "SELECT id FROM users WHERE email = 'learner@example.org'"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    token = issue_token(env["JWT_SECRET"], user_id=int(found.stdout.strip()), version=0)
+    cookie = f"session={token}"
+    page = httpx.get(base + MODULE_PATH, headers={"Cookie": cookie})
+    assert page.status_code == 200 and "Bench Learner" in page.text, page.status_code
+    content_id = re.search(r'name="content_id" value="([^"]+)"', page.text)
+    assert content_id is not None
+    done = httpx.post(
+        base + MODULE_PATH.split("?")[0] + "/complete",
+        data={"content_id": content_id.group(1), "s": "2"},
+        headers={"Cookie": cookie, "Origin": env["FRONTEND_URL"]},
+    )
+    assert done.status_code == 303, done.status_code
+    assert 'aria-label="done"' in httpx.get(base + MODULE_PATH, headers={"Cookie": cookie}).text
+    return cookie
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20)
@@ -202,6 +236,7 @@ def main() -> None:
         first = httpx.get(base + MODULE_PATH)
         assert first.status_code == 200, first.status_code
         cookie = first.cookies.get("reader")
+        signed_in = sign_in_a_learner(env, base)
         (work / "hello.py").write_text(HELLO_APP)
         hello_port = free_port()
         procs.append(uvicorn_app("hello", hello_port, work))
@@ -220,6 +255,12 @@ def main() -> None:
             seconds=args.seconds,
             connections=args.connections,
             headers=[f"Cookie: reader={cookie}"],
+        )
+        learner = wrk(
+            base + MODULE_PATH,
+            seconds=args.seconds,
+            connections=args.connections,
+            headers=[f"Cookie: {signed_in}"],
         )
         hello = wrk(
             f"http://127.0.0.1:{hello_port}/hello",
@@ -240,6 +281,7 @@ def main() -> None:
         )
         for name, r in (
             ("module page (lens serve)", module),
+            ("  the same, signed in", learner),
             ("bare FastAPI hello", hello),
             ("floor: 1 query + page bytes", floor),
         ):
@@ -249,12 +291,15 @@ def main() -> None:
             )
         verdict = module["rps"] >= 300 and module["p99"] < 100
         print(f"targets (>= 300 req/s, p99 < 100 ms): {'met' if verdict else 'NOT met'}")
-        share = module["rps"] / max(hello["rps"], 1e-9)
-        print(
-            f"target (issue 20: >= 20 % of the bare endpoint, p99 < 100 ms): "
-            f"{share:.1%} of it, p99 {module['p99']:.1f} ms: "
-            f"{'met' if share >= 0.20 and module['p99'] < 100 else 'NOT met'}"
-        )
+        met = True
+        for who, r in (("a visitor", module), ("signed in", learner)):
+            share = r["rps"] / max(hello["rps"], 1e-9)
+            ok = share >= 0.20 and r["p99"] < 100 and not r["errors"]
+            met = met and ok
+            print(
+                f"target (issue 20: >= 20 % of the bare endpoint, p99 < 100 ms), {who}: "
+                f"{share:.1%} of it, p99 {r['p99']:.1f} ms: {'met' if ok else 'NOT met'}"
+            )
         print(
             f"the floor (FastAPI, one asyncpg query, the page's bytes) is "
             f"{floor['rps'] / max(hello['rps'], 1e-9):.1%} of the bare endpoint; Lens's "
@@ -264,7 +309,7 @@ def main() -> None:
             logged.seek(serving_from)
             report, no_stalls = stall_report(logged.read(), STALL_MS)
         print(report)
-        failed = not (share >= 0.20 and module["p99"] < 100 and no_stalls)
+        failed = not (met and no_stalls)
         if args.workers == 1:
             profile = Profile(procs[0].pid, work / "reader.spy")
             wrk(

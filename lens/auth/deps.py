@@ -12,28 +12,16 @@ its facilitator and admins; `get_group_to_lead` for the facilitator and admins o
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import make_transient_to_detached
 
-from lens.auth.models import RevokedSession
+from lens.auth.service import USER_COLUMNS, USER_SESSION
 from lens.auth.sessions import SessionClaims
 from lens.errors import Forbidden, Unauthorized
 from lens.users.models import User
 from lens.web.state import get_lens
-
-# The signed-in user's row and whether this session was signed out, in one round trip.
-# Run on every page a signed-in person opens: a Core select built once, through
-# `Lens.read_rows` (on PostgreSQL straight through the driver), not an ORM query.
-USER_SESSION = (
-    select(*User.__table__.columns, RevokedSession.session_id.label("lens_revoked"))
-    .outerjoin(RevokedSession, RevokedSession.session_id == bindparam("session_id"))
-    .where(User.id == bindparam("user_id"))
-)
-# (attribute, column) for every column the User maps.
-_USER_COLUMNS = [(attr.key, attr.columns[0].name) for attr in inspect(User).column_attrs]
 
 
 async def load_user(request: Request) -> User | None:
@@ -45,19 +33,29 @@ async def load_user(request: Request) -> User | None:
         user: User | None = request.state.user
         return user
     claims: SessionClaims | None = getattr(request.state, "session", None)
-    user = None
+    row = None
     if claims is not None:
         rows = await get_lens(request).read_rows(
             USER_SESSION, user_id=claims.user_id, session_id=claims.session_id
         )
         row = rows[0] if rows else None
+    return accept_user(request, row)
+
+
+def accept_user(request: Request, row: Any) -> User | None:
+    """The signed-in user from a row of `USER_SESSION`'s columns (a page's own read may
+    join more to it: one round trip), or None (no session, or one revoked or stale: its
+    cookie is then cleared). Remembered for the rest of the request (`load_user`)."""
+    claims: SessionClaims | None = getattr(request.state, "session", None)
+    user = None
+    if claims is not None:
         if (
             row is not None
             and row["lens_revoked"] is None
             and row["deleted_at"] is None
             and row["session_version"] == claims.version
         ):
-            user = User(**{key: row[name] for key, name in _USER_COLUMNS})
+            user = User(**{key: row[name] for key, name in USER_COLUMNS})
             make_transient_to_detached(user)
         else:
             request.state.set_session = ""  # revoked: forget the cookie

@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from markupsafe import Markup
 from starlette.responses import Response
 
-from lens.auth.deps import OptionalUser, load_user
-from lens.auth.visitors import Reader
+from lens.auth.deps import OptionalUser, accept_user, load_user
+from lens.auth.visitors import Reader, user_actor
 from lens.content.deps import content_store
 from lens.content.parsed import ContentSet, Course, CourseModule, Module
 from lens.courses.rendering import Block, TocEntry, clock, section_blocks
 from lens.courses.service import (
     MODULE_PROGRESS,
+    SIGNED_IN_MODULE_PROGRESS,
     Mark,
     completion_record,
     course_modules,
@@ -130,18 +131,23 @@ async def module_page(request: Request) -> Response:
     """/course/{slug}/{module_slug}?s=&done=: the page every reader opens, and the one a
     whole cohort opens at once. A plain route: FastAPI's dependency solving and parameter
     validation cost more here than the page's own database read (bench/reader); `s` and
-    `done` are read as FastAPI would (the same 422 when malformed)."""
-    viewer = await load_user(request)
+    `done` are read as FastAPI would (the same 422 when malformed). The viewer is loaded
+    with the page's own read (`_viewer_and_marks`)."""
     slug, module_slug = request.path_params["slug"], request.path_params["module_slug"]
-    s, done = query_int(request, "s", 1), query_bool(request, "done", False)
-    content = current_content(request)
-    course = get_course(content, slug)
-    renamed = content.slug_aliases.get(module_slug)
+    try:
+        s, done = query_int(request, "s", 1), query_bool(request, "done", False)
+        content = current_content(request)
+        course = get_course(content, slug)
+        renamed = content.slug_aliases.get(module_slug)
+        if renamed is None:
+            item, module = get_module(content, course, module_slug)
+    except Exception:
+        await load_user(request)  # the error page shows who is signed in
+        raise
     if renamed is not None:
         # An earlier slug (`slug-aliases`): old links and bookmarks keep working.
         return RedirectResponse(f"/course/{course.slug}/{renamed}?s={s}", status_code=301)
-    item, module = get_module(content, course, module_slug)
-    return await _module_page(request, viewer, content, module, course, item, s, done)
+    return await _module_page(request, content, module, course, item, s, done)
 
 
 router.add_route("/course/{slug}/{module_slug}", module_page, methods=["GET"],
@@ -160,12 +166,33 @@ async def module_alone(
     module = content.module_by_slug(module_slug)
     if module is None:
         raise NotFound(f"There is no module {module_slug!r}.")
-    return await _module_page(request, viewer, content, module, None, None, s, done)
+    return await _module_page(request, content, module, None, None, s, done)
+
+
+async def _viewer_and_marks(request: Request, key: str) -> tuple[User | None, list[Any]]:
+    """Who is reading and their marks on this module, in one round trip for a signed-in
+    reader (the session's user, joined to their progress); for a visitor, or when the
+    viewer is known already, the progress read alone."""
+    lens = get_lens(request)
+    claims = getattr(request.state, "session", None)
+    if claims is not None and "user" not in request.state._state:
+        rows = await lens.read_rows(
+            SIGNED_IN_MODULE_PROGRESS,
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+            actor=user_actor(claims.user_id),
+            module_key=key,
+        )
+        viewer = accept_user(request, rows[0] if rows else None)
+        if viewer is not None:
+            return viewer, [r for r in rows if r["content_id"] is not None]
+    viewer = await load_user(request)
+    reader = Reader(request, viewer)
+    return viewer, await lens.read_rows(MODULE_PROGRESS, actor=reader.actor or "", module_key=key)
 
 
 async def _module_page(
     request: Request,
-    viewer: User | None,
     content: ContentSet,
     module: Module,
     course: Course | None,
@@ -173,11 +200,9 @@ async def _module_page(
     s: int,
     done: bool,
 ) -> Response:
-    reader = Reader(request, viewer)
     key = module_key(module)
-    found = await get_lens(request).read_rows(
-        MODULE_PROGRESS, actor=reader.actor or "", module_key=key
-    )
+    viewer, found = await _viewer_and_marks(request, key)
+    reader = Reader(request, viewer)
     rows = {(r["module_key"], r["content_id"]): Mark(r["completed_at"]) for r in found}
     status, _ = module_status(module, rows)
     done_ids = {cid for (_, cid), r in rows.items() if r.completed_at is not None}

@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lens.auth.service import USER_SESSION
 from lens.auth.visitors import user_actor, visitor_actor
 from lens.content.parsed import ContentSet, Course, CourseModule, Module, Section
 from lens.courses.events import ModuleCompleted
@@ -18,6 +19,7 @@ from lens.courses.models import Progress, ReaderActivity
 from lens.db.base import utcnow
 from lens.errors import NotFound
 from lens.events import publish
+from lens.users.models import User
 
 HEARTBEAT_SECONDS = 30
 # A heartbeat sooner than this after the last one (another tab, a retry) counts nothing.
@@ -159,6 +161,16 @@ _MARKS = select(Progress.module_key, Progress.content_id, Progress.completed_at)
 # One module's marks: the module page runs it on every view (`Lens.read_rows`).
 MODULE_PROGRESS = _MARKS.where(
     Progress.actor == bindparam("actor"), Progress.module_key == bindparam("module_key")
+)
+# The same marks with the signed-in reader's user row (lens.auth.deps.USER_SESSION) in
+# front: one round trip for the module page. A row per mark (the user's columns
+# repeated), or one with empty marks; none when the user is gone.
+SIGNED_IN_MODULE_PROGRESS = USER_SESSION.add_columns(
+    Progress.module_key, Progress.content_id, Progress.completed_at
+).outerjoin_from(
+    User,
+    Progress,
+    (Progress.actor == bindparam("actor")) & (Progress.module_key == bindparam("module_key")),
 )
 
 

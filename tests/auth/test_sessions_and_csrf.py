@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -294,6 +295,21 @@ async def test_signed_in_on_a_served_database(dialect, tmp_path, make_settings) 
                 c.cookies.set(COOKIE, token, domain="lens.test")
                 page = await c.get("/course/intro-to-ai-safety/welcome")
                 assert page.status_code == 200 and "Ada Lovelace" in page.text
+                # Her marks come with her user row (one read): none, one, then two.
+                assert 'aria-label="done"' not in page.text
+                for s in (1, 2):
+                    step = await c.get(f"/course/intro-to-ai-safety/welcome?s={s}")
+                    content_id = re.search(r'name="content_id" value="([^"]+)"', step.text)
+                    assert content_id is not None
+                    marked = await c.post(
+                        "/course/intro-to-ai-safety/welcome/complete",
+                        data={"content_id": content_id.group(1), "s": str(s)},
+                        headers={"origin": "http://lens.test"},
+                    )
+                    assert marked.status_code == 303
+                    again = await c.get("/course/intro-to-ai-safety/welcome?s=1")
+                    assert again.text.count('aria-label="done"') == s
+                    assert "Ada Lovelace" in again.text
 
                 class Asked:  # what load_user reads of a request
                     def __init__(self) -> None:
