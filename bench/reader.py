@@ -13,8 +13,8 @@ The module page is read twice: by a visitor (a `reader` cookie, no progress) and
 learner signed in (a session, a section already done), as a live cohort reads it.
 
 Targets: >= 300 requests/s and p99 < 100 ms at 50 concurrent clients (issue 5), and
-(issue 20) >= 20 % of the bare endpoint's requests/s in the same run, for both readers, and no event-loop
-stall over 50 ms while serving (LENS_LOOP_STALL_MS; BENCH_STALL_MS changes the
+(issue 20) >= 20 % of the bare endpoint's requests/s in the same run, for both readers,
+and no event-loop stall over 50 ms while serving (LENS_LOOP_STALL_MS; BENCH_STALL_MS changes the
 threshold). Exits 1 when an issue-20 target is not met. After the measured runs, a short
 extra run of the module page under py-spy (when installed) prints where Lens's CPU
 went; it does not change the numbers above it.
@@ -166,7 +166,8 @@ def sign_in_a_learner(env: dict[str, str], base: str) -> str:
         check=True,
     )  # fmt: skip
     found = subprocess.run(
-        ["psql", env["DATABASE_URL"], "-tAc", "SELECT id FROM users WHERE email = 'learner@example.org'"],
+        ["psql", env["DATABASE_URL"], "-tAc",
+         "SELECT id FROM users WHERE email = 'learner@example.org'"],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     token = issue_token(env["JWT_SECRET"], user_id=int(found.stdout.strip()), version=0)
