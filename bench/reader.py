@@ -34,6 +34,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -154,6 +155,29 @@ def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict
     return result
 
 
+def rounds(runs: dict[str, Any], *, seconds: int, count: int) -> dict[str, dict[str, float]]:
+    """Each of `runs` (name -> a function taking seconds, giving a `wrk` result) in turn,
+    `count` times, `seconds / count` each: on a machine whose speed drifts (a shared VM),
+    every endpoint then sees the same drift. Requests/s is the mean over the rounds;
+    p50 and p90 the median round's, p99 the worst round's; errors summed."""
+    per = max(1, round(seconds / count))
+    got: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+    for _ in range(count):
+        for name, run in runs.items():
+            got[name].append(run(per))
+    merged = {}
+    for name, results in got.items():
+        middle = sorted(results, key=lambda r: r["p50"])[len(results) // 2]
+        merged[name] = {
+            "rps": sum(r["rps"] for r in results) / len(results),
+            "p50": middle["p50"],
+            "p90": middle["p90"],
+            "p99": max(r["p99"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+        }
+    return merged
+
+
 def sign_in_a_learner(env: dict[str, str], base: str) -> str:
     """A learner with an account, signed in, who has finished the page's section before:
     the Cookie header a live cohort's readers send (a session and their own progress)."""
@@ -190,6 +214,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved rounds the seconds are split into"
+    )
     parser.add_argument("--workers", type=int, default=1, help="lens serve --workers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -251,34 +278,29 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{floor_port}/floor", procs[-1])
 
         wrk(base + MODULE_PATH, seconds=3, connections=args.connections, headers=[])  # warm-up
-        module = wrk(
-            base + MODULE_PATH,
+        measured = rounds(
+            {
+                "module": lambda t: wrk(base + MODULE_PATH, seconds=t,
+                                        connections=args.connections,
+                                        headers=[f"Cookie: reader={cookie}"]),
+                "learner": lambda t: wrk(base + MODULE_PATH, seconds=t,
+                                         connections=args.connections,
+                                         headers=[f"Cookie: {signed_in}"]),
+                "hello": lambda t: wrk(f"http://127.0.0.1:{hello_port}/hello", seconds=t,
+                                       connections=args.connections, headers=[]),
+                "floor": lambda t: wrk(f"http://127.0.0.1:{floor_port}/floor", seconds=t,
+                                       connections=args.connections,
+                                       headers=[f"Cookie: reader={cookie}"]),
+            },
             seconds=args.seconds,
-            connections=args.connections,
-            headers=[f"Cookie: reader={cookie}"],
-        )
-        learner = wrk(
-            base + MODULE_PATH,
-            seconds=args.seconds,
-            connections=args.connections,
-            headers=[f"Cookie: {signed_in}"],
-        )
-        hello = wrk(
-            f"http://127.0.0.1:{hello_port}/hello",
-            seconds=args.seconds,
-            connections=args.connections,
-            headers=[],
-        )
-        floor = wrk(
-            f"http://127.0.0.1:{floor_port}/floor",
-            seconds=args.seconds,
-            connections=args.connections,
-            headers=[f"Cookie: reader={cookie}"],
-        )
+            count=args.rounds,
+        )  # fmt: skip
+        module, learner = measured["module"], measured["learner"]
+        hello, floor = measured["hello"], measured["floor"]
         cores = os.cpu_count()
         print(
-            f"machine: {cores} cores; {args.connections} connections, {args.seconds} s each; "
-            f"lens serve --workers {args.workers}"
+            f"machine: {cores} cores; {args.connections} connections, {args.seconds} s each, "
+            f"in {args.rounds} interleaved rounds; lens serve --workers {args.workers}"
         )
         for name, r in (
             ("module page (lens serve)", module),
