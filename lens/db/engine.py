@@ -85,8 +85,10 @@ def create_engine(
             },
         )
         _ping_when_idle(engine)
+        # What SQLAlchemy's own connections get from this URL, as asyncpg takes it.
+        _, from_url = engine.dialect.create_connect_args(parsed)
         _HOT_CONNECT[engine] = {
-            "dsn": parsed.set(drivername="postgresql").render_as_string(hide_password=False),
+            **from_url,
             "timeout": 10,
             **({"statement_cache_size": 0} if pgbouncer else {}),
             **ssl,

@@ -131,3 +131,27 @@ async def test_sqlite_has_no_hot_reads(tmp_path: Path) -> None:
         assert hot_reads(engine, size=4) is None
     finally:
         await engine.dispose()
+
+
+async def test_hot_reads_connect_as_the_engine_does(tmp_path: Path) -> None:
+    # The same URL settings as SQLAlchemy's own connections (the local server has SSL
+    # off: `require` fails on both, `disable` works on both).
+    from lens.db.engine import create_engine, hot_reads, read_rows
+    from tests.conftest import fresh_database
+
+    async with fresh_database("postgresql", tmp_path) as url:
+        for mode, works in (("disable", True), ("require", False)):
+            engine = create_engine(f"{url}?sslmode={mode}")
+            hot = hot_reads(engine, size=1)
+            assert hot is not None
+            try:
+                if works:
+                    rows = await read_rows(engine, ECHO, {"value": mode}, hot=hot)
+                    assert rows[0]["value"] == mode
+                else:
+                    with pytest.raises(Exception, match=r"rejected SSL upgrade"):
+                        await read_rows(engine, ECHO, {"value": mode}, hot=hot)
+                    assert hot.opened == 0
+            finally:
+                await hot.close()
+                await engine.dispose()
