@@ -7,6 +7,7 @@ renderer so every line looks alike.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -107,7 +108,8 @@ def log_request(**fields: Any) -> None:
     event: Any = {**fields, "event": "http.request"}
     for processor in processors:
         event = processor(logger, "info", event)
-    sys.stderr.write(event + "\n")
+    with contextlib.suppress(Exception):  # a closed or broken stderr must not fail a request
+        sys.stderr.write(event + "\n")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -40,3 +40,26 @@ async def test_the_request_line_follows_the_level_and_the_format(
         assert "[lens.web]" in line and "status=200" in line
     finally:
         configure_logging(level="INFO", json=False)
+
+
+def test_a_broken_stderr_does_not_fail_the_request(monkeypatch) -> None:
+    # The request line is written last, in the middleware's `finally`: an error there
+    # would replace the request's own and skip clearing its context.
+    import sys
+
+    from lens.logging import log_request
+
+    class Broken:
+        def write(self, _text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    configure_logging(level="INFO", json=True)
+    try:
+        monkeypatch.setattr(sys, "stderr", Broken())
+        log_request(method="GET", path="/privacy", status=200, ms=1.0)
+    finally:
+        monkeypatch.undo()
+        configure_logging(level="INFO", json=False)

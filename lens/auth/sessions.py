@@ -89,7 +89,7 @@ def read_token(secret: str, token: str, *, now: float | None = None) -> SessionC
     try:
         payload = _verified(secret, token)
         at = now if now is not None else time.time()
-        if not isinstance(payload["exp"], int | float) or payload["exp"] <= at:
+        if int(payload["exp"]) <= at:  # as PyJWT reads it: not a number, NaN, ∞: refused
             return None
         issued = int(payload["iat"])
         signed_in = int(payload.get("auth_time", issued))
@@ -101,7 +101,7 @@ def read_token(secret: str, token: str, *, now: float | None = None) -> SessionC
             # renewal, so signing out revokes it and every copy of it too.
             sid = f"legacy:{payload['sub']}:{signed_in}"
         return SessionClaims(int(payload["sub"]), int(payload.get("sv", 0)), issued, signed_in, sid)
-    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError, OverflowError):
         return None
 
 

@@ -146,6 +146,7 @@ async def module_page(request: Request) -> Response:
         raise
     if renamed is not None:
         # An earlier slug (`slug-aliases`): old links and bookmarks keep working.
+        await load_user(request)  # a signed-out cookie is cleared here too
         return RedirectResponse(f"/course/{course.slug}/{renamed}?s={s}", status_code=301)
     return await _module_page(request, content, module, course, item, s, done)
 

@@ -87,6 +87,8 @@ def create_engine(
         _ping_when_idle(engine)
         # What SQLAlchemy's own connections get from this URL, as asyncpg takes it.
         _, from_url = engine.dialect.create_connect_args(parsed)
+        for only_sqlalchemy in _SQLALCHEMY_ONLY:  # its asyncpg adapter takes these
+            from_url.pop(only_sqlalchemy, None)
         _HOT_CONNECT[engine] = {
             **from_url,
             "timeout": 10,
@@ -168,6 +170,8 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+_SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func",
+                    "async_creator_fn")  # fmt: skip
 # How to open a hot-read connection (lens.db.hot) like the engine's own, per engine.
 _HOT_CONNECT: weakref.WeakKeyDictionary[AsyncEngine, dict[str, Any]] = weakref.WeakKeyDictionary()
 

@@ -19,9 +19,19 @@ import contextlib
 import time
 from typing import Any
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from lens.db.outage import database_unavailable
 
 PING_AFTER_IDLE_SECONDS = 5.0
+# How long a read waits for a connection when all are busy (SQLAlchemy's pool_timeout).
+WAIT_SECONDS = 30.0
+
+
+def _loop_time(deadline: float) -> float:
+    """A time.monotonic() deadline on the running loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline - time.monotonic())
 
 
 class HotReads:
@@ -37,21 +47,22 @@ class HotReads:
         self._closed = False
 
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
-        conn, idle_since = await self._take()
+        conn, idle_since = await self._take(time.monotonic() + WAIT_SECONDS)
+        stale = time.monotonic() - idle_since >= PING_AFTER_IDLE_SECONDS
         try:
             rows = await conn.fetch(sql, *args)
         except BaseException as error:
             self._drop(conn)
-            stale = time.monotonic() - idle_since >= PING_AFTER_IDLE_SECONDS
-            if not stale or not isinstance(error, Exception) or not database_unavailable(error):
+            if not isinstance(error, Exception) or not database_unavailable(error):
                 raise
-            # Idle a while and found dead: the server went away meanwhile. Once more, on
-            # a connection opened now (any other idle one may be as stale: dropped too).
-            for old, _ in self._idle:
-                old.terminate()
-                self.opened -= 1
-            self._idle.clear()
-            conn, _ = await self._take()
+            # The server went away: the idle connections are as likely dead (as
+            # SQLAlchemy's pool, which starts afresh on a disconnect).
+            self._drop_idle()
+            if not stale:
+                raise
+            # Idle a while and found dead (the server restarted while nobody read):
+            # once more, on a connection opened now.
+            conn, _ = await self._take(time.monotonic() + WAIT_SECONDS)
             try:
                 rows = await conn.fetch(sql, *args)
             except BaseException:
@@ -60,11 +71,14 @@ class HotReads:
         self._give_back(conn)
         return list(rows)
 
-    async def _take(self) -> tuple[Any, float]:
+    async def _take(self, deadline: float) -> tuple[Any, float]:
         if self._closed:
             raise RuntimeError("the database engine was disposed")
-        if self._idle:
-            return self._idle.pop()
+        while self._idle:
+            conn, since = self._idle.pop()
+            if not conn.is_closed():
+                return conn, since
+            self.opened -= 1  # closed while idle (the server went away)
         if self.opened < self.size:
             self.opened += 1
             try:
@@ -76,11 +90,12 @@ class HotReads:
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            handed = await waiter
-        except BaseException:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                handed = await waiter
+        except BaseException as error:
             if waiter.done() and not waiter.cancelled():
-                # Handed a connection (or a free slot) just as this read was cancelled:
-                # pass it on.
+                # Handed a connection (or a free slot) just as this read was cancelled
+                # or timed out: pass it on.
                 handed = waiter.result()
                 if handed is None:
                     self._wake_one()
@@ -88,11 +103,24 @@ class HotReads:
                     self._give_back(handed[0])
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
+            if isinstance(error, TimeoutError):
+                # As SQLAlchemy's pool says it (lens.db.outage: a 503, try again).
+                raise PoolTimeout(
+                    f"no database connection for the page's read came free in "
+                    f"{WAIT_SECONDS:.0f} s ({self.size} in use)"
+                ) from None
             raise
         if handed is None:  # a slot freed (a connection dropped): open one for it
-            return await self._take()
+            return await self._take(deadline)
         conn_and_since: tuple[Any, float] = handed
         return conn_and_since
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            conn.terminate()
+            self.opened -= 1
+            self._wake_one()
 
     async def _open(self) -> Any:
         import asyncpg

@@ -38,7 +38,14 @@ _UNAVAILABLE_TEXT = (
 # asyncpg's own protocol, on a connection whose server went away between two of its
 # messages (a terminate notice read, the closed socket not yet): the next statement
 # finds the protocol still waiting for the dead server's answer.
-_BROKEN_PROTOCOL_TEXT = ("cannot switch to state", "protocol is in an unexpected state")
+# State 2 is "consuming an error until the server is ready again", which a dead server
+# never is; another state "in progress" would be one connection used twice at once: a
+# bug, left a 500.
+_BROKEN_PROTOCOL_TEXT = (
+    "another operation (2) is in progress",
+    'protocol is in the "failed" state',
+    "protocol is in an unexpected state",
+)
 
 
 def broken_protocol(exc: BaseException) -> bool:

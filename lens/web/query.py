@@ -4,9 +4,12 @@ is malformed."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
+_WHOLE_DECIMAL = re.compile(r"^([+-]?\d+)\.0*$")
 _TRUE = {"1", "true", "on", "yes", "y", "t"}
 _FALSE = {"0", "false", "off", "no", "n", "f"}
 
@@ -21,8 +24,10 @@ def query_int(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
+    text = raw.strip()
+    whole = _WHOLE_DECIMAL.match(text)  # "2.0", as pydantic takes it ("2.5" is not)
     try:
-        return int(raw.strip())
+        return int(whole.group(1) if whole else text)
     except ValueError:
         raise _invalid(
             name, raw, "int_parsing",

@@ -44,8 +44,9 @@ def test_token_round_trip_and_rejections() -> None:
     renewed = issue_token(SECRET, user_id=8, version=0, now=issued, signed_in_at=int(long_ago))
     assert read_token(SECRET, renewed, now=issued) is not None
     assert read_token(SECRET, renewed, now=issued + 120) is None  # past 30 days signed in
-    odd = jwt.encode({"sub": "7", "iat": 1, "exp": "soon"}, SECRET, algorithm="HS256")
-    assert read_token(SECRET, odd) is None
+    for odd_expiry in ("soon", float("nan"), float("inf")):  # PyJWT refuses these too
+        odd = jwt.encode({"sub": "7", "iat": 1, "exp": odd_expiry}, SECRET, algorithm="HS256")
+        assert read_token(SECRET, odd) is None
 
 
 async def whoami(client: httpx.AsyncClient) -> str:

@@ -328,6 +328,9 @@ async def test_the_module_page_reads_its_address_as_fastapi_would(app_client) ->
         current = re.search(r'<li class="current[^"]*">\s*<a href="\?s=(\d+)"', second.text)
         assert current is not None and current.group(1) == "2"
         assert (await app_client.get(f"{base}?s=%202")).status_code == 200
+        assert 'href="?s=2" aria-current="step"' in (await app_client.get(f"{base}?s=2.0")).text
+        for bad_number in ("2.5", "1e3", ""):
+            assert (await app_client.get(f"{base}?s={bad_number}")).status_code == 422
         page = await app_client.get(f"{base}?s=two")
         assert page.status_code == 422 and "Please fix: s:" in page.text
         assert (await app_client.get(f"{base}?done=maybe")).status_code == 422

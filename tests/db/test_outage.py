@@ -49,6 +49,14 @@ def test_what_counts_as_the_database_being_away() -> None:
 
     assert database_unavailable(OperationalError("SELECT 1", {}, Exception("database is locked")))
     assert not database_unavailable(OperationalError("x", {}, Exception("no such table: users")))
+    # asyncpg stuck waiting for a dead server (its notice read, the socket not yet
+    # closed) is the database being away; one connection used twice at once is a bug.
+    from asyncpg.exceptions import InternalClientError
+
+    stuck = "cannot switch to state 12; another operation (2) is in progress"
+    assert database_unavailable(InternalClientError(stuck))
+    twice = "cannot switch to state 12; another operation (12) is in progress"
+    assert not database_unavailable(InternalClientError(twice))
     # A vendor's connection refused is not the database's.
     try:
         raise vendor.ConnectError("refused") from ConnectionRefusedError(111, "refused")
