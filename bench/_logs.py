@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-_CONSOLE_STALL = re.compile(r"loop\.stall\s.*?ms=([\d.]+)")
+_CONSOLE_STALL = re.compile(r"loop\.stall\s.*?\bms=([\d.]+)")
 
 
 def _events(text: str) -> list[tuple[str, dict[str, object]]]:
@@ -31,6 +31,10 @@ def loop_stalls(text: str) -> list[tuple[float, str]]:  # (ms, where)
     for line, fields in _events(text):
         if fields.get("event") == "loop.stall":
             where = str(fields.get("stack", ""))
+            if fields.get("cause") == "busy":
+                where += f"\n(a busy loop: {fields.get('callbacks')} callbacks ran in it)"
+            elif fields.get("cause") == "blocking":
+                where += "\n(one call held the loop)"
             if fields.get("gc_ms"):
                 where += (
                     f"\n(of which {fields['gc_ms']} ms in a generation-"
@@ -38,7 +42,8 @@ def loop_stalls(text: str) -> list[tuple[float, str]]:  # (ms, where)
                 )
             stalls.append((float(str(fields.get("ms", 0))), where))
         elif (found := _CONSOLE_STALL.search(line)) is not None:
-            stalls.append((float(found.group(1)), line))
+            busy = "\n(a busy loop: callbacks= in the line)" if "cause=busy" in line else ""
+            stalls.append((float(found.group(1)), line + busy))
     return stalls
 
 
@@ -62,7 +67,12 @@ def stall_report(text: str, threshold_ms: int) -> tuple[str, bool]:
     report = f"event-loop stalls over {threshold_ms} ms in Lens (LENS_LOOP_STALL_MS): {len(stalls)}"
     if stalls:
         in_gc = sum(1 for _, where in stalls if "garbage collection)" in where)
-        report += f" ({in_gc} of them with a garbage collection in them)"
+        busy = sum(1 for _, where in stalls if "(a busy loop:" in where)
+        report += (
+            f" ({busy} of them a busy loop, many callbacks back to back, and "
+            f"{len(stalls) - busy} one call or unknown; {in_gc} with a garbage collection "
+            "in them)"
+        )
         longest = max(stalls)
         report += f", longest {longest[0]:.0f} ms, in:\n      " + "\n      ".join(
             longest[1].strip().splitlines()[-8:]

@@ -3,7 +3,10 @@
 A task on the loop notes the time every `tick` seconds. A watchdog thread checks those
 notes; when the loop has not ticked for `threshold` seconds it takes the loop thread's
 stack at that moment (what is holding the loop: a blocking call, a long computation) and
-logs `loop.stall` with how long the stall lasted once the loop ticks again. Counts are
+logs `loop.stall` with how long the stall lasted once the loop ticks again, and whether
+one callback held it all along (`cause=blocking`: a blocking call, a long computation)
+or the loop was running many ready callbacks back to back (`cause=busy`: saturated, as
+under a burst of requests), from the callback it finds running at each tick. Counts are
 kept (`LoopWatch.stalls`, `LoopWatch.longest_ms`) for tests and benches.
 
 On when LENS_LOOP_STALL_MS is set (e.g. 50): the benches set it and report the stalls;
@@ -49,6 +52,10 @@ class LoopWatch:
             maxlen=64
         )
         self._gc_started = 0.0
+        # During a stall, the callback the loop was running at each look (frame objects,
+        # held so that a finished one's address is not reused by the next).
+        self._held_by: list[object] = []
+        self.last_callbacks = 0
 
     async def start(self) -> None:
         self._loop_thread = threading.get_ident()
@@ -89,9 +96,15 @@ class LoopWatch:
                 # stack is wherever it happened to start).
                 self.last_gc_ms = round(sum(ms for _, ms in collected), 1)
                 self.last_gc_generation = max((gen for gen, _ in collected), default=None)
+                # One callback all along: a blocking call or a long computation. Several: a
+                # busy loop, running many ready callbacks back to back (saturated).
+                held_by, self._held_by = self._held_by, []
+                self.last_callbacks = len({id(frame) for frame in held_by})
                 log.warning(
                     "loop.stall",
                     ms=round(lasted, 1),
+                    callbacks=self.last_callbacks,
+                    cause="busy" if self.last_callbacks > 1 else "blocking",
                     gc_ms=self.last_gc_ms,
                     gc_generation=self.last_gc_generation,
                     stack=self._stack,
@@ -113,8 +126,27 @@ class LoopWatch:
         while not self._stop.wait(self.tick):
             last = self._last
             late = time.monotonic() - last
-            if late > self.threshold + self.tick and self._stalled_at is None:
-                frame = sys._current_frames().get(self._loop_thread)
+            if late <= self.threshold + self.tick:
+                continue
+            frame = sys._current_frames().get(self._loop_thread)
+            if self._stalled_at is None:
                 self._stack = "".join(traceback.format_stack(frame, limit=12)) if frame else ""
                 self._stalled_since = last
                 self._stalled_at = time.monotonic()
+            if self._last == last:  # still stalled: which callback holds the loop now
+                callback = _callback_frame(frame)
+                if callback is not None and len(self._held_by) < 1000:
+                    self._held_by.append(callback)
+
+
+def _callback_frame(frame: object) -> object | None:
+    """The frame of the callback the loop is running (the one asyncio's `Handle._run`
+    called), from the loop thread's innermost frame."""
+    inner = None
+    while frame is not None:
+        code = frame.f_code  # type: ignore[attr-defined]
+        if code.co_name == "_run" and code.co_filename.endswith(("asyncio/events.py",)):
+            return inner
+        inner = frame
+        frame = frame.f_back  # type: ignore[attr-defined]
+    return None

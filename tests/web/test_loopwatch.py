@@ -72,3 +72,27 @@ async def test_the_app_starts_the_watch_when_asked(client_factory) -> None:
         assert page.status_code == 200
     async with client_factory() as client:
         assert not hasattr(client.app.state, "loopwatch")
+
+
+async def test_a_stall_says_whether_one_call_or_a_busy_loop_held_it() -> None:
+    # One blocking call: one callback all along. Many short callbacks ready together (a
+    # burst of requests on a saturated loop): several, each brief.
+    watch = LoopWatch(threshold=0.1)
+    await watch.start()
+    try:
+        await asyncio.sleep(0.05)
+        before = watch.stalls
+        _holds_the_loop(0.4)
+        await asyncio.sleep(0.05)
+        assert watch.stalls == before + 1
+        assert watch.last_callbacks == 1
+
+        loop = asyncio.get_running_loop()
+        before = watch.stalls
+        for _ in range(80):
+            loop.call_soon(_holds_the_loop, 0.005)  # 80 x 5 ms, all in one round
+        await asyncio.sleep(0.05)
+        assert watch.stalls == before + 1
+        assert watch.last_callbacks > 1
+    finally:
+        await watch.stop()
