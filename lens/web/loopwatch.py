@@ -104,7 +104,13 @@ class LoopWatch:
                     "loop.stall",
                     ms=round(lasted, 1),
                     callbacks=self.last_callbacks,
-                    cause="busy" if self.last_callbacks > 1 else "blocking",
+                    cause=(
+                        "busy"
+                        if self.last_callbacks > 1
+                        else "blocking"
+                        if self.last_callbacks
+                        else "unknown"
+                    ),
                     gc_ms=self.last_gc_ms,
                     gc_generation=self.last_gc_generation,
                     stack=self._stack,
@@ -141,12 +147,14 @@ class LoopWatch:
 
 def _callback_frame(frame: object) -> object | None:
     """The frame of the callback the loop is running (the one asyncio's `Handle._run`
-    called), from the loop thread's innermost frame."""
-    inner = None
+    called), from the loop thread's innermost frame. Inside a greenlet (SQLAlchemy runs
+    its work in one per statement or session) the chain stops at the greenlet's own
+    first frame: that one stands for the callback."""
+    inner = outermost = None
     while frame is not None:
         code = frame.f_code  # type: ignore[attr-defined]
         if code.co_name == "_run" and code.co_filename.endswith(("asyncio/events.py",)):
             return inner
-        inner = frame
+        inner = outermost = frame
         frame = frame.f_back  # type: ignore[attr-defined]
-    return None
+    return outermost

@@ -87,6 +87,16 @@ async def test_a_stall_says_whether_one_call_or_a_busy_loop_held_it() -> None:
         assert watch.stalls == before + 1
         assert watch.last_callbacks == 1
 
+        # The same inside a greenlet (how SQLAlchemy runs its work), whose frames do not
+        # lead back to the loop's.
+        from sqlalchemy.util import greenlet_spawn
+
+        before = watch.stalls
+        await greenlet_spawn(_holds_the_loop, 0.4)
+        await asyncio.sleep(0.05)
+        assert watch.stalls == before + 1
+        assert watch.last_callbacks == 1
+
         loop = asyncio.get_running_loop()
         before = watch.stalls
         for _ in range(80):
