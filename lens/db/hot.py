@@ -28,12 +28,6 @@ PING_AFTER_IDLE_SECONDS = 5.0
 WAIT_SECONDS = 30.0
 
 
-def _loop_time(deadline: float) -> float:
-    """A time.monotonic() deadline on the running loop's clock."""
-    loop = asyncio.get_running_loop()
-    return loop.time() + (deadline - time.monotonic())
-
-
 class HotReads:
     """At most `size` connections, opened when first needed; a read waits its turn when
     all are busy."""
@@ -43,7 +37,9 @@ class HotReads:
         self.size = size
         self.opened = 0
         self._idle: list[tuple[Any, float]] = []  # (connection, when it was last given back)
-        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        # Reads waiting for a connection, oldest first: (future, when it gives up).
+        self._waiters: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        self._reaper: asyncio.TimerHandle | None = None
         self._closed = False
 
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
@@ -87,28 +83,27 @@ class HotReads:
                 self.opened -= 1
                 self._wake_one()
                 raise
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        entry = (waiter, deadline)
+        self._waiters.append(entry)
+        if self._reaper is None:
+            # One timer for all the waiting reads (not one each: under a burst most reads
+            # wait a moment), set for the oldest one's limit.
+            self._reaper = loop.call_later(deadline - time.monotonic(), self._give_up_late)
         try:
-            async with asyncio.timeout_at(_loop_time(deadline)):
-                handed = await waiter
-        except BaseException as error:
-            if waiter.done() and not waiter.cancelled():
-                # Handed a connection (or a free slot) just as this read was cancelled
-                # or timed out: pass it on.
+            handed = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                # Handed a connection (or a free slot) just as this read was cancelled:
+                # pass it on.
                 handed = waiter.result()
                 if handed is None:
                     self._wake_one()
                 else:
                     self._give_back(handed[0])
             with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
-            if isinstance(error, TimeoutError):
-                # As SQLAlchemy's pool says it (lens.db.outage: a 503, try again).
-                raise PoolTimeout(
-                    f"no database connection for the page's read came free in "
-                    f"{WAIT_SECONDS:.0f} s ({self.size} in use)"
-                ) from None
+                self._waiters.remove(entry)
             raise
         if handed is None:  # a slot freed (a connection dropped): open one for it
             return await self._take(deadline)
@@ -132,7 +127,7 @@ class HotReads:
             self._drop(conn)
             return
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result((conn, time.monotonic()))
                 return
@@ -143,9 +138,28 @@ class HotReads:
         self.opened -= 1
         self._wake_one()
 
+    def _give_up_late(self) -> None:
+        """Fail the reads that have waited WAIT_SECONDS for a connection: a 503 (as
+        SQLAlchemy's pool says it: lens.db.outage), not a page that never comes."""
+        self._reaper = None
+        now = time.monotonic()
+        while self._waiters and self._waiters[0][1] <= now:
+            waiter, _ = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(
+                    PoolTimeout(
+                        f"no database connection for the page's read came free in "
+                        f"{WAIT_SECONDS:.0f} s ({self.size} in use)"
+                    )
+                )
+        if self._waiters:
+            self._reaper = asyncio.get_running_loop().call_later(
+                self._waiters[0][1] - now, self._give_up_late
+            )
+
     def _wake_one(self) -> None:
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -159,7 +173,10 @@ class HotReads:
                 await asyncio.wait_for(conn.close(), 2)
             except Exception:
                 conn.terminate()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(RuntimeError("the database engine was disposed"))
