@@ -44,6 +44,7 @@ class LoopWatch:
         self._stalled_since = 0.0
         self._stack = ""
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
@@ -80,9 +81,10 @@ class LoopWatch:
         while True:
             await asyncio.sleep(self.tick)
             now = time.monotonic()
-            stalled_at = self._stalled_at
+            with self._lock:  # the watchdog sees the loop back and the stall ended together
+                self._last = now
+                stalled_at, self._stalled_at = self._stalled_at, None
             if stalled_at is not None:
-                self._stalled_at = None
                 # From the last tick the watchdog saw (it may have read it just before a
                 # tick it did not see: the stall then ended at that tick, and this is at
                 # most one tick long).
@@ -115,7 +117,6 @@ class LoopWatch:
                     gc_generation=self.last_gc_generation,
                     stack=self._stack,
                 )
-            self._last = now
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if threading.get_ident() != self._loop_thread:
@@ -134,12 +135,15 @@ class LoopWatch:
             late = time.monotonic() - last
             if late <= self.threshold + self.tick:
                 continue
-            frame = sys._current_frames().get(self._loop_thread)
-            if self._stalled_at is None:
-                self._stack = "".join(traceback.format_stack(frame, limit=12)) if frame else ""
-                self._stalled_since = last
-                self._stalled_at = time.monotonic()
-            if self._last == last:  # still stalled: which callback holds the loop now
+            with self._lock:
+                if self._last != last:
+                    continue  # the loop ticked meanwhile: no stall (or it just ended)
+                frame = sys._current_frames().get(self._loop_thread)
+                if self._stalled_at is None:
+                    self._stack = "".join(traceback.format_stack(frame, limit=12)) if frame else ""
+                    self._stalled_since = last
+                    self._stalled_at = time.monotonic()
+                # Which callback holds the loop now.
                 callback = _callback_frame(frame)
                 if callback is not None and len(self._held_by) < 1000:
                     self._held_by.append(callback)
