@@ -24,27 +24,25 @@ from lens.courses.pages import current_content
 from lens.courses.service import get_course, get_module, module_key
 from lens.db.engine import unit_of_work
 from lens.errors import IntegrationRejected, IntegrationUnavailable, Invalid, LensError, NotFound
+from lens.integrations.llm.client import ChatModel
 from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.logging import get_logger
 from lens.tutor.models import Message
-from lens.tutor.prompt import ChatTarget, build_system_prompt, find_chat
+from lens.tutor.prompt import ChatTarget, find_chat
 from lens.tutor.service import (
-    HISTORY_MESSAGES,
     Reply,
-    check_limits,
+    check_text,
     finish_transcription,
     get_conversation,
-    hold_budget,
     list_messages,
-    reply_cost_ceiling,
     start_transcription,
     stream_reply,
 )
 from lens.tutor.spool import spool_for
-from lens.tutor.transcripts import get_base_prompt
+from lens.tutor.starts import Ask, StartQueue
 from lens.web.markdown import render_markdown
 from lens.web.network import client_network
-from lens.web.state import get_lens
+from lens.web.state import Lens, get_lens
 
 log = get_logger("lens.tutor")
 router = APIRouter(prefix="/api/tutor", tags=["tutor"])
@@ -148,6 +146,15 @@ async def history(
     return HistoryOut(configured=lens.chat_model is not None, messages=[_out(m) for m in messages])
 
 
+def _starts(request: Request, lens: Lens, model: ChatModel) -> StartQueue:
+    """This app's queue of replies being started (lens.tutor.starts), made on first use."""
+    queue: StartQueue | None = getattr(request.app.state, "tutor_starts", None)
+    if queue is None or queue.model is not model or queue.sessionmaker is not lens.sessionmaker:
+        queue = StartQueue(lens.sessionmaker, model=model, settings=lens.settings)
+        request.app.state.tutor_starts = queue
+    return queue
+
+
 def _event(name: str, data: dict[str, object]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
@@ -160,55 +167,26 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     model = lens.chat_model
     target = _target(request, body)
     reader = Reader(request, viewer)
-    actor = reader.actor or ""
-    async with unit_of_work(lens.sessionmaker) as session:
-        client_net = client_network(request.client.host if request.client else None)
-        await check_limits(
-            session, actor=actor, text=body.message, settings=lens.settings, client_net=client_net
-        )
-        conversation = await get_conversation(
-            session,
-            actor=actor,
+    check_text(body.message, settings=lens.settings)
+    started = await _starts(request, lens, model).start(
+        Ask(
+            actor=reader.actor or "",
             user_id=reader.user_id,
+            client_net=client_network(request.client.host if request.client else None),
+            target=target,
             module_key=module_key(target.module),
-            content_id=target.section.content_id,
-            segment_index=target.segment_index,
-            create=True,
-            client_net=client_net,
+            text=body.message,
         )
-        assert conversation is not None
-        base_prompt = (
-            await get_base_prompt(session, course_slug=target.course.slug)
-            if target.course
-            else None
-        )
-        # Saved before the model is called: the student's words are never lost.
-        session.add(Message(conversation_id=conversation.id, role="user", content=body.message))
-        await session.flush()
-        earlier = await list_messages(session, conversation_id=conversation.id)
-        turns = [
-            {"role": m.role, "content": m.content}
-            for m in earlier[-HISTORY_MESSAGES:]
-            if m.content and m.status != "error"
-        ]
-        system = build_system_prompt(target, base_prompt=base_prompt)
-        # Last, so the budget is held (one request at a time) only for the commit.
-        reply = Reply(
-            hold_id=await hold_budget(
-                session,
-                amount_usd=reply_cost_ceiling(
-                    model, system=system, history=turns, max_tokens=lens.settings.tutor_max_tokens
-                ),
-                settings=lens.settings,
-            )
-        )
+    )
+    conversation_id, system, turns = started.conversation_id, started.system, started.turns
+    reply = Reply(hold_id=started.hold_id)
 
     async def events() -> AsyncIterator[str]:
         try:
             async for text in stream_reply(
                 lens.sessionmaker,
                 model=model,
-                conversation_id=conversation.id,
+                conversation_id=conversation_id,
                 system=system,
                 history=turns,
                 max_tokens=lens.settings.tutor_max_tokens,

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.auth.visitors import user_actor, visitor_actor
@@ -28,6 +28,8 @@ from lens.tutor.spool import release_hold, write_reply
 log = get_logger("lens.tutor")
 
 HISTORY_MESSAGES = 20  # earlier turns sent back to the model
+# Taken (PostgreSQL) by whatever counts the site's spending and sets budget aside.
+BUDGET_LOCK = "lens.tutor.budget"
 
 
 def model_from_settings(settings: Settings) -> ChatModel | None:
@@ -103,17 +105,9 @@ async def list_messages(session: AsyncSession, *, conversation_id: int) -> list[
     return list(rows)
 
 
-async def check_limits(
-    session: AsyncSession,
-    *,
-    actor: str,
-    text: str,
-    settings: Settings,
-    client_net: str | None = None,
-) -> None:
-    """Raise with a message the student can act on when a limit is reached. A visitor
-    (no account) is also held to their network's limits: a new cookie is a new visitor,
-    not a new allowance."""
+def check_text(text: str, *, settings: Settings) -> None:
+    """Raise with a message the student can act on when the message cannot be sent as
+    it is (the limits that need the database are lens.tutor.starts')."""
     if not text.strip():
         raise Invalid("Write a message first.")
     if len(text) > settings.tutor_max_message_chars:
@@ -121,72 +115,9 @@ async def check_limits(
             f"That message is {len(text)} characters; the tutor takes at most "
             f"{settings.tutor_max_message_chars}. Shorten it, or split it in two."
         )
-    mine = select(Conversation.id).where(Conversation.actor == actor).scalar_subquery()
-    now = utcnow()
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    anonymous = actor.startswith("a:")
-    if anonymous and client_net:
-        await _one_at_a_time_per_network(session, client_net)
-    net = (
-        select(Conversation.id)
-        .where(Conversation.client_net == client_net, Conversation.user_id.is_(None))
-        .scalar_subquery()
-    )
-    # Every count in one round trip: this runs before each reply's first token.
-    recent, tokens, spent, net_recent, net_tokens = (
-        await session.execute(
-            select(
-                *_usage(mine, now=now, day_start=day_start),
-                _spent_today(day_start, holds_since=_holds_since(now, settings)),
-                *(
-                    _usage(net, now=now, day_start=day_start)
-                    if anonymous and client_net
-                    else (literal(0), literal(0))
-                ),
-            )
-        )
-    ).one()
-    if (net_recent or 0) >= settings.tutor_network_messages_per_minute:
-        raise RateLimited(
-            "Many people without an account are writing to the tutor from your network. "
-            "Wait a minute, or sign in for your own allowance."
-        )
-    if (net_tokens or 0) >= settings.tutor_network_daily_tokens:
-        raise RateLimited(
-            "Today's tutor allowance for visitors from your network is used up. Sign in for "
-            "your own allowance; it renews at midnight UTC."
-        )
-    if (recent or 0) >= settings.tutor_messages_per_minute:
-        raise RateLimited("You are writing faster than the tutor can keep up. Wait a minute.")
-    if (tokens or 0) >= settings.tutor_daily_tokens:
-        raise RateLimited(
-            "You have used today's tutor allowance. It renews at midnight UTC; your "
-            "conversation is kept."
-        )
-    _check_cost_cap(float(spent or 0.0), settings=settings)
 
 
-def _usage(conversations: Any, *, now: datetime, day_start: datetime) -> tuple[Any, Any]:
-    """Messages sent in the last minute, and tokens used today, in these conversations."""
-    recent = (
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.conversation_id.in_(conversations),
-            Message.role == "user",
-            Message.created_at > now - timedelta(minutes=1),
-        )
-        .scalar_subquery()
-    )
-    tokens = (
-        select(func.coalesce(func.sum(Message.prompt_tokens + Message.completion_tokens), 0))
-        .where(Message.conversation_id.in_(conversations), Message.created_at >= day_start)
-        .scalar_subquery()
-    )
-    return recent, tokens
-
-
-def _spent_today(day_start: datetime, *, holds_since: datetime) -> Any:
+def spent_today(day_start: datetime, *, holds_since: datetime) -> Any:
     """The site's spending today: replies, speech input, and what replies being given
     now may still cost (their holds)."""
     replies = (
@@ -207,7 +138,7 @@ def _spent_today(day_start: datetime, *, holds_since: datetime) -> Any:
     return (replies + speech + held).label("spent")
 
 
-def _holds_since(now: datetime, settings: Settings) -> datetime:
+def holds_since(now: datetime, settings: Settings) -> datetime:
     """Holds younger than the longest a reply can take (waiting for its first token,
     streaming, saving) still count; an older one was left by a process that died."""
     return now - timedelta(
@@ -225,41 +156,12 @@ def reply_cost_ceiling(
     return model.cost_ceiling(prompt_tokens=prompt_tokens, completion_tokens=max_tokens)
 
 
-async def hold_budget(
-    session: AsyncSession, *, amount_usd: float, settings: Settings
-) -> int | None:
-    """Set `amount_usd` aside against today's cost cap, or refuse when it does not fit.
-
-    Holds are taken one at a time across processes (an advisory lock on PostgreSQL, held
-    to the end of the transaction; SQLite writes one at a time anyway), so replies
-    started together are counted against each other before any of them costs anything.
-    Under the lock: one statement (the sum and the insert together), then the commit.
-    Returns the hold's id (None for a model that costs nothing)."""
-    if amount_usd <= 0:
-        return None
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            select(func.pg_advisory_xact_lock(func.hashtext("lens.tutor.budget")))
-        )
-    now = utcnow()
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    spent = _spent_today(day_start, holds_since=_holds_since(now, settings))
-    room = spent + amount_usd <= settings.tutor_daily_cost_cap_usd
-    fits = select(literal(amount_usd), literal(now, BudgetHold.created_at.type)).where(room)
-    hold_id = await session.scalar(
-        insert(BudgetHold).from_select(["amount_usd", "created_at"], fits).returning(BudgetHold.id)
-    )
-    if hold_id is None:
-        raise _over_the_cap()
-    return int(hold_id)
-
-
 def _check_cost_cap(spent: float, *, settings: Settings) -> None:
     if spent >= settings.tutor_daily_cost_cap_usd:
-        raise _over_the_cap()
+        raise over_the_cap()
 
 
-def _over_the_cap() -> RateLimited:
+def over_the_cap() -> RateLimited:
     return RateLimited(
         "The tutor has reached this site's budget for today and is resting until "
         "midnight UTC. Your conversation is kept."
@@ -315,9 +217,9 @@ async def start_transcription(
             )
     spent = await session.scalar(
         select(
-            _spent_today(
+            spent_today(
                 now.replace(hour=0, minute=0, second=0, microsecond=0),
-                holds_since=_holds_since(now, settings),
+                holds_since=holds_since(now, settings),
             )
         )
     )

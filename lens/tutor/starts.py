@@ -1,0 +1,434 @@
+"""Starting tutor replies together: the checks and writes before the model is asked, for
+every learner who asked at about the same moment, in one transaction.
+
+When a facilitator says "now ask the tutor", a whole cohort sends its first message
+within a second. Each reply needs, before the model is asked: the learner's and (for a
+visitor) their network's limits, the site's spending today, the conversation (created
+the first time), its earlier turns, the course's base prompt, the student's message
+saved, and the reply's budget hold (lens.tutor.service.hold_budget). Done one request at
+a time that is about ten statements and a pool connection each, and the learners
+queue behind each other's round trips.
+
+`StartQueue` gathers the requests that arrive while a batch is being written and starts
+them all with the next one: one transaction of a fixed number of statements, whatever
+the batch's size (`start_replies`). The checks run in arrival order in Python, under the
+same lock (PostgreSQL: one advisory lock, held to the commit, shared by every process;
+SQLite: its write lock, taken at BEGIN), so requests in one batch count against each
+other exactly as requests one after the other would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, case, func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lens.db.base import utcnow
+from lens.db.engine import unit_of_work
+from lens.db.outage import database_unavailable
+from lens.errors import RateLimited
+from lens.integrations.llm.client import ChatModel
+from lens.logging import get_logger
+from lens.settings import Settings
+from lens.tutor.models import BudgetHold, Conversation, CoursePrompt, Message
+from lens.tutor.prompt import ChatTarget, build_system_prompt
+from lens.tutor.service import (
+    BUDGET_LOCK,
+    HISTORY_MESSAGES,
+    holds_since,
+    over_the_cap,
+    reply_cost_ceiling,
+    spent_today,
+)
+from lens.tutor.spool import release_hold
+
+log = get_logger("lens.tutor")
+
+MAX_BATCH = 500  # asks written in one transaction at most
+# The tables themselves: Core inserts of many rows, without the ORM's per-row work.
+CONVERSATIONS = cast(Table, Conversation.__table__)
+MESSAGES = cast(Table, Message.__table__)
+HOLDS = cast(Table, BudgetHold.__table__)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A learner's message, checked for length already (lens.tutor.service.check_text)."""
+
+    actor: str  # "u:<id>" or "a:<visitor id>"
+    user_id: int | None
+    client_net: str | None  # the visitor's network (ignored for a signed-in learner)
+    target: ChatTarget
+    module_key: str
+    text: str
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.actor, self.module_key, self.target.section.content_id,
+                self.target.segment_index)  # fmt: skip
+
+    @property
+    def network(self) -> str | None:
+        """The network whose visitor limits this counts against (visitors only)."""
+        return self.client_net if self.actor.startswith("a:") and self.client_net else None
+
+
+@dataclass(frozen=True)
+class Started:
+    """What asking the model needs: the message is saved and the budget held."""
+
+    conversation_id: int
+    system: str
+    turns: list[dict[str, str]]
+    hold_id: int | None
+
+
+async def start_replies(
+    session: AsyncSession, asks: list[Ask], *, model: ChatModel, settings: Settings
+) -> list[Started | RateLimited]:
+    """Check and record `asks` in order, in `session`'s transaction (commit it after):
+    each one either Started (conversation, message and budget hold written) or refused
+    (RateLimited, nothing written for it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One at a time across processes, to the commit: the counts below stay true.
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(BUDGET_LOCK))))
+    now = utcnow()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    minute_ago = now - timedelta(minutes=1)
+    actors = sorted({a.actor for a in asks})
+    networks = sorted({n for a in asks if (n := a.network) is not None})
+    recent, tokens = await _usage_by(
+        session, Conversation.actor, actors, minute_ago=minute_ago, day_start=day_start
+    )
+    net_recent, net_tokens = await _usage_by(
+        session,
+        Conversation.client_net,
+        networks,
+        minute_ago=minute_ago,
+        day_start=day_start,
+        visitors_only=True,
+    )
+    spent = float(
+        await session.scalar(select(spent_today(day_start, holds_since=holds_since(now, settings))))
+        or 0.0
+    )
+    conversations = await _conversations(session, {a.key for a in asks})
+    earlier = await _earlier_turns(session, list(conversations.values()))
+    slugs = sorted({a.target.course.slug for a in asks if a.target.course})
+    prompts = await _base_prompts(session, slugs)
+
+    outcomes: list[Started | RateLimited | None] = []
+    admitted: list[tuple[int, Ask, list[dict[str, str]], str, float]] = []
+    by_key: dict[tuple[str, str, str, int], list[tuple[str, str, str]]] = {}
+    for index, ask in enumerate(asks):
+        refusal = _refusal(
+            ask,
+            recent=recent[ask.actor],
+            tokens=tokens[ask.actor],
+            net_recent=net_recent[ask.network] if ask.network else 0,
+            net_tokens=net_tokens[ask.network] if ask.network else 0,
+            spent=spent,
+            settings=settings,
+        )
+        if refusal is not None:
+            outcomes.append(refusal)
+            continue
+        conversation_id = conversations.get(ask.key)
+        history = by_key.get(ask.key)
+        if history is None:
+            history = list(earlier.get(conversation_id, [])) if conversation_id else []
+        history = [*history, ("user", ask.text, "complete")]
+        turns = [
+            {"role": role, "content": content}
+            for role, content, status in history[-HISTORY_MESSAGES:]
+            if content and status != "error"
+        ]
+        slug = ask.target.course.slug if ask.target.course else None
+        system = build_system_prompt(ask.target, base_prompt=prompts.get(slug) if slug else None)
+        amount = reply_cost_ceiling(
+            model, system=system, history=turns, max_tokens=settings.tutor_max_tokens
+        )
+        if amount > 0 and spent + amount > settings.tutor_daily_cost_cap_usd:
+            outcomes.append(over_the_cap())
+            continue
+        spent += max(amount, 0.0)
+        recent[ask.actor] += 1
+        if ask.network:
+            net_recent[ask.network] += 1
+        by_key[ask.key] = history
+        admitted.append((index, ask, turns, system, amount))
+        outcomes.append(None)
+
+    if admitted:
+        await _create_conversations(session, conversations, [a for _, a, *_ in admitted])
+        await session.execute(
+            insert(MESSAGES),
+            [
+                {
+                    "conversation_id": conversations[ask.key],
+                    "role": "user",
+                    "content": ask.text,
+                    "status": "complete",
+                    "created_at": now,
+                }
+                for _, ask, *_ in admitted
+            ],
+        )
+        holds = await _hold(session, [amount for *_, amount in admitted], now=now)
+        for (index, ask, turns, system, _), hold_id in zip(admitted, holds, strict=True):
+            outcomes[index] = Started(conversations[ask.key], system, turns, hold_id)
+    return [o for o in outcomes if o is not None]
+
+
+def _refusal(
+    ask: Ask,
+    *,
+    recent: int,
+    tokens: int,
+    net_recent: int,
+    net_tokens: int,
+    spent: float,
+    settings: Settings,
+) -> RateLimited | None:
+    if net_recent >= settings.tutor_network_messages_per_minute:
+        return RateLimited(
+            "Many people without an account are writing to the tutor from your network. "
+            "Wait a minute, or sign in for your own allowance."
+        )
+    if net_tokens >= settings.tutor_network_daily_tokens:
+        return RateLimited(
+            "Today's tutor allowance for visitors from your network is used up. Sign in for "
+            "your own allowance; it renews at midnight UTC."
+        )
+    if recent >= settings.tutor_messages_per_minute:
+        return RateLimited("You are writing faster than the tutor can keep up. Wait a minute.")
+    if tokens >= settings.tutor_daily_tokens:
+        return RateLimited(
+            "You have used today's tutor allowance. It renews at midnight UTC; your "
+            "conversation is kept."
+        )
+    if spent >= settings.tutor_daily_cost_cap_usd:
+        return over_the_cap()
+    return None
+
+
+async def _usage_by(
+    session: AsyncSession,
+    column: Any,
+    keys: list[str],
+    *,
+    minute_ago: Any,
+    day_start: Any,
+    visitors_only: bool = False,
+) -> tuple[defaultdict[str, int], defaultdict[str, int]]:
+    """Per key (an actor, or a network): messages sent in the last minute, tokens used
+    today."""
+    recent: defaultdict[str, int] = defaultdict(int)
+    tokens: defaultdict[str, int] = defaultdict(int)
+    if not keys:
+        return recent, tokens
+    sent = and_(Message.role == "user", Message.created_at > minute_ago)
+    today = Message.created_at >= day_start
+    statement = (
+        select(
+            column,
+            func.sum(case((sent, 1), else_=0)),
+            func.sum(case((today, Message.prompt_tokens + Message.completion_tokens), else_=0)),
+        )
+        .select_from(Conversation)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(column.in_(keys), Message.created_at >= min(minute_ago, day_start))
+        .group_by(column)
+    )
+    if visitors_only:
+        statement = statement.where(Conversation.user_id.is_(None))
+    for key, in_minute, in_day in await session.execute(statement):
+        recent[key], tokens[key] = int(in_minute or 0), int(in_day or 0)
+    return recent, tokens
+
+
+async def _conversations(
+    session: AsyncSession, keys: set[tuple[str, str, str, int]]
+) -> dict[tuple[str, str, str, int], int]:
+    columns = (Conversation.actor, Conversation.module_key, Conversation.content_id,
+               Conversation.segment_index)  # fmt: skip
+    rows = await session.execute(
+        select(Conversation.id, *columns).where(tuple_(*columns).in_(sorted(keys)))
+    )
+    return {(actor, module, content, segment): id_ for id_, actor, module, content, segment in rows}
+
+
+async def _earlier_turns(
+    session: AsyncSession, conversation_ids: list[int]
+) -> dict[int, list[tuple[str, str, str]]]:
+    """The last turns of each conversation (enough for HISTORY_MESSAGES with the new one),
+    oldest first: (role, content, status)."""
+    out: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    if not conversation_ids:
+        return out
+    latest = (
+        func.row_number()
+        .over(partition_by=Message.conversation_id, order_by=Message.id.desc())
+        .label("latest")
+    )
+    ranked = (
+        select(
+            Message.conversation_id,
+            Message.id,
+            Message.role,
+            Message.content,
+            Message.status,
+            latest,
+        )
+        .where(Message.conversation_id.in_(conversation_ids))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.conversation_id, ranked.c.role, ranked.c.content, ranked.c.status)
+        .where(ranked.c.latest < HISTORY_MESSAGES)
+        .order_by(ranked.c.conversation_id, ranked.c.id)
+    )
+    for conversation_id, role, content, status in rows:
+        out[conversation_id].append((role, content, status))
+    return out
+
+
+async def _base_prompts(session: AsyncSession, slugs: list[str]) -> dict[str, str]:
+    if not slugs:
+        return {}
+    rows = await session.execute(
+        select(CoursePrompt.course_slug, CoursePrompt.prompt).where(
+            CoursePrompt.course_slug.in_(slugs)
+        )
+    )
+    return {slug: prompt for slug, prompt in rows}
+
+
+async def _create_conversations(
+    session: AsyncSession,
+    conversations: dict[tuple[str, str, str, int], int],
+    asks: list[Ask],
+) -> None:
+    """Create the conversations `asks` need that do not exist yet (adding their ids)."""
+    new: dict[tuple[str, str, str, int], Ask] = {}
+    for ask in asks:
+        if ask.key not in conversations:
+            new.setdefault(ask.key, ask)
+    if not new:
+        return
+    now = utcnow()
+    table = CONVERSATIONS
+    rows = await session.execute(
+        insert(table).returning(
+            table.c.id, table.c.actor, table.c.module_key, table.c.content_id, table.c.segment_index
+        ),
+        [
+            {
+                "actor": ask.actor,
+                "user_id": ask.user_id,
+                "module_key": ask.module_key,
+                "content_id": ask.target.section.content_id,
+                "segment_index": ask.target.segment_index,
+                "client_net": ask.client_net if ask.user_id is None else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for ask in new.values()
+        ],
+    )
+    for id_, actor, module, content, segment in rows:
+        conversations[(actor, module, content, segment)] = id_
+
+
+async def _hold(session: AsyncSession, amounts: list[float], *, now: Any) -> list[int | None]:
+    """A budget hold per priced reply (lens.tutor.models.BudgetHold); None for free ones."""
+    priced = [amount for amount in amounts if amount > 0]
+    if not priced:
+        return [None] * len(amounts)
+    table = HOLDS
+    rows = await session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        [{"amount_usd": amount, "created_at": now} for amount in priced],
+    )
+    ids = iter([int(row[0]) for row in rows])
+    return [next(ids) if amount > 0 else None for amount in amounts]
+
+
+class StartQueue:
+    """Asks wait here while a batch is written; all that came meanwhile go in the next
+    one (at most MAX_BATCH). One batch at a time per process."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        model: ChatModel,
+        settings: Settings,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.model = model
+        self.settings = settings
+        self._waiting: list[tuple[Ask, asyncio.Future[Started]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._letting_go: set[asyncio.Task[None]] = set()
+
+    async def start(self, ask: Ask) -> Started:
+        """Check, record and hold the budget for one reply; raises RateLimited when a
+        limit refuses it (or the database's error when it could not be written)."""
+        future: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
+        self._waiting.append((ask, future))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[:MAX_BATCH]
+                del self._waiting[:MAX_BATCH]
+                await self._run(batch)
+        finally:
+            self._task = None
+            for _, future in self._waiting:  # only when cancelled (the app stopping)
+                future.cancel()
+            self._waiting.clear()
+
+    async def _run(self, batch: list[tuple[Ask, asyncio.Future[Started]]]) -> None:
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                outcomes = await start_replies(
+                    session, [ask for ask, _ in batch], model=self.model, settings=self.settings
+                )
+        except Exception as exc:
+            if len(batch) > 1 and not database_unavailable(exc):
+                # Not the database being away: one ask's trouble must not fail the others.
+                log.warning("tutor.start.batch_failed", asks=len(batch), error=repr(exc))
+                for one in batch:
+                    await self._run([one])
+                return
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # the learner went away while it was written
+                if isinstance(outcome, Started) and outcome.hold_id is not None:
+                    task = asyncio.get_running_loop().create_task(self._let_go(outcome.hold_id))
+                    self._letting_go.add(task)
+                    task.add_done_callback(self._letting_go.discard)
+            elif isinstance(outcome, Started):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+
+    async def _let_go(self, hold_id: int) -> None:
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                await release_hold(session, hold_id)
+        except Exception as exc:
+            log.warning("tutor.budget.release_failed", error=repr(exc))
