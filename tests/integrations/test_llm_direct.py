@@ -229,3 +229,38 @@ async def test_warming_up_sets_the_client_up_before_the_first_request() -> None:
     await model.warm()
     assert isinstance(model._http, httpx.AsyncClient)
     await model.aclose()
+
+
+class Paced(httpx.AsyncByteStream):
+    """An OpenAI stream whose tokens come `gap` seconds apart, as a vendor sends them."""
+
+    def __init__(self, words: list[str], gap: float) -> None:
+        self.words, self.gap = words, gap
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        import asyncio
+        import json
+
+        for word in self.words:
+            chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            await asyncio.sleep(self.gap)
+        yield b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize("pace", [0.0, 0.05])
+async def test_text_is_handed_on_at_the_pace_in_pieces_of_what_arrived(pace: float) -> None:
+    """Tokens 10 ms apart: with no pace every token is a piece of its own; with a 50 ms
+    pace the first goes on at once and the rest in a few pieces, none lost or reordered."""
+    words = [f"w{n} " for n in range(20)]
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, stream=Paced(words, 0.01)))
+    )
+    model = DirectModel(model="openai/gpt-4o-mini", api_key="sk-1", http=http, pace=pace)
+    pieces = [e.text for e in await collect(model) if isinstance(e, Delta)]
+    assert "".join(pieces) == "".join(words)
+    assert pieces[0] == "w0 "
+    if pace:
+        assert len(pieces) <= 8, pieces  # 200 ms of tokens at most every 50 ms, and the first
+    else:
+        assert len(pieces) == len(words)

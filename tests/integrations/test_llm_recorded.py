@@ -311,7 +311,10 @@ async def test_the_student_keeps_what_was_said_before_a_mid_stream_error(
     async with client_factory(chat_model=model) as client:
         await client.get("/course/intro-to-ai-safety/welcome")
         got = events((await ask(client, "What is alignment?")).text)
-    assert [e for e, _ in got] == ["delta", "delta", "delta", "error"]
+    # What came before the error (in as many pieces as the pace gathered it into).
+    kinds = [e for e, _ in got]
+    assert kinds[-1] == "error" and set(kinds[:-1]) == {"delta"}
+    assert "".join(d["text"] for e, d in got[:-1]) == "Alignment means getting an AI system"
     assert got[-1][1] == {
         "message": "The tutor stopped answering part-way. Try again.",
         "retry": True,
