@@ -31,6 +31,7 @@ from lens.tutor.models import Message
 from lens.tutor.prompt import ChatTarget, find_chat
 from lens.tutor.service import (
     Reply,
+    ReplySaves,
     check_text,
     finish_transcription,
     get_conversation,
@@ -155,6 +156,15 @@ def _starts(request: Request, lens: Lens, model: ChatModel) -> StartQueue:
     return queue
 
 
+def _saves(request: Request, lens: Lens) -> ReplySaves:
+    """This app's replies being saved (lens.tutor.service.ReplySaves), made on first use."""
+    saves: ReplySaves | None = getattr(request.app.state, "tutor_saves", None)
+    if saves is None or saves.sessionmaker is not lens.sessionmaker:
+        saves = ReplySaves(lens.sessionmaker, spool=spool_for(lens.settings))
+        request.app.state.tutor_saves = saves
+    return saves
+
+
 def _event(name: str, data: dict[str, object]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
@@ -192,6 +202,7 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
                 max_tokens=lens.settings.tutor_max_tokens,
                 reply=reply,
                 spool=spool_for(lens.settings),
+                saves=_saves(request, lens),
             ):
                 yield _event("delta", {"text": text})
         except ProviderAccountProblem as exc:

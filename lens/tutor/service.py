@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.auth.visitors import user_actor, visitor_actor
 from lens.db.base import utcnow
+from lens.db.batches import Batches
 from lens.db.engine import unit_of_work
 from lens.db.spool import Spool, save_or_spool
 from lens.errors import Invalid, RateLimited
@@ -23,7 +24,7 @@ from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
 from lens.tutor.models import BudgetHold, Conversation, Message, Transcription
-from lens.tutor.spool import release_hold, write_reply
+from lens.tutor.spool import release_hold, write_replies, write_reply
 
 log = get_logger("lens.tutor")
 
@@ -262,6 +263,7 @@ async def stream_reply(
     max_tokens: int,
     reply: Reply,
     spool: Spool | None = None,
+    saves: ReplySaves | None = None,
 ) -> AsyncIterator[str]:
     """Yield the reply's text as it arrives; store it when it ends, however it ends.
 
@@ -283,7 +285,7 @@ async def stream_reply(
         # Shielded: a disconnect cancels this generator, and the transcript must still
         # be written.
         await asyncio.shield(
-            _store_reply(sessionmaker, conversation_id, model.name, reply, spool=spool)
+            _store_reply(sessionmaker, conversation_id, model.name, reply, spool=spool, saves=saves)
         )
 
 
@@ -297,6 +299,7 @@ async def _store_reply(
     reply: Reply,
     *,
     spool: Spool | None = None,
+    saves: ReplySaves | None = None,
 ) -> None:
     if not reply.text and reply.usage is None and reply.status == "error":
         await _let_go(sessionmaker, reply.hold_id)
@@ -316,9 +319,12 @@ async def _store_reply(
     }
     # Any failure is retried and then spooled, not only an outage: the learner has the
     # reply and the tokens were paid, so it must never be dropped.
-    saved, message_id = await save_or_spool(
-        sessionmaker, write_reply, record, spool=spool, tries=SAVE_TRIES, outage=lambda _: True
-    )
+    if saves is not None:
+        saved, message_id = await saves.save(record)
+    else:
+        saved, message_id = await save_or_spool(
+            sessionmaker, write_reply, record, spool=spool, tries=SAVE_TRIES, outage=lambda _: True
+        )
     if not saved:
         log.error("tutor.reply.spooled", tokens=usage.prompt_tokens + usage.completion_tokens)
         return
@@ -329,6 +335,53 @@ async def _store_reply(
         tokens=usage.prompt_tokens + usage.completion_tokens,
         cost_usd=round(usage.cost_usd, 6),
     )
+
+
+class ReplySaves:
+    """Replies that end together are saved together (lens.db.batches): one transaction
+    for the batch; when it fails, each is saved on its own, retried, and spooled."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, spool: Spool | None
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.spool = spool
+        self._batches: Batches[dict[str, Any], tuple[bool, Any]] = Batches(self._run)
+
+    async def save(self, record: dict[str, Any]) -> tuple[bool, Any]:
+        """(saved now, the message's id), or (False, None) when it was spooled."""
+        return await self._batches.submit(record)
+
+    async def _run(self, records: list[dict[str, Any]]) -> list[tuple[bool, Any] | BaseException]:
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                ids = await write_replies(session, records)
+            return [(True, id_) for id_ in ids]
+        except Exception as exc:
+            log.warning("tutor.reply.batch_failed", replies=len(records), error=repr(exc))
+        # One by one (the batch's trouble may be one reply's), each retried, then spooled;
+        # after one had to be spooled, the rest get one try each (the database is
+        # likely away, and the learners are waiting for their `done`).
+        outcomes: list[tuple[bool, Any] | BaseException] = []
+        tries: tuple[float, ...] = SAVE_TRIES
+        for record in records:
+            try:
+                outcome = await save_or_spool(
+                    self.sessionmaker,
+                    write_reply,
+                    record,
+                    spool=self.spool,
+                    tries=tries,
+                    outage=lambda _: True,
+                )
+            except Exception as exc:  # no spool to keep it in
+                outcomes.append(exc)
+                tries = ()
+                continue
+            outcomes.append(outcome)
+            if not outcome[0]:
+                tries = ()
+        return outcomes
 
 
 async def _let_go(sessionmaker: async_sessionmaker[AsyncSession], hold_id: int | None) -> None:

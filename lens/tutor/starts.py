@@ -10,11 +10,11 @@ a time that is about ten statements and a pool connection each, and the learners
 queue behind each other's round trips.
 
 `StartQueue` gathers the requests that arrive while a batch is being written and starts
-them all with the next one: one transaction of a fixed number of statements, whatever
-the batch's size (`start_replies`). The checks run in arrival order in Python, under the
-same lock (PostgreSQL: one advisory lock, held to the commit, shared by every process;
-SQLite: its write lock, taken at BEGIN), so requests in one batch count against each
-other exactly as requests one after the other would.
+them all with the next one (lens.db.batches): one transaction of a fixed number of
+statements, whatever the batch's size (`start_replies`). The checks run in arrival order
+in Python, under one lock (PostgreSQL: an advisory lock, held to the commit, shared by
+every process; SQLite: its write lock, taken at BEGIN), so requests in one batch count
+against each other exactly as requests one after the other would.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy import Table, and_, case, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.db.base import utcnow
+from lens.db.batches import Batches
 from lens.db.engine import unit_of_work
 from lens.db.outage import database_unavailable
 from lens.errors import RateLimited
@@ -49,7 +50,6 @@ from lens.tutor.spool import release_hold
 
 log = get_logger("lens.tutor")
 
-MAX_BATCH = 500  # asks written in one transaction at most
 # The tables themselves: Core inserts of many rows, without the ORM's per-row work.
 CONVERSATIONS = cast(Table, Conversation.__table__)
 MESSAGES = cast(Table, Message.__table__)
@@ -360,8 +360,8 @@ async def _hold(session: AsyncSession, amounts: list[float], *, now: Any) -> lis
 
 
 class StartQueue:
-    """Asks wait here while a batch is written; all that came meanwhile go in the next
-    one (at most MAX_BATCH). One batch at a time per process."""
+    """Asks submitted while a batch is written go together in the next (lens.db.batches):
+    one transaction per batch, one batch at a time per process."""
 
     def __init__(
         self,
@@ -373,58 +373,40 @@ class StartQueue:
         self.sessionmaker = sessionmaker
         self.model = model
         self.settings = settings
-        self._waiting: list[tuple[Ask, asyncio.Future[Started]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._batches: Batches[Ask, Started] = Batches(self._run, abandoned=self._abandoned)
         self._letting_go: set[asyncio.Task[None]] = set()
 
     async def start(self, ask: Ask) -> Started:
         """Check, record and hold the budget for one reply; raises RateLimited when a
         limit refuses it (or the database's error when it could not be written)."""
-        future: asyncio.Future[Started] = asyncio.get_running_loop().create_future()
-        self._waiting.append((ask, future))
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-        return await future
+        return await self._batches.submit(ask)
 
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[:MAX_BATCH]
-                del self._waiting[:MAX_BATCH]
-                await self._run(batch)
-        finally:
-            self._task = None
-            for _, future in self._waiting:  # only when cancelled (the app stopping)
-                future.cancel()
-            self._waiting.clear()
-
-    async def _run(self, batch: list[tuple[Ask, asyncio.Future[Started]]]) -> None:
+    async def _run(self, asks: list[Ask]) -> list[Started | BaseException]:
         try:
             async with unit_of_work(self.sessionmaker) as session:
-                outcomes = await start_replies(
-                    session, [ask for ask, _ in batch], model=self.model, settings=self.settings
+                return list(
+                    await start_replies(session, asks, model=self.model, settings=self.settings)
                 )
         except Exception as exc:
-            if len(batch) > 1 and not database_unavailable(exc):
-                # Not the database being away: one ask's trouble must not fail the others.
-                log.warning("tutor.start.batch_failed", asks=len(batch), error=repr(exc))
-                for one in batch:
-                    await self._run([one])
-                return
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if future.done():  # the learner went away while it was written
-                if isinstance(outcome, Started) and outcome.hold_id is not None:
-                    task = asyncio.get_running_loop().create_task(self._let_go(outcome.hold_id))
-                    self._letting_go.add(task)
-                    task.add_done_callback(self._letting_go.discard)
-            elif isinstance(outcome, Started):
-                future.set_result(outcome)
-            else:
-                future.set_exception(outcome)
+            if len(asks) == 1 or database_unavailable(exc):
+                raise
+            # Not the database being away: one ask's trouble must not fail the others.
+            log.warning("tutor.start.batch_failed", asks=len(asks), error=repr(exc))
+            outcomes: list[Started | BaseException] = []
+            for ask in asks:
+                try:
+                    outcomes.extend(await self._run([ask]))
+                except Exception as one:
+                    outcomes.append(one)
+            return outcomes
+
+    def _abandoned(self, ask: Ask, outcome: Started | BaseException) -> None:
+        """The learner went away while their start was written: give the hold back (the
+        message itself is kept, like any the student sent)."""
+        if isinstance(outcome, Started) and outcome.hold_id is not None:
+            task = asyncio.get_running_loop().create_task(self._let_go(outcome.hold_id))
+            self._letting_go.add(task)
+            task.add_done_callback(self._letting_go.discard)
 
     async def _let_go(self, hold_id: int) -> None:
         try:

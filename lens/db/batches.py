@@ -1,0 +1,74 @@
+"""Group commit: work submitted while a batch is being written goes in the next batch.
+
+When hundreds of requests each need a short transaction at the same moment (a cohort
+starting tutor replies together, their replies ending together), writing them one by one
+costs a round trip, a pool connection and the ORM's set-up each, and they queue behind
+each other. `Batches` runs one batch at a time per process: the first item goes at once,
+everything that arrives meanwhile waits and goes together in the next, so the batches
+grow with the load and stay single items when it is quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MOST = 500  # items in one batch at most
+
+
+class Batches(Generic[T, R]):
+    """`run(items)` handles one batch and returns an outcome per item, in order: a
+    result, or an exception for that item alone. An exception raised by `run` is every
+    item's outcome. Items whose submitter went away (cancelled) meanwhile are handed to
+    `abandoned` with their outcome."""
+
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[list[R | BaseException]]],
+        *,
+        most: int = MOST,
+        abandoned: Callable[[T, R | BaseException], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._most = most
+        self._abandoned = abandoned
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._waiting.append((item, future))
+        if self._task is None:
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._most]
+                del self._waiting[: self._most]
+                try:
+                    outcomes = await self._run([item for item, _ in batch])
+                except Exception as exc:
+                    outcomes = [exc] * len(batch)
+                for (item, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its submitter went away meanwhile
+                        if self._abandoned is not None:
+                            self._abandoned(item, outcome)
+                    elif isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+                batch = []
+        finally:
+            self._task = None
+            for _, future in [*batch, *self._waiting]:  # when cancelled (the app stopping)
+                if not future.done():
+                    future.cancel()
+            self._waiting.clear()

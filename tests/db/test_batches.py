@@ -1,0 +1,65 @@
+"""lens.db.batches: one batch at a time, the rest waiting for the next; outcomes per item."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lens.db.batches import Batches
+
+
+async def test_items_arriving_during_a_batch_go_together_in_the_next() -> None:
+    seen: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        seen.append(items)
+        await asyncio.sleep(0.01)
+        return [ValueError(n) if n == 3 else n * 10 for n in items]
+
+    batches: Batches[int, int] = Batches(run)
+    first = asyncio.ensure_future(batches.submit(0))
+    while not seen:  # the first batch is being written
+        await asyncio.sleep(0)
+    rest = asyncio.gather(*(batches.submit(n) for n in range(1, 6)), return_exceptions=True)
+    out = [await first, *(await rest)]
+    assert seen == [[0], [1, 2, 3, 4, 5]]
+    assert out[:3] == [0, 10, 20] and isinstance(out[3], ValueError) and out[4:] == [40, 50]
+    # Quiet again: the next item goes alone, at once.
+    assert await batches.submit(7) == 70
+    assert seen[-1] == [7]
+
+
+async def test_a_failing_run_fails_its_items_and_the_next_batch_still_runs() -> None:
+    calls = 0
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the database is away")
+        return items
+
+    batches: Batches[int, int] = Batches(run)
+    with pytest.raises(RuntimeError):
+        await batches.submit(1)
+    assert await batches.submit(2) == 2
+
+
+async def test_a_submitter_that_went_away_gets_its_outcome_handed_on() -> None:
+    gone: list[tuple[int, object]] = []
+    release = asyncio.Event()
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        await release.wait()
+        return items
+
+    batches: Batches[int, int] = Batches(run, abandoned=lambda item, out: gone.append((item, out)))
+    stays = asyncio.ensure_future(batches.submit(1))
+    leaves = asyncio.ensure_future(batches.submit(2))
+    await asyncio.sleep(0)
+    leaves.cancel()
+    release.set()
+    assert await stays == 1
+    await asyncio.sleep(0.01)
+    assert gone == [(2, 2)]
