@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
@@ -27,15 +28,13 @@ from lens.errors import IntegrationRejected, IntegrationUnavailable, Invalid, Le
 from lens.integrations.llm.client import ChatModel
 from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.logging import get_logger
-from lens.tutor.models import Message
 from lens.tutor.prompt import ChatTarget, find_chat
 from lens.tutor.service import (
+    HISTORY,
     Reply,
     ReplySaves,
     check_text,
     finish_transcription,
-    get_conversation,
-    list_messages,
     start_transcription,
     stream_reply,
 )
@@ -112,39 +111,36 @@ def _target(request: Request, at: ChatAt) -> ChatTarget:
         raise NotFound(f"There is no tutor chat there ({exc}).") from exc
 
 
-def _out(message: Message) -> MessageOut:
-    return MessageOut(
-        id=message.id,
-        role=message.role,
-        html=render_markdown(message.content),
-        status=message.status,
-    )
-
-
 @router.get("/history", response_model=HistoryOut)
 async def history(
     request: Request, viewer: OptionalUser, course: str, module: str, section: int, segment: int
-) -> HistoryOut:
+) -> Response:
+    """A chat's earlier messages (each chat on a page asks when the page opens): one
+    read, and the JSON written directly (HistoryOut is what it holds)."""
     target = _target(
         request, ChatAt(course=course, module=module, section=section, segment=segment)
     )
     reader = Reader(request, viewer)
     lens = get_lens(request)
-    messages: list[Message] = []
+    rows: list[Any] = []
     if reader.actor and not reader.new_cookie:
-        async with lens.sessionmaker() as session:
-            conversation = await get_conversation(
-                session,
-                actor=reader.actor,
-                user_id=reader.user_id,
-                module_key=module_key(target.module),
-                content_id=target.section.content_id,
-                segment_index=target.segment_index,
-                create=False,
-            )
-            if conversation is not None:
-                messages = await list_messages(session, conversation_id=conversation.id)
-    return HistoryOut(configured=lens.chat_model is not None, messages=[_out(m) for m in messages])
+        rows = await lens.read_rows(
+            HISTORY,
+            actor=reader.actor,
+            module_key=module_key(target.module),
+            content_id=target.section.content_id,
+            segment_index=target.segment_index,
+        )
+    messages = [
+        {
+            "id": row["id"],
+            "role": row["role"],
+            "html": render_markdown(row["content"]),
+            "status": row["status"],
+        }
+        for row in rows
+    ]
+    return JSONResponse({"configured": lens.chat_model is not None, "messages": messages})
 
 
 def _starts(request: Request, lens: Lens, model: ChatModel) -> StartQueue:

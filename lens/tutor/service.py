@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.auth.visitors import user_actor, visitor_actor
@@ -66,44 +66,18 @@ def transcriber_from_settings(settings: Settings, http: httpx.AsyncClient) -> Tr
     )
 
 
-async def get_conversation(
-    session: AsyncSession,
-    *,
-    actor: str,
-    user_id: int | None,
-    module_key: str,
-    content_id: str,
-    segment_index: int,
-    create: bool,
-    client_net: str | None = None,
-) -> Conversation | None:
-    conversation = await session.scalar(
-        select(Conversation).where(
-            Conversation.actor == actor,
-            Conversation.module_key == module_key,
-            Conversation.content_id == content_id,
-            Conversation.segment_index == segment_index,
-        )
+# A chat's messages, oldest first (lens.web.state.Lens.read_rows: one read).
+HISTORY = (
+    select(Message.id, Message.role, Message.content, Message.status)
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .where(
+        Conversation.actor == bindparam("actor"),
+        Conversation.module_key == bindparam("module_key"),
+        Conversation.content_id == bindparam("content_id"),
+        Conversation.segment_index == bindparam("segment_index"),
     )
-    if conversation is None and create:
-        conversation = Conversation(
-            actor=actor,
-            user_id=user_id,
-            module_key=module_key,
-            content_id=content_id,
-            segment_index=segment_index,
-            client_net=client_net if user_id is None else None,
-        )
-        session.add(conversation)
-        await session.flush()
-    return conversation
-
-
-async def list_messages(session: AsyncSession, *, conversation_id: int) -> list[Message]:
-    rows = await session.scalars(
-        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-    )
-    return list(rows)
+    .order_by(Message.id)
+)
 
 
 def check_text(text: str, *, settings: Settings) -> None:
