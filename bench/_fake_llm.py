@@ -39,6 +39,8 @@ class FakeProvider:
         self.active = 0
         self.peak_active = 0
         self.closed_early = 0
+        # When the streamed requests since the last reset arrived (first, last).
+        self.arrived: list[float] = []
         self.last_request: dict[str, Any] | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -65,6 +67,7 @@ class FakeProvider:
                     await self._json(writer, self._stats(), keep_alive)
                     if path.endswith("reset=1"):
                         self.peak_active = self.active
+                        self.arrived = []
                 elif method == "GET" and path == "/last-request":
                     await self._json(writer, self.last_request, keep_alive)
                 elif method == "GET" and path == "/health":
@@ -85,6 +88,10 @@ class FakeProvider:
             "active": self.active,
             "peak_active": self.peak_active,
             "closed_early": self.closed_early,
+            # ms from the first streamed request to the last since the reset
+            "arrival_spread_ms": round(1000 * (max(self.arrived) - min(self.arrived)))
+            if self.arrived
+            else 0,
         }
 
     async def _json(
@@ -132,6 +139,7 @@ class FakeProvider:
             )
             return
         self.active += 1
+        self.arrived.append(received)
         self.peak_active = max(self.peak_active, self.active)
         try:
             writer.write(

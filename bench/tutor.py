@@ -595,6 +595,11 @@ async def run(
         f"requests); {not_stored} Lens replies missing from the stored history"
     )
     print(
+        f"  the provider got the {args.concurrent} requests within "
+        f"{after_lens.get('arrival_spread_ms', 0)} ms of each other through Lens, "
+        f"{after_direct.get('arrival_spread_ms', 0)} ms directly"
+    )
+    print(
         f"  Lens CPU: {cpu_con:.1f} s in the phase ({cpu_con / max(wall_lens, 1e-9):.0%} of one "
         f"core over its {wall_lens:.1f} s); {cpu_con * 1000 / max(1, args.concurrent):.1f} ms "
         "per exchange (POST, stream, history check)"
