@@ -80,6 +80,11 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     # litellm logs every model call at INFO (two lines a reply); ours say enough.
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: a line per tutor reply, Discord call, e-mail...
+    # (a cohort's burst of replies paid for 200 of them). Lens's own events name what
+    # was called; at DEBUG they are all kept.
+    if root.getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class _Named:

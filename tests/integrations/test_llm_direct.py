@@ -231,31 +231,68 @@ async def test_warming_up_sets_the_client_up_before_the_first_request() -> None:
     await model.aclose()
 
 
-class Paced(httpx.AsyncByteStream):
-    """An OpenAI stream whose tokens come `gap` seconds apart, as a vendor sends them."""
+def paced_events(words: list[str]) -> list[bytes]:
+    """An OpenAI stream of `words`, an event each."""
+    import json
 
-    def __init__(self, words: list[str], gap: float) -> None:
-        self.words, self.gap = words, gap
+    events = []
+    for word in words:
+        chunk = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+            "usage": None,
+        }
+        events.append(f"data: {json.dumps(chunk)}\n\n".encode())
+    usage = {  # asked for with stream_options.include_usage: a last chunk, no choices
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 9,
+            "completion_tokens": len(words),
+            "total_tokens": 9 + len(words),
+        },
+    }
+    return [*events, f"data: {json.dumps(usage)}\n\n".encode(), b"data: [DONE]\n\n"]
+
+
+class Paced(httpx.AsyncByteStream):
+    """Events `gap` seconds apart, as a vendor sends its tokens."""
+
+    def __init__(self, events: list[bytes], gap: float) -> None:
+        self.events, self.gap = events, gap
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         import asyncio
-        import json
 
-        for word in self.words:
-            chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
-            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        for event in self.events:
+            yield event
             await asyncio.sleep(self.gap)
-        yield b"data: [DONE]\n\n"
 
 
 @pytest.mark.parametrize("pace", [0.0, 0.05])
 async def test_text_is_handed_on_at_the_pace_in_pieces_of_what_arrived(pace: float) -> None:
     """Tokens 10 ms apart: with no pace every token is a piece of its own; with a 50 ms
     pace the first goes on at once and the rest in a few pieces, none lost or reordered."""
+    from tests.contracts.chat_checks import check_answer, check_request
+
     words = [f"w{n} " for n in range(20)]
-    http = httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda _: httpx.Response(200, stream=Paced(words, 0.01)))
-    )
+    events = paced_events(words)
+    headers = {"content-type": "text/event-stream"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # The whole answer checked against OpenAI's description, then sent slowly.
+        operation = check_request("openai", request)
+        check_answer("openai", request, operation,
+                     httpx.Response(200, content=b"".join(events), headers=headers))  # fmt: skip
+        return httpx.Response(200, stream=Paced(events, 0.01), headers=headers)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     model = DirectModel(model="openai/gpt-4o-mini", api_key="sk-1", http=http, pace=pace)
     pieces = [e.text for e in await collect(model) if isinstance(e, Delta)]
     assert "".join(pieces) == "".join(words)

@@ -28,6 +28,7 @@ import httpx
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.llm import direct
+from lens.integrations.llm.connections import vendor_client
 from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.integrations.llm.prices import price_of
 from lens.logging import get_logger
@@ -314,13 +315,9 @@ class DirectModel(PolicyModel):
         return self._http
 
     def _new_http(self) -> httpx.AsyncClient:
-        # One connection per stream: a live session's 200 streams all reach the vendor at
-        # once. Time limits are the policy's (read=None). Making it loads the system's
-        # certificates (tens of milliseconds): `warm` does that in a thread.
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=self.connect_timeout),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-        )
+        # One connection per stream, kept for the next (lens.integrations.llm.connections).
+        # Making it loads the system's certificates: `warm` does that in a thread.
+        return vendor_client(connect_timeout=self.connect_timeout)
 
     async def warm(self) -> None:
         """Set up before the first learner asks, off the event loop: the HTTP client,
