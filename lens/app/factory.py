@@ -69,7 +69,7 @@ from lens.web.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lens.web.panels import add_panel
 from lens.web.security import SecurityHeadersMiddleware
 from lens.web.state import Lens
-from lens.web.templating import STATIC, templates
+from lens.web.templating import STATIC, compile_templates, templates
 
 log = get_logger("lens.app")
 
@@ -202,6 +202,7 @@ def create_app(
             app.state.lens = lens
             app.state.content = store
             if settings.is_production:
+                await asyncio.to_thread(compile_templates)
                 _settle_heap()
                 if settings.public_url.startswith("https://") and not (
                     settings.forwarded_allow_ips.strip()
