@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,6 +126,7 @@ def main() -> None:
             ["psql", PG_ADMIN + "/postgres", "-qc", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
             check=False,
         )
+        shutil.rmtree(work, ignore_errors=True)  # the servers' logs and var/
 
 
 if __name__ == "__main__":
