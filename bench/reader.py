@@ -40,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _logs import stall_report  # bench/_logs.py
-from _profile import Profile  # bench/_profile.py
+from _profile import Profile, machine_speed  # bench/_profile.py
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_LABELS = [
@@ -299,7 +299,8 @@ def main() -> None:
         hello, floor = measured["hello"], measured["floor"]
         cores = os.cpu_count()
         print(
-            f"machine: {cores} cores; {args.connections} connections, {args.seconds} s each, "
+            f"machine: {cores} cores ({machine_speed()}); {args.connections} connections, "
+            f"{args.seconds} s each, "
             f"in {args.rounds} interleaved rounds; lens serve --workers {args.workers}"
         )
         for name, r in (

@@ -60,7 +60,7 @@ from lens.courses.service import course_modules
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _logs import problems as logged_problems  # bench/_logs.py
 from _logs import stall_report
-from _profile import Profile  # bench/_profile.py
+from _profile import Profile, machine_speed  # bench/_profile.py
 
 FAKE = Path(__file__).resolve().parent / "_fake_llm.py"
 API_KEY = "sk-bench"
@@ -572,7 +572,8 @@ async def run(
 
     print()
     print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; database "
+        f"machine: {os.cpu_count()} cores ({machine_speed()}), Python "
+        f"{sys.version.split()[0]}; database "
         f"{args.db_label}; provider: first token after {args.first_token_delay * 1000:.0f} ms, "
         f"{args.tokens} tokens {args.token_delay * 1000:.0f} ms apart"
     )
