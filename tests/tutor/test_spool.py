@@ -172,6 +172,12 @@ async def test_the_database_server_stopped_during_a_reply(
                 assert (await c.get("/readyz")).status_code == 503
                 busy = await c.get("/course/intro-to-ai-safety/welcome")
                 assert busy.status_code == 503 and busy.headers["retry-after"] == "30"
+                # A message sent now is refused the same way (its batch could not be
+                # written), and the tutor starts again once the database is back.
+                asked = await c.post(
+                    "/api/tutor/messages", json={**AT, "message": "Now?"}, headers=ORIGIN
+                )
+                assert asked.status_code == 503 and asked.headers["retry-after"] == "30"
 
                 await server.astart()
                 assert (await c.get("/readyz")).status_code == 200  # no restart needed
