@@ -14,6 +14,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from lens.logging import get_logger
+
+log = get_logger("lens.db")
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -45,7 +49,21 @@ class Batches(Generic[T, R]):
         self._waiting.append((item, future))
         if self._task is None:
             self._task = loop.create_task(self._drain())
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                # The outcome came, but the submitter was cancelled before it woke.
+                self._hand_on(item, future.exception() or future.result())
+            raise
+
+    def _hand_on(self, item: T, outcome: R | BaseException) -> None:
+        if self._abandoned is None:
+            return
+        try:
+            self._abandoned(item, outcome)
+        except Exception as exc:
+            log.error("batches.abandoned_failed", error=repr(exc))
 
     async def _drain(self) -> None:
         batch: list[tuple[T, asyncio.Future[R]]] = []
@@ -55,12 +73,13 @@ class Batches(Generic[T, R]):
                 del self._waiting[: self._most]
                 try:
                     outcomes = await self._run([item for item, _ in batch])
+                    if len(outcomes) != len(batch):
+                        raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} items")
                 except Exception as exc:
                     outcomes = [exc] * len(batch)
                 for (item, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():  # its submitter went away meanwhile
-                        if self._abandoned is not None:
-                            self._abandoned(item, outcome)
+                        self._hand_on(item, outcome)
                     elif isinstance(outcome, BaseException):
                         future.set_exception(outcome)
                     else:

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
 from lens.auth.deps import OptionalUser
@@ -35,6 +36,7 @@ from lens.tutor.service import (
     ReplySaves,
     check_text,
     finish_transcription,
+    let_go,
     start_transcription,
     stream_reply,
 )
@@ -187,7 +189,11 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     conversation_id, system, turns = started.conversation_id, started.system, started.turns
     reply = Reply(hold_id=started.hold_id)
 
+    begun = False
+
     async def events() -> AsyncIterator[str]:
+        nonlocal begun
+        begun = True
         try:
             async for text in stream_reply(
                 lens.sessionmaker,
@@ -226,10 +232,18 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
             return
         yield _event("done", {"message_id": reply.message_id, "html": render_markdown(reply.text)})
 
+    async def unused_hold() -> None:
+        """The learner left before the reply began (Starlette stops the response before
+        `events` runs, and `stream_reply` never sees it): the budget goes back now, not
+        when the hold expires. Their message stays, as any they sent."""
+        if not begun:
+            await let_go(lens.sessionmaker, reply.hold_id)
+
     response = StreamingResponse(
         events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(unused_hold),
     )
     reader.apply(request, response)
     return response

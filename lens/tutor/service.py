@@ -16,6 +16,7 @@ from lens.auth.visitors import user_actor, visitor_actor
 from lens.db.base import utcnow
 from lens.db.batches import Batches
 from lens.db.engine import unit_of_work
+from lens.db.outage import database_unavailable
 from lens.db.spool import Spool, save_or_spool
 from lens.errors import Invalid, RateLimited
 from lens.integrations.llm import direct
@@ -276,7 +277,7 @@ async def _store_reply(
     saves: ReplySaves | None = None,
 ) -> None:
     if not reply.text and reply.usage is None and reply.status == "error":
-        await _let_go(sessionmaker, reply.hold_id)
+        await let_go(sessionmaker, reply.hold_id)
         return
     usage = reply.usage or Usage(0, 0, 0.0)
     record = {
@@ -327,15 +328,30 @@ class ReplySaves:
         return await self._batches.submit(record)
 
     async def _run(self, records: list[dict[str, Any]]) -> list[tuple[bool, Any] | BaseException]:
-        try:
-            async with unit_of_work(self.sessionmaker) as session:
-                ids = await write_replies(session, records)
-            return [(True, id_) for id_ in ids]
-        except Exception as exc:
-            log.warning("tutor.reply.batch_failed", replies=len(records), error=repr(exc))
-        # One by one (the batch's trouble may be one reply's), each retried, then spooled;
-        # after one had to be spooled, the rest get one try each (the database is
-        # likely away, and the learners are waiting for their `done`).
+        # The whole batch, retried while the database is away (as one reply was); still
+        # away after the last try: every reply waits on disk at once, not one by one.
+        for attempt, pause in enumerate((*SAVE_TRIES, None)):
+            try:
+                async with unit_of_work(self.sessionmaker) as session:
+                    ids = await write_replies(session, records)
+                return [(True, id_) for id_ in ids]
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    log.warning("tutor.reply.batch_failed", replies=len(records), error=repr(exc))
+                    break
+                if pause is not None:
+                    log.warning("tutor.reply.save_retry", attempt=attempt + 1, error=repr(exc))
+                    await asyncio.sleep(pause)
+                    continue
+                if self.spool is None:
+                    raise
+                for record in records:
+                    self.spool.put(record)
+                log.error("spool.kept", kind=self.spool.kind, records=len(records),
+                          error=repr(exc))  # fmt: skip
+                return [(False, None)] * len(records)
+        # Not the database being away: one reply's trouble, so one by one, each retried
+        # and then spooled; after one had to be spooled, the rest get one try each.
         outcomes: list[tuple[bool, Any] | BaseException] = []
         tries: tuple[float, ...] = SAVE_TRIES
         for record in records:
@@ -358,7 +374,7 @@ class ReplySaves:
         return outcomes
 
 
-async def _let_go(sessionmaker: async_sessionmaker[AsyncSession], hold_id: int | None) -> None:
+async def let_go(sessionmaker: async_sessionmaker[AsyncSession], hold_id: int | None) -> None:
     """Release the budget of a reply that cost nothing (no answer came). Best effort: a
     hold that stays stops counting once the longest reply would be over."""
     if hold_id is None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, func, insert, select, tuple_
+from sqlalchemy import Table, and_, case, func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.db.base import utcnow
@@ -42,11 +42,11 @@ from lens.tutor.service import (
     BUDGET_LOCK,
     HISTORY_MESSAGES,
     holds_since,
+    let_go,
     over_the_cap,
     reply_cost_ceiling,
     spent_today,
 )
-from lens.tutor.spool import release_hold
 
 log = get_logger("lens.tutor")
 
@@ -97,7 +97,9 @@ async def start_replies(
     if session.get_bind().dialect.name == "postgresql":
         # One at a time across processes, to the commit: the counts below stay true.
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(BUDGET_LOCK))))
-    now = utcnow()
+    else:
+        await session.execute(select(literal(1)))  # SQLite: BEGIN IMMEDIATE, the write lock
+    now = utcnow()  # once the lock is held: the times written follow the lock's order
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     minute_ago = now - timedelta(minutes=1)
     actors = sorted({a.actor for a in asks})
@@ -398,19 +400,17 @@ class StartQueue:
                     outcomes.extend(await self._run([ask]))
                 except Exception as one:
                     outcomes.append(one)
+                    if database_unavailable(one):  # away now: the rest would fail alike
+                        outcomes.extend([one] * (len(asks) - len(outcomes)))
+                        break
             return outcomes
 
     def _abandoned(self, ask: Ask, outcome: Started | BaseException) -> None:
         """The learner went away while their start was written: give the hold back (the
         message itself is kept, like any the student sent)."""
         if isinstance(outcome, Started) and outcome.hold_id is not None:
-            task = asyncio.get_running_loop().create_task(self._let_go(outcome.hold_id))
+            task = asyncio.get_running_loop().create_task(
+                let_go(self.sessionmaker, outcome.hold_id)
+            )
             self._letting_go.add(task)
             task.add_done_callback(self._letting_go.discard)
-
-    async def _let_go(self, hold_id: int) -> None:
-        try:
-            async with unit_of_work(self.sessionmaker) as session:
-                await release_hold(session, hold_id)
-        except Exception as exc:
-            log.warning("tutor.budget.release_failed", error=repr(exc))

@@ -63,3 +63,40 @@ async def test_a_submitter_that_went_away_gets_its_outcome_handed_on() -> None:
     assert await stays == 1
     await asyncio.sleep(0.01)
     assert gone == [(2, 2)]
+
+
+async def test_an_outcome_set_just_as_its_submitter_is_cancelled_is_handed_on() -> None:
+    """The batch resolves the item, and the submitter is cancelled before it wakes: the
+    outcome (a budget hold, say) is not lost; `abandoned` gets it."""
+    gone: list[tuple[int, object]] = []
+    submitter: dict[str, asyncio.Task[int]] = {}
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        # Runs after the batch returns and resolves the item, before the submitter wakes.
+        asyncio.get_running_loop().call_soon(submitter["task"].cancel)
+        return items
+
+    batches: Batches[int, int] = Batches(run, abandoned=lambda item, out: gone.append((item, out)))
+    submitter["task"] = asyncio.ensure_future(batches.submit(9))
+    with pytest.raises(asyncio.CancelledError):
+        await submitter["task"]
+    assert gone == [(9, 9)]
+
+
+async def test_a_failing_abandoned_hook_does_not_lose_the_rest_of_the_batch() -> None:
+    def broken(item: int, outcome: object) -> None:
+        raise RuntimeError("the hook broke")
+
+    release = asyncio.Event()
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        await release.wait()
+        return items
+
+    batches: Batches[int, int] = Batches(run, abandoned=broken)
+    leaves = asyncio.ensure_future(batches.submit(1))
+    stays = asyncio.ensure_future(batches.submit(2))
+    await asyncio.sleep(0)
+    leaves.cancel()
+    release.set()
+    assert await stays == 2

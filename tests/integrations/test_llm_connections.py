@@ -88,3 +88,16 @@ def test_behind_a_proxy_httpx_own_client_is_used(monkeypatch: pytest.MonkeyPatch
     client = vendor_client(connect_timeout=5)
     assert not isinstance(getattr(client._transport, "_pool", None), ConnectionPool)
     monkeypatch.delenv("HTTPS_PROXY")
+
+
+async def test_at_most_so_many_open_and_none_kept_after_closing(fake: Running) -> None:  # noqa: F811
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    pool._in_use = asyncio.Semaphore(3)  # three at once: the rest wait for one to end
+    try:
+        await asyncio.gather(*(stream(client, fake.base) for _ in range(9)))
+        assert pool.opened == 3
+        assert pool._in_use._value == 3  # every one handed back once
+    finally:
+        await client.aclose()
+    assert pool.closed and sum(len(idle) for idle in pool.idle.values()) == 0

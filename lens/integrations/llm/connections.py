@@ -13,6 +13,7 @@ TLS, time limits and the exceptions are httpcore's and httpx's, unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import urllib.request
 from collections import defaultdict
@@ -23,32 +24,48 @@ import httpcore
 import httpx
 
 KEEP_IDLE = 100  # idle connections kept per vendor
+MOST_OPEN = 1000  # connections open at once, all vendors (more wait for one to end)
 KEEPALIVE_SECONDS = 5.0  # as httpx's own pool
 
 
 class ConnectionPool:
     """What httpx's transport asks of its pool: `handle_async_request` and `aclose`."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, *, keep_idle: int = KEEP_IDLE) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        *,
+        keep_idle: int = KEEP_IDLE,
+        most_open: int = MOST_OPEN,
+    ) -> None:
         self.ssl_context = ssl_context
         self.keep_idle = keep_idle
         self.idle: defaultdict[Any, list[httpcore.AsyncHTTPConnection]] = defaultdict(list)
         self.opened = 0  # connections made (tests and benches)
+        self.closed = False
+        self._in_use = asyncio.Semaphore(most_open)
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)  # an Origin is not hashable
-        connection = await self._take(key, origin)
+        await self._in_use.acquire()
         try:
-            response = await connection.handle_async_request(request)
+            connection = await self._take(key, origin)
+            try:
+                response = await connection.handle_async_request(request)
+            except BaseException:
+                await connection.aclose()
+                raise
         except BaseException:
-            await connection.aclose()
+            self._in_use.release()
             raise
         response.stream = _HandsBack(response.stream, self, key, connection)
         return response
 
     async def _take(self, key: Any, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
         idle = self.idle[key]
+        while idle and idle[0].has_expired():  # the oldest, left after a burst
+            await idle.pop(0).aclose()
         while idle:
             connection = idle.pop()
             if connection.is_idle() and not connection.has_expired():
@@ -60,13 +77,16 @@ class ConnectionPool:
         )
 
     async def hand_back(self, key: Any, connection: httpcore.AsyncHTTPConnection) -> None:
+        self._in_use.release()
         idle = self.idle[key]
-        if connection.is_idle() and len(idle) < self.keep_idle:
+        if connection.is_idle() and len(idle) < self.keep_idle and not self.closed:
             idle.append(connection)
         else:
             await connection.aclose()
 
     async def aclose(self) -> None:
+        """Close the idle connections; one in use is closed when its response ends."""
+        self.closed = True
         for idle in self.idle.values():
             while idle:
                 await idle.pop().aclose()
@@ -84,6 +104,7 @@ class _HandsBack:
     ) -> None:
         self.stream, self.pool = stream, pool
         self.key, self.connection = key, connection
+        self.handed_back = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self.stream:
@@ -94,7 +115,9 @@ class _HandsBack:
             if hasattr(self.stream, "aclose"):
                 await self.stream.aclose()
         finally:
-            await self.pool.hand_back(self.key, self.connection)
+            if not self.handed_back:  # once, however often it is closed
+                self.handed_back = True
+                await self.pool.hand_back(self.key, self.connection)
 
 
 def vendor_client(*, connect_timeout: float) -> httpx.AsyncClient:
