@@ -14,15 +14,7 @@ from lens.tutor import service
 from lens.tutor.models import BudgetHold, Conversation, Message
 from lens.tutor.service import ReplySaves
 from lens.tutor.spool import write_reply
-
-
-class Counting:
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.opened = inner, 0
-
-    def __call__(self) -> Any:
-        self.opened += 1
-        return self.inner()
+from tests.tutor.test_starts import Counting
 
 
 def record(conversation_id: int, text: str, hold_id: int | None = None) -> dict[str, Any]:
