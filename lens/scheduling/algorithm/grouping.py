@@ -22,9 +22,10 @@ clock, so the same input and seed give the same groups on any machine.
 Time: time_limit_seconds buys CP-SAT _DETERMINISTIC_PER_SECOND deterministic seconds per
 second, in total over all its runs, so that the whole call (heuristics included) takes about
 time_limit_seconds or less on a 2-core machine; most cohorts finish sooner, when a pass of
-neighbourhoods improves nothing. Each CP-SAT run also has a wall-clock backstop at three
-times its deterministic budget plus a second; only on a badly overloaded machine can that
-cut a run short (the groups are then still valid, but not necessarily the same).
+neighbourhoods improves nothing; on a busy machine the call takes longer, never different
+groups. Each CP-SAT run also has a wall-clock backstop against a runaway, at twenty times
+its deterministic budget plus ten seconds; only a machine slowed more than that can cut a
+run short (the groups are then still valid, but not necessarily the same).
 """
 
 from __future__ import annotations
