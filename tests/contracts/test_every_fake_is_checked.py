@@ -53,6 +53,10 @@ ALLOWED = {
         "a TCP proxy in front of the test PostgreSQL server (cut and restored to test an "
         "outage), not a vendor: it passes bytes through unchanged"
     ),
+    ("tests/integrations/test_llm_sockets.py", "handler"): (
+        "plain TCP and TLS servers under the vendor streams' socket layer (echo, silence, "
+        "close, a fixed HTTP answer), not a vendor: they test bytes, time limits and TLS"
+    ),
     ("tests/web/test_body_limit.py", "_echo"): (
         "an app behind the body-limit middleware, not a vendor: it counts what it reads"
     ),

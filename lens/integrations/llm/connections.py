@@ -7,8 +7,9 @@ behind, and the next burst through the same client then cost 12 s of CPU instead
 2.8 s (measured with 200 streams against bench/_fake_llm.py on the 2-core machine;
 bench/README.md, issue 20). `ConnectionPool` keeps each vendor's idle connections in a
 list: a request takes the newest idle one that is still good or opens a new one, and a
-response that ends hands its connection back. The connections themselves, HTTP/1.1,
-TLS, time limits and the exceptions are httpcore's and httpx's, unchanged.
+response that ends hands its connection back. The connections are httpcore's (HTTP/1.1,
+the exceptions, as httpx expects them) on plain asyncio sockets and TLS
+(lens.integrations.llm.sockets) rather than anyio's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from lens.integrations.llm.sockets import AsyncioBackend
 
 KEEP_IDLE = 100  # idle connections kept per vendor
 MOST_OPEN = 1000  # connections open at once, all vendors (more wait for one to end)
@@ -44,6 +47,7 @@ class ConnectionPool:
         self.opened = 0  # connections made (tests and benches)
         self.closed = False
         self._in_use = asyncio.Semaphore(most_open)
+        self.backend = AsyncioBackend()
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         origin = request.url.origin
@@ -73,7 +77,10 @@ class ConnectionPool:
             await connection.aclose()
         self.opened += 1
         return httpcore.AsyncHTTPConnection(
-            origin=origin, ssl_context=self.ssl_context, keepalive_expiry=KEEPALIVE_SECONDS
+            origin=origin,
+            ssl_context=self.ssl_context,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+            network_backend=self.backend,
         )
 
     async def hand_back(self, key: Any, connection: httpcore.AsyncHTTPConnection) -> None:
@@ -83,6 +90,12 @@ class ConnectionPool:
             idle.append(connection)
         else:
             await connection.aclose()
+
+    async def __aenter__(self) -> ConnectionPool:  # httpx's transport enters its pool
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the idle connections; one in use is closed when its response ends."""

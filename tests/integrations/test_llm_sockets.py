@@ -1,0 +1,217 @@
+"""httpcore's network layer on plain asyncio (lens.integrations.llm.sockets), on real
+sockets: bytes both ways, time limits, the ends of a connection, TLS with a certificate
+that is checked, flow control both ways, and the same under uvloop (what `lens serve`
+runs on)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpcore
+import httpx
+import pytest
+import uvloop
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from lens.integrations.llm.connections import ConnectionPool
+from lens.integrations.llm.sockets import AsyncioBackend
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> asyncio.Server:
+    return await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl_context)
+
+
+def port_of(server: asyncio.Server) -> int:
+    return int(server.sockets[0].getsockname()[1])
+
+
+async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+async def test_bytes_go_both_ways_and_the_end_reads_empty() -> None:
+    server = await serve(echo)
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        await stream.write(b"hello", timeout=5)
+        assert await stream.read(3, timeout=5) == b"hel"  # no more than asked
+        assert await stream.read(100, timeout=5) == b"lo"
+        assert stream.get_extra_info("server_addr")[1] == port_of(server)
+        assert stream.get_extra_info("is_readable") is False  # idle, nothing unasked
+        await stream.aclose()
+
+
+async def test_a_read_past_its_time_limit_fails_as_httpcore_says() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    server = await serve(silent)
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(10, timeout=0.05)
+        await stream.aclose()
+
+
+async def test_a_closed_port_is_a_connect_error() -> None:
+    server = await serve(echo)
+    port = port_of(server)
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(httpcore.ConnectError):
+        await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+
+
+async def test_a_connection_the_server_closed_is_readable_then_reads_empty() -> None:
+    async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await serve(closes)
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        for _ in range(100):
+            if stream.get_extra_info("is_readable"):
+                break
+            await asyncio.sleep(0.01)
+        assert stream.get_extra_info("is_readable") is True  # httpcore will not reuse it
+        assert await stream.read(10, timeout=1) == b""
+        with pytest.raises(httpcore.WriteError):
+            for _ in range(100):  # the reset may take a write or two to show
+                await stream.write(b"x" * 65536, timeout=1)
+                await asyncio.sleep(0.01)
+
+
+async def test_a_large_reply_arrives_whole_through_a_paused_reader() -> None:
+    body = bytes(range(256)) * 8192  # 2 MB, far over the 256 KB the loop buffers
+
+    async def sends(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+
+    server = await serve(sends)
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        await asyncio.sleep(0.2)  # let the loop fill the buffer and pause
+        got = bytearray()
+        while chunk := await stream.read(65536, timeout=5):
+            got += chunk
+        assert bytes(got) == body
+        await stream.aclose()
+
+
+async def test_a_write_the_other_side_never_reads_times_out() -> None:
+    hold = asyncio.Event()
+
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await hold.wait()
+        writer.close()
+
+    server = await serve(never_reads)
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        with pytest.raises(httpcore.WriteTimeout):
+            for _ in range(10_000):  # until the kernel's buffers are full
+                await stream.write(b"x" * 65536, timeout=0.2)
+        hold.set()
+        await stream.aclose()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and its key), as files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lens-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+async def tls_server(certificate: tuple[Path, Path]) -> AsyncIterator[int]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+
+    async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsecured")
+        await writer.drain()
+
+    server = await serve(answers, context)
+    async with server:
+        yield port_of(server)
+
+
+async def test_tls_with_a_trusted_certificate_carries_a_request(
+    tls_server: int, certificate: tuple[Path, Path]
+) -> None:
+    trusted = ssl.create_default_context(cafile=str(certificate[0]))
+    async with httpx.AsyncClient(transport=_transport(trusted)) as client:
+        response = await client.get(f"https://127.0.0.1:{tls_server}/")
+    assert (response.status_code, response.text) == (200, "secured")
+    assert response.extensions["network_stream"].get_extra_info("ssl_object") is not None
+
+
+async def test_tls_with_an_unknown_certificate_is_refused(tls_server: int) -> None:
+    async with httpx.AsyncClient(transport=_transport(ssl.create_default_context())) as client:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.get(f"https://127.0.0.1:{tls_server}/")
+
+
+def _transport(context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(verify=context)
+    transport._pool = ConnectionPool(context)  # type: ignore[assignment]
+    return transport
+
+
+def test_under_uvloop_too() -> None:
+    """`lens serve` runs on uvloop, whose transports are not asyncio's classes."""
+
+    async def main() -> tuple[bytes, bool]:
+        server = await serve(echo)
+        async with server:
+            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+            await stream.write(b"ping", timeout=5)
+            got = await stream.read(10, timeout=5)
+            readable = stream.get_extra_info("is_readable")
+            await stream.aclose()
+            return got, readable
+
+    assert uvloop.run(main()) == (b"ping", False)
