@@ -176,6 +176,7 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     target = _target(request, body)
     reader = Reader(request, viewer)
     check_text(body.message, settings=lens.settings)
+    model.prepare()  # the vendor connection opens while the budget is checked
     started = await _starts(request, lens, model).start(
         Ask(
             actor=reader.actor or "",

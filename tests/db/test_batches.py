@@ -100,3 +100,44 @@ async def test_a_failing_abandoned_hook_does_not_lose_the_rest_of_the_batch() ->
     leaves.cancel()
     release.set()
     assert await stays == 2
+
+
+async def test_a_burst_still_arriving_goes_in_one_batch_not_its_first_item_alone() -> None:
+    seen: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        seen.append(items)
+        return items
+
+    batches: Batches[int, int] = Batches(run)
+
+    async def arrives(n: int) -> int:
+        for _ in range(n):  # each request a turn of the loop later: read, routed, checked
+            await asyncio.sleep(0)
+        return await batches.submit(n)
+
+    assert await asyncio.gather(*(arrives(n) for n in range(30))) == list(range(30))
+    assert seen == [list(range(30))]
+
+
+async def test_a_batch_waits_for_a_burst_no_longer_than_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("lens.db.batches.SETTLE_SECONDS", 0.02)
+    seen: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        seen.append(items)
+        return items
+
+    batches: Batches[int, int] = Batches(run)
+    loop = asyncio.get_running_loop()
+    stop = loop.time() + 0.3
+
+    submitted: list[asyncio.Future[int]] = []
+    while loop.time() < stop:  # a new item every turn, for 0.3 s
+        submitted.append(asyncio.ensure_future(batches.submit(len(submitted))))
+        await asyncio.sleep(0)
+    await asyncio.gather(*submitted)
+    assert len(seen) > 5  # batches went out while items kept coming
+    assert sum(map(len, seen)) > 100

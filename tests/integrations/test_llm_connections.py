@@ -6,14 +6,24 @@ description in tests/contracts/test_bench_fake_llm.py)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import httpx
 import pytest
 
+from lens.integrations.llm import connections
 from lens.integrations.llm.client import Delta, DirectModel, Usage
 from lens.integrations.llm.connections import ConnectionPool, vendor_client
 from tests.contracts.test_bench_fake_llm import TOKENS, Running, fake  # noqa: F401
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 BODY = {"model": "bench", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -101,3 +111,128 @@ async def test_at_most_so_many_open_and_none_kept_after_closing(fake: Running) -
     finally:
         await client.aclose()
     assert pool.closed and sum(len(idle) for idle in pool.idle.values()) == 0
+
+
+async def test_a_connection_prepared_ahead_carries_the_request(fake: Running) -> None:  # noqa: F811
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    url = fake.base + "/v1/chat/completions"
+    try:
+        pool.prepare(url)
+        await asyncio.sleep(0.2)  # the budget check, meanwhile
+        assert pool.opened == 1 and sum(len(f) for f in pool.fresh.values()) == 1
+        assert "[DONE]" in await stream(client, fake.base)
+        assert pool.opened == 1  # the prepared one, no other
+        assert sum(len(f) for f in pool.fresh.values()) == 0
+    finally:
+        await client.aclose()
+
+
+async def test_a_request_waits_for_the_connection_being_prepared(fake: Running) -> None:  # noqa: F811
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    try:
+        pool.prepare(fake.base + "/v1/chat/completions")
+        assert "[DONE]" in await stream(client, fake.base)  # at once, while it opens
+        assert pool.opened == 1
+    finally:
+        await client.aclose()
+
+
+async def test_only_what_is_wanted_is_prepared(fake: Running) -> None:  # noqa: F811
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    url = fake.base + "/v1/chat/completions"
+    try:
+        await stream(client, fake.base)  # leaves one idle
+        pool.prepare(url)  # the idle one will do
+        assert pool.opened == 1
+        pool.prepare(url)  # a second request: one more
+        pool.prepare(url)  # and a third
+        await asyncio.sleep(0.2)
+        assert pool.opened == 3
+        await asyncio.gather(*(stream(client, fake.base) for _ in range(3)))
+        assert pool.opened == 3
+    finally:
+        await client.aclose()
+    assert not any(pool.fresh.values()) and not any(pool.opening.values())
+
+
+async def test_a_prepared_connection_the_server_closed_is_not_used(fake: Running) -> None:  # noqa: F811
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    try:
+        pool.prepare(fake.base + "/v1/chat/completions")
+        await asyncio.sleep(0.2)
+        [(_, (_, prepared))] = [f for fresh in pool.fresh.values() for f in fresh]
+        prepared.transport.close()  # as a server's close arrives: the stream reads EOF
+        await asyncio.sleep(0.05)
+        assert "[DONE]" in await stream(client, fake.base)
+        assert pool.opened == 2
+    finally:
+        await client.aclose()
+
+
+async def test_a_prepared_connection_unused_in_time_is_dropped(
+    fake: Running,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connections, "KEEPALIVE_SECONDS", 1.0)
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    url = fake.base + "/v1/chat/completions"
+    try:
+        pool.prepare(url)  # for an ask the budget then refused: no request comes
+        await asyncio.sleep(1.2)
+        pool.prepare(url)  # the refused one no longer counts: one more, not two
+        await asyncio.sleep(0.05)
+        assert pool.opened == 2
+        assert "[DONE]" in await stream(client, fake.base)
+        assert pool.opened == 2  # the second one; the first, too old, was closed
+    finally:
+        await client.aclose()
+
+
+async def test_a_vendor_down_when_prepared_fails_only_the_request(unused_port: int) -> None:
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    base = f"http://127.0.0.1:{unused_port}"
+    try:
+        pool.prepare(base + "/v1/chat/completions")
+        with pytest.raises(httpx.ConnectError):
+            await stream(client, base)
+    finally:
+        await client.aclose()
+
+
+async def test_the_model_prepares_its_vendor_connection(fake: Running) -> None:  # noqa: F811
+    model = DirectModel(model="openai/bench-tutor", api_key="sk-test", api_base=fake.base + "/v1")
+    try:
+        model.prepare()  # before the first request: no client yet, nothing to do
+        await model.warm()
+        model.prepare()
+        await asyncio.sleep(0.2)
+        pool = pool_of(model.http)
+        assert pool.opened == 1
+        events = [
+            e async for e in model.stream(system="s", messages=BODY["messages"], max_tokens=9)
+        ]
+        assert isinstance(events[-1], Usage) and pool.opened == 1
+    finally:
+        await model.aclose()
+
+
+async def test_a_flood_of_asks_opens_at_most_so_many_ahead(
+    fake: Running,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connections, "PREPARED_MOST", 4)
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    try:
+        for _ in range(20):  # asks the budget check will refuse: no request follows
+            pool.prepare(fake.base + "/v1/chat/completions")
+        await asyncio.sleep(0.2)
+        assert pool.opened == 4
+    finally:
+        await client.aclose()

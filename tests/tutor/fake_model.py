@@ -19,10 +19,14 @@ class FakeModel:
     delay: float = 0.0
     calls: list[dict] = field(default_factory=list)
     cancelled: int = 0
+    prepared: int = 0  # times told a reply is coming
     ceiling_usd: float = 0.0  # the most a reply may cost (0: free, as unknown models)
 
     def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
         return self.ceiling_usd
+
+    def prepare(self) -> None:
+        self.prepared += 1
 
     async def stream(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int

@@ -45,6 +45,7 @@ async def test_a_reply_streams_and_is_kept(client_factory, db) -> None:
         ("assistant", "complete"),
     ]
     # The model got the section's instructions and the student's words, never shown to them.
+    assert model.prepared == 1  # told before the budget check, to connect meanwhile
     call = model.calls[0]
     assert "Welcome the student warmly" in call["system"]
     assert call["messages"] == [{"role": "user", "content": "Why does this matter?"}]

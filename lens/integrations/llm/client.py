@@ -28,7 +28,7 @@ import httpx
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.llm import direct
-from lens.integrations.llm.connections import vendor_client
+from lens.integrations.llm.connections import pool_of, vendor_client
 from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.integrations.llm.prices import price_of
 from lens.logging import get_logger
@@ -61,6 +61,11 @@ class ChatModel(Protocol):
 
     def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
         """The most a reply of this size can cost, whichever model answers it (USD)."""
+        ...
+
+    def prepare(self) -> None:
+        """A reply will be asked for shortly: start what it needs (a connection to the
+        vendor) now. Never fails; what goes wrong shows when the reply is asked for."""
         ...
 
 
@@ -133,6 +138,9 @@ class PolicyModel:
 
     async def warm(self) -> None:
         """Set up what the first request needs (subclasses), off the event loop."""
+
+    def prepare(self) -> None:
+        """ChatModel.prepare: nothing to do ahead here (subclasses)."""
 
     def same_vendor(self, model: str) -> bool:
         """Whether `model` is the main model's vendor's: LENS_LLM_API_BASE and the main
@@ -307,6 +315,7 @@ class DirectModel(PolicyModel):
         self.keys = dict(keys or {})
         self._http = http
         self._litellm: LiteLLMModel | None = None
+        self._endpoint: str | None = None  # where the main model's requests go
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -334,6 +343,20 @@ class DirectModel(PolicyModel):
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
+
+    def prepare(self) -> None:
+        """Open a connection to the main model's vendor ahead (ConnectionPool.prepare)."""
+        if self._http is None:
+            return  # not warmed yet: the first request makes the client
+        pool = pool_of(self._http)
+        if pool is None:
+            return
+        if self._endpoint is None:
+            route = self._route(self.name)
+            if route is None:
+                return
+            self._endpoint = route.request(system="", messages=[], max_tokens=1).url
+        pool.prepare(self._endpoint)
 
     def _route(self, model: str) -> direct.Route | None:
         vendor = model.partition("/")[0].lower()

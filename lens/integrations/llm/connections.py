@@ -10,12 +10,23 @@ list: a request takes the newest idle one that is still good or opens a new one,
 response that ends hands its connection back. The connections are httpcore's (HTTP/1.1,
 the exceptions, as httpx expects them) on plain asyncio sockets and TLS
 (lens.integrations.llm.sockets) rather than anyio's.
+
+Opened ahead: when a learner asks, the tutor tells the model a request is coming
+(`ChatModel.prepare`) before checking their budget in the database; the pool opens a
+connection for it then, unless an idle one or one already being opened will do, and the
+request takes it (or waits for the one being opened) when it is sent. The TCP and TLS
+handshakes (one or two round trips to the vendor, most of a cohort's burst being new
+connections) so happen while the database answers instead of after. One prepared for
+an ask that is then refused is closed after KEEPALIVE_SECONDS, and at most PREPARED_MOST
+per vendor wait unused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import ssl
+import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -26,9 +37,17 @@ import httpx
 
 from lens.integrations.llm.sockets import AsyncioBackend
 
+# A connection: made by the pool when a request finds none (it connects on that request),
+# or opened ahead by `prepare`.
+Connection = httpcore.AsyncHTTPConnection | httpcore.AsyncHTTP11Connection
+Opened = tuple[httpcore.AsyncHTTP11Connection, httpcore.AsyncNetworkStream]
+
 KEEP_IDLE = 100  # idle connections kept per vendor
 MOST_OPEN = 1000  # connections open at once, all vendors (more wait for one to end)
 KEEPALIVE_SECONDS = 5.0  # as httpx's own pool
+# Connections opened ahead and not yet used, per vendor, at most: asks refused by their
+# budget check (a flood of them, say) never open more than this.
+PREPARED_MOST = 300
 
 
 class ConnectionPool:
@@ -40,14 +59,22 @@ class ConnectionPool:
         *,
         keep_idle: int = KEEP_IDLE,
         most_open: int = MOST_OPEN,
+        connect_timeout: float = 10.0,
     ) -> None:
         self.ssl_context = ssl_context
         self.keep_idle = keep_idle
-        self.idle: defaultdict[Any, list[httpcore.AsyncHTTPConnection]] = defaultdict(list)
+        self.idle: defaultdict[Any, list[Connection]] = defaultdict(list)
         self.opened = 0  # connections made (tests and benches)
         self.closed = False
         self._in_use = asyncio.Semaphore(most_open)
         self.backend = AsyncioBackend()
+        self.connect_timeout = connect_timeout
+        # Connections opened ahead (`prepare`): being opened, and opened but not yet used.
+        self.opening: defaultdict[Any, list[asyncio.Task[Opened]]] = defaultdict(list)
+        self.fresh: defaultdict[Any, list[tuple[float, Opened]]] = defaultdict(list)
+        # When each request prepared for and not yet sent was announced (for KEEPALIVE_SECONDS:
+        # one refused by its budget check never comes).
+        self.wanted: defaultdict[Any, collections.deque[float]] = defaultdict(collections.deque)
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         origin = request.url.origin
@@ -66,7 +93,62 @@ class ConnectionPool:
         response.stream = _HandsBack(response.stream, self, key, connection)
         return response
 
-    async def _take(self, key: Any, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
+    def prepare(self, url: str) -> None:
+        """A request to `url` is coming (a learner has just asked; their budget is being
+        checked): open a connection for it now, unless one is idle or being opened for it
+        already, so that the TCP and TLS handshakes happen while the database answers
+        rather than after. A connection not used within KEEPALIVE_SECONDS is closed."""
+        if self.closed:
+            return
+        origin = httpcore.URL(url).origin
+        key = (origin.scheme, origin.host, origin.port)
+        now = time.monotonic()
+        wanted = self.wanted[key]
+        while wanted and wanted[0] < now - KEEPALIVE_SECONDS:
+            wanted.popleft()
+        wanted.append(now)
+        fresh = self.fresh[key]
+        while fresh and fresh[0][0] < now - KEEPALIVE_SECONDS:  # prepared for none that came
+            asyncio.get_running_loop().create_task(fresh.pop(0)[1][0].aclose())
+        ahead = len(self.fresh[key]) + len(self.opening[key])
+        if len(self.idle[key]) + ahead >= len(wanted) or ahead >= PREPARED_MOST:
+            return
+        task = asyncio.get_running_loop().create_task(self._open(origin))
+        self.opening[key].append(task)
+        task.add_done_callback(lambda done: self._opened(key, done))
+
+    async def _open(self, origin: httpcore.Origin) -> Opened:
+        host = origin.host.decode("ascii")
+        self.opened += 1
+        stream = await self.backend.connect_tcp(host, origin.port, timeout=self.connect_timeout)
+        if origin.scheme == b"https":
+            try:
+                stream = await stream.start_tls(
+                    self.ssl_context, server_hostname=host, timeout=self.connect_timeout
+                )
+            except BaseException:
+                await stream.aclose()
+                raise
+        connection = httpcore.AsyncHTTP11Connection(
+            origin, stream, keepalive_expiry=KEEPALIVE_SECONDS
+        )
+        return connection, stream
+
+    def _opened(self, key: Any, task: asyncio.Task[Opened]) -> None:
+        """An opening ended that no request waited for: keep the connection for one."""
+        if task not in self.opening[key]:
+            return  # a request took it
+        self.opening[key].remove(task)
+        if task.cancelled() or task.exception() is not None:
+            return  # the request it was for opens its own, and meets the error itself
+        if self.closed:
+            asyncio.get_running_loop().create_task(task.result()[0].aclose())
+        else:
+            self.fresh[key].append((time.monotonic(), task.result()))
+
+    async def _take(self, key: Any, origin: httpcore.Origin) -> Connection:
+        if self.wanted[key]:
+            self.wanted[key].popleft()
         idle = self.idle[key]
         while idle and idle[0].has_expired():  # the oldest, left after a burst
             await idle.pop(0).aclose()
@@ -75,6 +157,22 @@ class ConnectionPool:
             if connection.is_idle() and not connection.has_expired():
                 return connection
             await connection.aclose()
+        fresh = self.fresh[key]
+        while fresh:
+            opened_at, (connection, stream) = fresh.pop(0)
+            recent = time.monotonic() - opened_at < KEEPALIVE_SECONDS
+            if recent and not stream.get_extra_info("is_readable"):  # not closed by the server
+                return connection
+            await connection.aclose()
+        if self.opening[key]:  # one being opened ahead: wait for it rather than open another
+            task = self.opening[key].pop(0)
+            try:
+                return (await asyncio.shield(task))[0]
+            except asyncio.CancelledError:
+                task.add_done_callback(_close_unused)
+                raise
+            except Exception:  # noqa: S110 - opening it ahead failed: try once more below
+                pass
         self.opened += 1
         return httpcore.AsyncHTTPConnection(
             origin=origin,
@@ -83,7 +181,7 @@ class ConnectionPool:
             network_backend=self.backend,
         )
 
-    async def hand_back(self, key: Any, connection: httpcore.AsyncHTTPConnection) -> None:
+    async def hand_back(self, key: Any, connection: Connection) -> None:
         self._in_use.release()
         idle = self.idle[key]
         if connection.is_idle() and len(idle) < self.keep_idle and not self.closed:
@@ -103,6 +201,12 @@ class ConnectionPool:
         for idle in self.idle.values():
             while idle:
                 await idle.pop().aclose()
+        for fresh in self.fresh.values():
+            while fresh:
+                await fresh.pop()[1][0].aclose()
+        for opening in self.opening.values():
+            while opening:
+                opening.pop().cancel()
 
 
 class _HandsBack:
@@ -113,7 +217,7 @@ class _HandsBack:
         stream: Any,
         pool: ConnectionPool,
         key: Any,
-        connection: httpcore.AsyncHTTPConnection,
+        connection: Connection,
     ) -> None:
         self.stream, self.pool = stream, pool
         self.key, self.connection = key, connection
@@ -133,6 +237,17 @@ class _HandsBack:
                 await self.pool.hand_back(self.key, self.connection)
 
 
+def _close_unused(task: asyncio.Task[Opened]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        asyncio.get_running_loop().create_task(task.result()[0].aclose())
+
+
+def pool_of(client: httpx.AsyncClient) -> ConnectionPool | None:
+    """The ConnectionPool under a client `vendor_client` made (None for any other)."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    return pool if isinstance(pool, ConnectionPool) else None
+
+
 def vendor_client(*, connect_timeout: float) -> httpx.AsyncClient:
     """The HTTP client for the vendors' streams: one connection per stream (a live
     session's 200 all reach the vendor at once), kept for the next, through
@@ -148,5 +263,5 @@ def vendor_client(*, connect_timeout: float) -> httpx.AsyncClient:
         )
     ssl_context = httpx.create_ssl_context()
     transport = httpx.AsyncHTTPTransport(verify=ssl_context)
-    transport._pool = ConnectionPool(ssl_context)  # type: ignore[assignment]
+    transport._pool = ConnectionPool(ssl_context, connect_timeout=connect_timeout)  # type: ignore[assignment]
     return httpx.AsyncClient(timeout=timeout, transport=transport)
