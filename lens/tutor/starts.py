@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, func, insert, literal, select, tuple_
+from sqlalchemy import Table, and_, case, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lens.db.base import utcnow
@@ -259,10 +259,19 @@ async def _conversations(
 ) -> dict[tuple[str, str, str, int], int]:
     columns = (Conversation.actor, Conversation.module_key, Conversation.content_id,
                Conversation.segment_index)  # fmt: skip
+    # By actor and module, the exact keys picked out here: a tuple IN of a whole burst's
+    # keys binds four parameters per key, and binding them cost more than the query.
+    actors = sorted({actor for actor, *_ in keys})
+    modules = sorted({module for _, module, *_ in keys})
     rows = await session.execute(
-        select(Conversation.id, *columns).where(tuple_(*columns).in_(sorted(keys)))
+        select(Conversation.id, *columns).where(
+            Conversation.actor.in_(actors), Conversation.module_key.in_(modules)
+        )
     )
-    return {(actor, module, content, segment): id_ for id_, actor, module, content, segment in rows}
+    found = {
+        (actor, module, content, segment): id_ for id_, actor, module, content, segment in rows
+    }
+    return {key: id_ for key, id_ in found.items() if key in keys}
 
 
 async def _earlier_turns(

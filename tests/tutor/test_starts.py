@@ -230,3 +230,36 @@ async def test_tokens_used_today_refuse(sessionmaker, db, make_settings, limit) 
     actor = "a:busy" if limit == "LENS_TUTOR_DAILY_TOKENS" else "a:neighbour"
     (refused,) = await start(sessionmaker, [ask(actor, net="203.0.113.0")], FakeModel(), settings)
     assert isinstance(refused, RateLimited) and "allowance" in str(refused)
+
+
+async def test_each_ask_finds_its_own_conversation_among_the_asker_s_others(
+    sessionmaker, db, make_settings
+) -> None:
+    # One learner talks in two chat segments, another in the first: in one batch each ask
+    # goes on its own conversation, never a neighbour's with the same actor or module.
+    first, second = TARGETS[0], TARGETS[1]
+    talks = {}
+    for actor, target in [("u:1", first), ("u:1", second), ("u:2", first)]:
+        talk = Conversation(actor=actor, module_key=module_key(target.module),
+                            content_id=target.section.content_id,
+                            segment_index=target.segment_index)  # fmt: skip
+        db.add(talk)
+        await db.flush()
+        said = f"{actor} {target.segment_index} {target.section.content_id}"
+        db.add(Message(conversation_id=talk.id, role="user", content=said, status="complete"))
+        talks[(actor, target.section.content_id, target.segment_index)] = talk.id
+    await db.commit()
+
+    settings = make_settings(LENS_TUTOR_MESSAGES_PER_MINUTE="100")
+    asks = [ask("u:1", "a", at=1), ask("u:2", "b", at=0), ask("u:1", "c", at=0), ask("u:3", "d")]
+    outcomes = await start(sessionmaker, asks, FakeModel(), settings)
+    assert all(isinstance(o, Started) for o in outcomes)
+    for one, outcome in zip(asks, outcomes, strict=True):
+        key = (one.actor, one.target.section.content_id, one.target.segment_index)
+        if one.actor == "u:3":  # no conversation yet: a new one
+            assert outcome.conversation_id not in talks.values()
+            assert [t["content"] for t in outcome.turns] == ["d"]
+            continue
+        assert outcome.conversation_id == talks[key]
+        earlier = f"{one.actor} {one.target.segment_index} {one.target.section.content_id}"
+        assert [t["content"] for t in outcome.turns] == [earlier, one.text]

@@ -30,7 +30,7 @@ from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.llm import direct
 from lens.integrations.llm.connections import pool_of, vendor_client
 from lens.integrations.llm.errors import ProviderAccountProblem
-from lens.integrations.llm.prices import price_of
+from lens.integrations.llm.prices import Price, price_of
 from lens.logging import get_logger
 
 log = get_logger("lens.integrations.llm")
@@ -135,6 +135,7 @@ class PolicyModel:
         self.prices = prices
         self.pace = pace
         self._warmed = False
+        self._price_of: dict[str, Price] = {}
 
     async def warm(self) -> None:
         """Set up what the first request needs (subclasses), off the event loop."""
@@ -148,10 +149,11 @@ class PolicyModel:
         return model.partition("/")[0].lower() == self.name.partition("/")[0].lower()
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        local = bool(self.api_base) and self.same_vendor(model)
-        return price_of(model, local=local, overrides=self.prices).cost(
-            prompt_tokens, completion_tokens
-        )
+        price = self._price_of.get(model)
+        if price is None:  # looked up once per model: every ask's budget check needs it
+            local = bool(self.api_base) and self.same_vendor(model)
+            price = self._price_of[model] = price_of(model, local=local, overrides=self.prices)
+        return price.cost(prompt_tokens, completion_tokens)
 
     def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
         return max(
