@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from typing import Any
 
 import httpx
 import pytest
 
-from lens.integrations.llm import connections
+from lens.integrations.llm import connections, sockets
 from lens.integrations.llm.client import Delta, DirectModel, Usage
 from lens.integrations.llm.connections import ConnectionPool, vendor_client
 from tests.contracts.test_bench_fake_llm import TOKENS, Running, fake  # noqa: F401
@@ -236,3 +237,66 @@ async def test_a_flood_of_asks_opens_at_most_so_many_ahead(
         assert pool.opened == 4
     finally:
         await client.aclose()
+
+
+async def test_an_unused_prepared_connection_is_closed_without_more_traffic(
+    fake: Running,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connections, "KEEPALIVE_SECONDS", 0.2)
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    try:
+        pool.prepare(fake.base + "/v1/chat/completions")
+        await asyncio.sleep(0.1)
+        [(_, (_, stream))] = [f for fresh in pool.fresh.values() for f in fresh]
+        await asyncio.sleep(0.4)  # nothing else comes for this vendor
+        assert not any(pool.fresh.values())
+        assert stream.transport.is_closing()
+    finally:
+        await client.aclose()
+
+
+async def test_a_vendor_that_does_not_answer_is_waited_for_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    attempts = 0
+
+    async def silent(*_: Any, **__: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        await asyncio.sleep(60)
+
+    client = vendor_client(connect_timeout=0.3)
+    pool = pool_of(client)
+    monkeypatch.setattr(sockets, "_attempt", silent)
+    loop = asyncio.get_running_loop()
+    try:
+        pool.prepare("http://127.0.0.9:9/v1/chat/completions")
+        started = loop.time()
+        with pytest.raises(httpx.ConnectTimeout):
+            await stream(client, "http://127.0.0.9:9")
+        assert loop.time() - started < 0.55  # the prepared one's timeout, not two of them
+        assert attempts == 1
+    finally:
+        await client.aclose()
+
+
+async def test_closing_the_pool_while_one_is_opened_leaves_nothing_open(fake: Running) -> None:  # noqa: F811
+    client = vendor_client(connect_timeout=5)
+    pool = pool_of(client)
+    pool.prepare(fake.base + "/v1/chat/completions")
+    [task] = [t for opening in pool.opening.values() for t in opening]
+    while not task.done():  # opened, its callback not yet run
+        await asyncio.sleep(0)
+    await client.aclose()
+    await asyncio.sleep(0.05)
+    assert not any(pool.fresh.values())
+    assert task.result()[1].transport.is_closing()
+
+
+def test_a_base_url_without_a_scheme_is_left_to_the_request() -> None:
+    pool = ConnectionPool(ssl.create_default_context())
+    pool.prepare("localhost:8000/v1/chat/completions")  # no exception: the request says
+    pool.prepare("http://bücher.example/v1")
+    assert pool.opened == 0

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpcore
 import httpx
@@ -21,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from lens.integrations.llm import sockets
 from lens.integrations.llm.connections import ConnectionPool
 from lens.integrations.llm.sockets import AsyncioBackend
 
@@ -215,3 +218,103 @@ def test_under_uvloop_too() -> None:
             return got, readable
 
     assert uvloop.run(main()) == (b"ping", False)
+
+
+async def test_an_address_that_does_not_answer_gives_way_to_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A vendor's IPv6 address on a network that drops IPv6: the next address is tried
+    after a quarter second instead of after the whole connect timeout."""
+    server = await serve(echo)
+    port = port_of(server)
+    tried: list[str] = []
+    real_attempt = sockets._attempt
+
+    async def attempt(family: int, address: Any, local: Any) -> Any:
+        tried.append(address[0])
+        if address[0] == "192.0.2.1":  # TEST-NET-1: nothing answers
+            await asyncio.sleep(60)
+        return await real_attempt(family, ("127.0.0.1", port), local)
+
+    async def resolve(host: str, port_: int, **_: Any) -> list[Any]:
+        stream = socket.SOCK_STREAM
+        return [(socket.AF_INET6, stream, 6, "", ("192.0.2.1", port_, 0, 0)),
+                (socket.AF_INET, stream, 6, "", ("127.0.0.2", port_))]  # fmt: skip
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(sockets, "_attempt", attempt)
+    monkeypatch.setattr(loop, "getaddrinfo", resolve)
+    async with server:
+        started = loop.time()
+        stream = await AsyncioBackend().connect_tcp("vendor.example", port, timeout=10)
+        took = loop.time() - started
+        await stream.write(b"hi", timeout=5)
+        assert await stream.read(10, timeout=5) == b"hi"
+        await stream.aclose()
+    assert tried == ["192.0.2.1", "127.0.0.2"]
+    assert 0.2 < took < 2
+
+
+async def test_a_refused_address_gives_way_at_once_and_all_refused_is_a_connect_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = await serve(echo)
+    port = port_of(server)
+    closed = await serve(echo)
+    closed_port = port_of(closed)
+    closed.close()
+    await closed.wait_closed()
+
+    async def resolve(host: str, port_: int, **_: Any) -> list[Any]:
+        stream = socket.SOCK_STREAM
+        return [(socket.AF_INET, stream, 6, "", ("127.0.0.1", closed_port)),
+                (socket.AF_INET, stream, 6, "", ("127.0.0.1", port))]  # fmt: skip
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "getaddrinfo", resolve)
+    async with server:
+        started = loop.time()
+        stream = await AsyncioBackend().connect_tcp("vendor.example", 1, timeout=10)
+        assert loop.time() - started < 0.2  # no quarter-second wait after a refusal
+        await stream.aclose()
+
+    async def refused(host: str, port_: int, **_: Any) -> list[Any]:
+        stream = socket.SOCK_STREAM
+        return [(socket.AF_INET, stream, 6, "", ("127.0.0.1", closed_port)),
+                (socket.AF_INET, stream, 6, "", ("127.0.0.1", closed_port))]  # fmt: skip
+
+    monkeypatch.setattr(loop, "getaddrinfo", refused)
+    with pytest.raises(httpcore.ConnectError):
+        await AsyncioBackend().connect_tcp("vendor.example", 1, timeout=10)
+
+
+async def test_tls_on_a_connection_the_server_closed_fails_at_once(
+    certificate: tuple[Path, Path],
+) -> None:
+    async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await serve(closes)
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        for _ in range(100):
+            if stream.get_extra_info("is_readable"):
+                break
+            await asyncio.sleep(0.01)
+        trusted = ssl.create_default_context(cafile=str(certificate[0]))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(httpcore.ConnectError):
+            await stream.start_tls(trusted, server_hostname="127.0.0.1", timeout=5)
+        assert loop.time() - started < 1
+
+
+async def test_a_connection_lost_with_an_error_reads_as_one() -> None:
+    server = await serve(echo)
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        assert isinstance(stream, sockets.AsyncioStream)
+        stream.wire.connection_lost(RuntimeError("the TLS layer broke"))
+        with pytest.raises(httpcore.ReadError):
+            await stream.read(10, timeout=1)
+        await stream.aclose()

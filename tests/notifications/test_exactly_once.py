@@ -57,19 +57,22 @@ def start_worker(url: str, providers: str, log: Path) -> subprocess.Popen[bytes]
 
 
 class Stall:
-    """True once the count has not grown for STALL_SECONDS: the workers are stuck. A slow or
-    busy machine only makes progress slower, so the test waits as long as it goes on."""
+    """True once the count has not grown for STALL_SECONDS (the workers are stuck), or after
+    MOST_SECONDS in all (a trickle, deliveries moving only as leases run out). A slow or busy
+    machine only makes progress slower, so the test waits as long as it goes on."""
 
     STALL_SECONDS = 60.0
+    MOST_SECONDS = 900.0
 
     def __init__(self) -> None:
         self.best = -1
-        self.since = time.monotonic()
+        self.started = self.since = time.monotonic()
 
     def __call__(self, count: int) -> bool:
+        now = time.monotonic()
         if count > self.best:
-            self.best, self.since = count, time.monotonic()
-        return time.monotonic() - self.since > self.STALL_SECONDS
+            self.best, self.since = count, now
+        return now - self.since > self.STALL_SECONDS or now - self.started > self.MOST_SECONDS
 
 
 async def counts(url: str) -> dict[str, int]:

@@ -353,12 +353,15 @@ class DirectModel(PolicyModel):
         pool = pool_of(self._http)
         if pool is None:
             return
-        if self._endpoint is None:
-            route = self._route(self.name)
-            if route is None:
-                return
-            self._endpoint = route.request(system="", messages=[], max_tokens=1).url
-        pool.prepare(self._endpoint)
+        try:
+            if self._endpoint is None:
+                route = self._route(self.name)
+                if route is None:
+                    return
+                self._endpoint = route.request(system="", messages=[], max_tokens=1).url
+            pool.prepare(self._endpoint)
+        except Exception as exc:  # only an optimisation: the request itself says what is wrong
+            log.warning("llm.prepare.failed", model=self.name, error=repr(exc))
 
     def _route(self, model: str) -> direct.Route | None:
         vendor = model.partition("/")[0].lower()

@@ -36,11 +36,14 @@ import httpcore
 import httpx
 
 from lens.integrations.llm.sockets import AsyncioBackend
+from lens.logging import get_logger
 
 # A connection: made by the pool when a request finds none (it connects on that request),
 # or opened ahead by `prepare`.
 Connection = httpcore.AsyncHTTPConnection | httpcore.AsyncHTTP11Connection
 Opened = tuple[httpcore.AsyncHTTP11Connection, httpcore.AsyncNetworkStream]
+
+log = get_logger("lens.integrations.llm")
 
 KEEP_IDLE = 100  # idle connections kept per vendor
 MOST_OPEN = 1000  # connections open at once, all vendors (more wait for one to end)
@@ -100,7 +103,11 @@ class ConnectionPool:
         rather than after. A connection not used within KEEPALIVE_SECONDS is closed."""
         if self.closed:
             return
-        origin = httpcore.URL(url).origin
+        try:
+            origin = httpcore.URL(url).origin
+        except (KeyError, TypeError, ValueError) as exc:  # the request itself will say
+            log.debug("llm.prepare.bad_url", url=url, error=repr(exc))
+            return
         key = (origin.scheme, origin.host, origin.port)
         now = time.monotonic()
         wanted = self.wanted[key]
@@ -145,6 +152,14 @@ class ConnectionPool:
             asyncio.get_running_loop().create_task(task.result()[0].aclose())
         else:
             self.fresh[key].append((time.monotonic(), task.result()))
+            # Closed when unused in time even if nothing else comes for this vendor.
+            asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._sweep, key)
+
+    def _sweep(self, key: Any) -> None:
+        fresh = self.fresh[key]
+        now = time.monotonic()
+        while fresh and fresh[0][0] <= now - KEEPALIVE_SECONDS:
+            asyncio.get_running_loop().create_task(fresh.pop(0)[1][0].aclose())
 
     async def _take(self, key: Any, origin: httpcore.Origin) -> Connection:
         if self.wanted[key]:
@@ -171,7 +186,9 @@ class ConnectionPool:
             except asyncio.CancelledError:
                 task.add_done_callback(_close_unused)
                 raise
-            except Exception:  # noqa: S110 - opening it ahead failed: try once more below
+            except httpcore.ConnectTimeout:
+                raise  # the vendor does not answer: a second wait would double the try's time
+            except Exception:  # noqa: S110 - refused or reset at once: try once more below
                 pass
         self.opened += 1
         return httpcore.AsyncHTTPConnection(
@@ -205,8 +222,8 @@ class ConnectionPool:
             while fresh:
                 await fresh.pop()[1][0].aclose()
         for opening in self.opening.values():
-            while opening:
-                opening.pop().cancel()
+            for task in opening:  # `_opened` closes what one of them opened after all
+                task.cancel()
 
 
 class _HandsBack:

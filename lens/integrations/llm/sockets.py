@@ -102,6 +102,8 @@ async def _wait(future: asyncio.Future[None], seconds: float | None, error: Exce
         await future
     finally:
         timer.cancel()
+        if future.done() and not future.cancelled():
+            future.exception()  # retrieved, even when a cancellation came in the same turn
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
@@ -113,6 +115,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         wire = self.wire
         if not wire.buffer and not wire.eof:
+            if wire.waiter is not None:
+                raise RuntimeError("two reads at once on one connection")
             wire.waiter = asyncio.get_running_loop().create_future()
             try:
                 await _wait(wire.waiter, timeout, httpcore.ReadTimeout("the vendor sent nothing"))
@@ -125,7 +129,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 wire.reading_paused = False
                 self.transport.resume_reading()
             return data
-        if isinstance(wire.lost, OSError):
+        if wire.lost is not None and not isinstance(wire.lost, EOFError):
             raise httpcore.ReadError(str(wire.lost) or type(wire.lost).__name__)
         return b""  # the end of the stream, as a socket read gives it
 
@@ -147,7 +151,10 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise httpcore.WriteError(str(wire.lost) or "the connection was closed")
 
     async def aclose(self) -> None:
-        self.transport.close()
+        # At once, as anyio's streams did: close() on a TLS transport would wait up to 30 s
+        # for the vendor's close_notify (and a plain one for unsent bytes), holding the
+        # socket all that time when the vendor has stopped answering.
+        self.transport.abort()
 
     async def start_tls(
         self,
@@ -155,6 +162,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if self.wire.eof or self.transport.is_closing():  # start_tls would wait forever
+            self.transport.abort()
+            raise httpcore.ConnectError("the server closed the connection before TLS")
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -162,10 +172,10 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                     self.transport, self.wire, ssl_context, server_hostname=server_hostname
                 )
         except TimeoutError as exc:
-            self.transport.close()
+            self.transport.abort()
             raise httpcore.ConnectTimeout("the TLS handshake took too long") from exc
         except (OSError, ssl.SSLError, ConnectionError) as exc:
-            self.transport.close()
+            self.transport.abort()
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         if transport is None:  # the connection closed during the handshake
             raise httpcore.ConnectError("the connection closed during the TLS handshake")
@@ -194,11 +204,10 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
         local = (local_address, 0) if local_address else None
         try:
             async with asyncio.timeout(timeout):
-                transport, wire = await loop.create_connection(_Wire, host, port, local_addr=local)
+                transport, wire = await _connect(host, port, local)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"no connection to {host}:{port} in time") from exc
         except OSError as exc:
@@ -223,6 +232,90 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+Connected = tuple[asyncio.Transport, _Wire]
+
+HAPPY_EYEBALLS_SECONDS = 0.25
+
+
+async def _connect(host: str, port: int, local: tuple[str, int] | None) -> Connected:
+    """A TCP connection to the first of host's addresses that answers, the next one tried
+    when the last has not answered in HAPPY_EYEBALLS_SECONDS (RFC 8305, as anyio and
+    asyncio's own `happy_eyeballs_delay` do; uvloop has no such option): a vendor's IPv6
+    address on a network that drops IPv6 must not cost the whole connect timeout."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = _interleaved([(family, address) for family, _, _, _, address in infos])
+    if not addresses:
+        raise OSError(f"no address for {host}")
+    if len(addresses) == 1:
+        return await _attempt(*addresses[0], local)
+    attempts: list[asyncio.Task[Connected]] = []
+    winner: asyncio.Task[Connected] | None = None
+    try:
+        for family, address in addresses:
+            attempts.append(loop.create_task(_attempt(family, address, local)))
+            winner = await _first_success(attempts, HAPPY_EYEBALLS_SECONDS)
+            if winner is not None:
+                return winner.result()
+        winner = await _first_success(attempts, None)
+        if winner is not None:
+            return winner.result()
+        errors = [e for a in attempts if not a.cancelled() and (e := a.exception())]
+        raise errors[-1] if errors else OSError(f"no connection to {host}")
+    finally:
+        for attempt in attempts:
+            if attempt is not winner:
+                attempt.cancel()
+                attempt.add_done_callback(_abort_late)  # at once when it is done already
+
+
+async def _attempt(family: int, address: Any, local: tuple[str, int] | None) -> Connected:
+    transport, wire = await asyncio.get_running_loop().create_connection(
+        _Wire, address[0], address[1], family=family, local_addr=local
+    )
+    return transport, wire
+
+
+def _interleaved(addresses: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """One address of each family in turn, the resolver's first family first (RFC 8305)."""
+    unique: list[tuple[int, Any]] = []
+    for item in addresses:  # getaddrinfo can repeat an address
+        if item not in unique:
+            unique.append(item)
+    if not unique:
+        return []
+    one = [a for a in unique if a[0] == unique[0][0]]
+    other = [a for a in unique if a[0] != unique[0][0]]
+    out: list[tuple[int, Any]] = []
+    for i in range(max(len(one), len(other))):
+        out.extend(family[i] for family in (one, other) if i < len(family))
+    return out
+
+
+async def _first_success(
+    attempts: list[asyncio.Task[Connected]], seconds: float | None
+) -> asyncio.Task[Connected] | None:
+    """The first attempt that connected, waiting up to `seconds` for one (None: until every
+    one has ended); None when none has."""
+    loop = asyncio.get_running_loop()
+    until = None if seconds is None else loop.time() + seconds
+    while True:
+        for attempt in attempts:
+            if attempt.done() and not attempt.cancelled() and attempt.exception() is None:
+                return attempt
+        pending = {a for a in attempts if not a.done()}
+        left = None if until is None else until - loop.time()
+        if not pending or (left is not None and left <= 0):
+            return None
+        await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _abort_late(attempt: asyncio.Task[Connected]) -> None:
+    """Close a connection that lost the race, once its attempt is over."""
+    if not attempt.cancelled() and attempt.exception() is None:
+        attempt.result()[0].abort()
 
 
 def _configured(

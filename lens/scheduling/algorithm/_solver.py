@@ -266,7 +266,7 @@ def solve(
     seed: int,
     at_least: tuple[cp_model.LinearExpr, int] | None = None,
 ) -> Outcome:
-    """Maximise objective from hint within the deterministic budget (wall backstop: 20x + 10 s)."""
+    """Maximise objective from hint within the deterministic budget (wall backstop: 20x + 1 s)."""
     model.hint(hint)
     model.model.maximize(objective)
     if at_least is not None:
@@ -280,7 +280,7 @@ def solve(
     # Only against a runaway: a deterministic second takes 2-2.5 wall seconds on an idle
     # 2-core machine and several times that on a loaded one, and a run cut by the wall clock
     # is no longer repeatable.
-    params.max_time_in_seconds = 20 * deterministic_seconds + 10
+    params.max_time_in_seconds = 20 * deterministic_seconds + 1
     status = solver.solve(model.model)
     if status not in _FOUND:
         return Outcome(None, False, 0, None, solver.deterministic_time)

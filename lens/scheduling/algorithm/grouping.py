@@ -24,7 +24,7 @@ second, in total over all its runs, so that the whole call (heuristics included)
 time_limit_seconds or less on a 2-core machine; most cohorts finish sooner, when a pass of
 neighbourhoods improves nothing; on a busy machine the call takes longer, never different
 groups. Each CP-SAT run also has a wall-clock backstop against a runaway, at twenty times
-its deterministic budget plus ten seconds; only a machine slowed more than that can cut a
+its deterministic budget plus a second; only a machine slowed more than that can cut a
 run short (the groups are then still valid, but not necessarily the same).
 """
 
