@@ -25,6 +25,7 @@ the socket.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 from collections.abc import Iterable
@@ -245,6 +246,13 @@ async def _connect(host: str, port: int, local: tuple[str, int] | None) -> Conne
     asyncio's own `happy_eyeballs_delay` do; uvloop has no such option): a vendor's IPv6
     address on a network that drops IPv6 must not cost the whole connect timeout."""
     loop = asyncio.get_running_loop()
+    try:
+        numeric = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:  # nothing to look up (the resolver would take a thread)
+        kind = socket.AF_INET6 if numeric.version == 6 else socket.AF_INET
+        return await _attempt(kind, (host, port), local)
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = _interleaved([(family, address) for family, _, _, _, address in infos])
     if not addresses:
