@@ -78,17 +78,24 @@ async def test_a_closed_port_is_a_connect_error() -> None:
         await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
 
 
-async def test_a_connection_the_server_closed_is_readable_then_reads_empty() -> None:
-    async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.close()
+async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
 
+
+async def closed_by_the_server(server: asyncio.Server) -> httpcore.AsyncNetworkStream:
+    """A connection to `server` (which closes it at once), once its end has arrived."""
+    stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+    for _ in range(100):
+        if stream.get_extra_info("is_readable"):
+            break
+        await asyncio.sleep(0.01)
+    return stream
+
+
+async def test_a_connection_the_server_closed_is_readable_then_reads_empty() -> None:
     server = await serve(closes)
     async with server:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
-        for _ in range(100):
-            if stream.get_extra_info("is_readable"):
-                break
-            await asyncio.sleep(0.01)
+        stream = await closed_by_the_server(server)
         assert stream.get_extra_info("is_readable") is True  # httpcore will not reuse it
         assert await stream.read(10, timeout=1) == b""
         with pytest.raises(httpcore.WriteError):
@@ -291,16 +298,9 @@ async def test_a_refused_address_gives_way_at_once_and_all_refused_is_a_connect_
 async def test_tls_on_a_connection_the_server_closed_fails_at_once(
     certificate: tuple[Path, Path],
 ) -> None:
-    async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-
     server = await serve(closes)
     async with server:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
-        for _ in range(100):
-            if stream.get_extra_info("is_readable"):
-                break
-            await asyncio.sleep(0.01)
+        stream = await closed_by_the_server(server)
         trusted = ssl.create_default_context(cafile=str(certificate[0]))
         loop = asyncio.get_running_loop()
         started = loop.time()
