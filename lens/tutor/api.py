@@ -10,6 +10,7 @@ Protocol of POST /api/tutor/messages (text/event-stream), see lens/tutor/README.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -41,7 +42,7 @@ from lens.tutor.service import (
     stream_reply,
 )
 from lens.tutor.spool import spool_for
-from lens.tutor.starts import Ask, StartQueue
+from lens.tutor.starts import Ahead, Ask, StartQueue
 from lens.web.markdown import render_markdown
 from lens.web.network import client_network
 from lens.web.state import Lens, get_lens
@@ -154,6 +155,14 @@ def _starts(request: Request, lens: Lens, model: ChatModel) -> StartQueue:
     return queue
 
 
+def _ahead(request: Request) -> Ahead:
+    """This app's count of vendor connections opened ahead per network (starts.Ahead)."""
+    ahead: Ahead | None = getattr(request.app.state, "tutor_ahead", None)
+    if ahead is None:
+        ahead = request.app.state.tutor_ahead = Ahead()
+    return ahead
+
+
 def _saves(request: Request, lens: Lens) -> ReplySaves:
     """This app's replies being saved (lens.tutor.service.ReplySaves), made on first use."""
     saves: ReplySaves | None = getattr(request.app.state, "tutor_saves", None)
@@ -176,12 +185,14 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     target = _target(request, body)
     reader = Reader(request, viewer)
     check_text(body.message, settings=lens.settings)
-    model.prepare()  # the vendor connection opens while the budget is checked
+    network = client_network(request.client.host if request.client else None)
+    if _ahead(request).allow(network, time.monotonic()):
+        model.prepare()  # the vendor connection opens while the budget is checked
     started = await _starts(request, lens, model).start(
         Ask(
             actor=reader.actor or "",
             user_id=reader.user_id,
-            client_net=client_network(request.client.host if request.client else None),
+            client_net=network,
             target=target,
             module_key=module_key(target.module),
             text=body.message,

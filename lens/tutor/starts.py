@@ -370,6 +370,35 @@ async def _hold(session: AsyncSession, amounts: list[float], *, now: Any) -> lis
     return [next(ids) if amount > 0 else None for amount in amounts]
 
 
+class Ahead:
+    """How many vendor connections each network may have opened ahead of its asks
+    (`ChatModel.prepare`) in a window of WINDOW seconds: asks refused by their limits open
+    nothing for long, but a flood of them from one network would make Lens open and drop
+    connections to the vendor as fast as it sends them. Over the count, an ask's
+    connection is opened when it is sent, as without `prepare`."""
+
+    WINDOW = 5.0
+    PER_NETWORK = 50  # a classroom behind one address, all asking at once
+    NETWORKS = 10_000  # networks remembered at most (the oldest windows go first)
+
+    def __init__(self) -> None:
+        self._windows: dict[str | None, tuple[float, int]] = {}
+
+    def allow(self, network: str | None, now: float) -> bool:
+        started, count = self._windows.get(network, (now, 0))
+        if now - started >= self.WINDOW:
+            started, count = now, 0
+        if count >= self.PER_NETWORK:
+            return False
+        self._windows[network] = (started, count + 1)
+        if len(self._windows) > self.NETWORKS:
+            current = [(k, w) for k, w in self._windows.items() if now - w[0] < self.WINDOW]
+            # Still too many (a flood from many networks at once): the newest half stays;
+            # a network forgotten may open ahead again, within the pool's own cap.
+            self._windows = dict(current[-(self.NETWORKS // 2) :])
+        return True
+
+
 class StartQueue:
     """Asks submitted while a batch is written go together in the next (lens.db.batches):
     one transaction per batch, one batch at a time per process."""

@@ -254,3 +254,38 @@ async def test_a_new_cookie_is_no_new_allowance(client_factory, db) -> None:
         assert (await _visitor_asks(client.app, "192.0.2.9")).status_code == 200  # 206 now
         over = await _visitor_asks(client.app, "192.0.2.9")
         assert over.status_code == 429 and "your network" in over.json()["error"]["message"]
+
+
+async def test_connections_opened_ahead_are_counted_per_network(
+    client_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A flood from one network opens only so many vendor connections ahead of its asks;
+    # another network still gets its own, and every ask is answered either way.
+    from lens.tutor.starts import Ahead
+
+    monkeypatch.setattr(Ahead, "PER_NETWORK", 2)
+    model = FakeModel()
+    async with client_factory(chat_model=model, LENS_TUTOR_MESSAGES_PER_MINUTE="100") as client:
+        app = client.app
+        codes = [(await _visitor_asks(app, "203.0.113.9")).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 200]
+        assert model.prepared == 2
+        assert (await _visitor_asks(app, "198.51.100.9")).status_code == 200
+        assert model.prepared == 3
+
+
+def test_a_network_s_window_of_connections_ahead_starts_again() -> None:
+    from lens.tutor.starts import Ahead
+
+    ahead = Ahead()
+    assert all(ahead.allow("203.0.113.1", 0.0) for _ in range(Ahead.PER_NETWORK))
+    assert not ahead.allow("203.0.113.1", 1.0)
+    assert ahead.allow("198.51.100.1", 1.0)
+    assert ahead.allow("203.0.113.1", Ahead.WINDOW)  # a new window
+    # When there are too many networks, those whose window is over are forgotten, and then
+    # the oldest: memory stays bounded in a flood from many networks.
+    ahead.NETWORKS = 4
+    for n in range(20):
+        ahead.allow(f"10.0.0.{n}", 2 * Ahead.WINDOW + n * 0.01)
+        assert len(ahead._windows) <= 5
+    assert "10.0.0.19" in ahead._windows and "203.0.113.1" not in ahead._windows
