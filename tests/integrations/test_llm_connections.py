@@ -30,8 +30,8 @@ BODY = {"model": "bench", "stream": True, "messages": [{"role": "user", "content
 
 
 def pool_of(client: httpx.AsyncClient) -> ConnectionPool:
-    pool = client._transport._pool  # type: ignore[attr-defined]
-    assert isinstance(pool, ConnectionPool)
+    pool = connections.pool_of(client)
+    assert pool is not None
     return pool
 
 

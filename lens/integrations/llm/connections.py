@@ -114,9 +114,7 @@ class ConnectionPool:
         while wanted and wanted[0] < now - KEEPALIVE_SECONDS:
             wanted.popleft()
         wanted.append(now)
-        fresh = self.fresh[key]
-        while fresh and fresh[0][0] < now - KEEPALIVE_SECONDS:  # prepared for none that came
-            asyncio.get_running_loop().create_task(fresh.pop(0)[1][0].aclose())
+        self._sweep(key)  # the ones prepared for asks that never came do not count
         ahead = len(self.fresh[key]) + len(self.opening[key])
         if len(self.idle[key]) + ahead >= len(wanted) or ahead >= PREPARED_MOST:
             return
@@ -156,6 +154,7 @@ class ConnectionPool:
             asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._sweep, key)
 
     def _sweep(self, key: Any) -> None:
+        """Close the connections opened ahead for `key` and unused for KEEPALIVE_SECONDS."""
         fresh = self.fresh[key]
         now = time.monotonic()
         while fresh and fresh[0][0] <= now - KEEPALIVE_SECONDS:
