@@ -127,6 +127,27 @@ def _fakes_keep_to_the_vendors_contracts() -> Iterator[None]:
 # -- reporting -------------------------------------------------------------------------
 
 
+def _waiting_tasks() -> str:
+    """Where each unfinished asyncio task is waiting (found through the garbage collector,
+    whichever loop it belongs to)."""
+    import gc
+    import io
+
+    out = io.StringIO()
+    for task in [o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()]:
+        task.print_stack(limit=12, file=out)
+    return out.getvalue() or "none"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test stopped by pytest-timeout (pyproject.toml) reports what it was waiting for:
+    the signal lands in the event loop's select, which alone names no coroutine."""
+    outcome = yield
+    if call.excinfo is not None and "from pytest-timeout" in str(call.excinfo.value):
+        outcome.get_result().sections.append(("asyncio tasks still waiting", _waiting_tasks()))
+
+
 def _on_postgresql(nodeid: str) -> bool:
     """Whether a test ran with dialect=postgresql (its id holds the parameter). Read from
     the id, so the count also holds under pytest-xdist, where the controller collects
