@@ -72,6 +72,17 @@ async def test_groups_are_formed_at_times_everyone_can_make(db) -> None:
     assert max(preview.heat_participants) == 5
 
 
+async def test_the_page_says_when_no_grouping_places_more(app_client, db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    await _run(db, cohort)
+    sign_in(app_client, await make_user(db, is_admin=True))
+    page = await app_client.get(f"/admin/cohorts/{cohort.id}/grouping")
+    text = " ".join(page.text.split())
+    assert "<strong>9</strong> of 10 participants — the most possible" in text
+    assert "proven: no grouping places more" in text
+    assert "could be placed" not in text
+
+
 async def test_a_move_that_breaks_a_rule_is_shown_and_blocks_approval(app_client, db) -> None:
     cohort, _, _ = await _cohort_with_two_evenings(db)
     preview = await _run(db, cohort)

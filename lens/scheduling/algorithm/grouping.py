@@ -6,8 +6,11 @@
 3. A min-cost flow (_flow.py) re-chooses the members for those groups: most placed, then
    most in their "available" tier, then sizes nearest the middle of min_size..max_size.
    The better of the two greedy starts is kept.
-4. If fewer are placed than have any viable slot, CP-SAT maximises placement on the whole
-   model (_solver.py), hinted with the heuristic, and proves a bound.
+4. If fewer are placed than have any viable slot, a mixed-integer program (_exact.py, HiGHS)
+   finds the most that can be placed and proves it, within a node limit; the flow then
+   chooses the members for its groups. On models too large for it (above
+   _EXACT_MAX_VARIABLES), CP-SAT maximises placement on the whole model (_solver.py),
+   hinted with the heuristic, and proves what bound it can.
 5. Large-neighbourhood search: CP-SAT re-solves one window of start slots at a time with
    everything else fixed, on the whole objective (placed, then tier, then evenness), and
    keeps any improvement; it stops after a pass without one.
@@ -15,9 +18,13 @@
 
 Every step only accepts a plan that is valid and scores at least as well as the last one.
 
-Determinism: all but CP-SAT is deterministic by construction (sorted iteration, ties broken
-by ids and slots); CP-SAT runs one worker with the given seed and stops on its deterministic
-clock, so the same input and seed give the same groups on any machine.
+Status: "optimal" once placement is proven (the placed count reaches a proven bound, from
+whichever step); the later preferences are then the best found within the budget.
+
+Determinism: all but the solvers is deterministic by construction (sorted iteration, ties
+broken by ids and slots); HiGHS runs one thread and stops at a node limit, CP-SAT runs one
+worker with the given seed and stops on its deterministic clock, so the same input and seed
+give the same groups on any machine.
 
 Time: time_limit_seconds buys CP-SAT _DETERMINISTIC_PER_SECOND deterministic seconds per
 second, in total over all its runs, so that the whole call (heuristics included) takes about
@@ -30,6 +37,7 @@ run short (the groups are then still valid, but not necessarily the same).
 
 from __future__ import annotations
 
+from lens.scheduling.algorithm._exact import most_placed
 from lens.scheduling.algorithm._flow import assign
 from lens.scheduling.algorithm._plan import Index, Plan, build_index, extend, reasons, to_groups
 from lens.scheduling.algorithm._search import improve
@@ -47,6 +55,18 @@ _PLACEMENT_SHARE = 0.5
 # beat a few long ones.
 _NEIGHBOURHOOD_SECONDS = 0.05
 _NEIGHBOURHOOD_PASSES = 2
+# The exact placement program (_exact.py): a branch-and-bound node limit (deterministic, unlike
+# a time limit), and the largest model it is tried on. Cohorts where facilitators bind took
+# up to 50 nodes and a few seconds at 200 participants (about 700 variables); at 1,000
+# (about 9,000) its root alone took half a minute.
+_EXACT_NODES = 1000
+# Its work is charged to the budget by simplex iterations (deterministic), at the rate seen on
+# a 2-core machine.
+_EXACT_ITERATIONS_PER_SECOND = 12_000
+# Share of the budget the last step (preferences on the whole model, once placement is
+# proven) may use: its gains come early, and a cohort of 200 should not wait seconds more.
+_PREFERENCES_SHARE = 0.4
+_EXACT_MAX_VARIABLES = 5_000
 # Whole models above this many variables take CP-SAT seconds just to load and presolve;
 # they are left to the heuristic and the neighbourhoods.
 _WHOLE_MODEL_MAX_VARIABLES = 30_000
@@ -64,14 +84,27 @@ def form_groups(problem: Problem) -> Result:
     plan = max(starts, key=lambda p: _score(index, p))
     upper_bound = simple_bound(index)
     placement_proven = len(plan.placed()) == upper_bound
-    everything_proven = False
     solver_helped = False
-    budget = problem.time_limit_seconds * _DETERMINISTIC_PER_SECOND
+    budget = initial_budget = problem.time_limit_seconds * _DETERMINISTIC_PER_SECOND
     variables = sum(map(len, index.options)) + sum(map(len, index.facilitator_options))
     small = bool(index.viable) and variables <= _WHOLE_MODEL_MAX_VARIABLES
     whole_model = Model(index, whole(index)) if small else None
 
-    if whole_model is not None and not placement_proven:
+    exact_ran = False
+    if not placement_proven and index.viable and variables <= _EXACT_MAX_VARIABLES:
+        exact = most_placed(index, plan, _EXACT_NODES, problem.seed)
+        exact_ran = True
+        budget -= exact.iterations / _EXACT_ITERATIONS_PER_SECOND * _DETERMINISTIC_PER_SECOND
+        if exact.bound is not None:
+            upper_bound = min(upper_bound, exact.bound)
+        if exact.plan is not None:
+            candidate = assign(index, exact.plan)
+            if _better(index, candidate, plan):
+                plan, solver_helped = candidate, True
+        placement_proven = len(plan.placed()) == upper_bound
+        solver_helped = solver_helped or placement_proven
+
+    if whole_model is not None and not placement_proven and not exact_ran:
         model = whole_model
         outcome = solve(model, model.placed, plan, _PLACEMENT_SHARE * budget, problem.seed)
         budget -= outcome.deterministic_seconds
@@ -93,8 +126,8 @@ def form_groups(problem: Problem) -> Result:
     if placement_proven and budget > 0 and whole_model is not None:
         model = whole_model
         floor = (model.placed, len(plan.placed()))
-        outcome = solve(model, model.preferences, plan, budget, problem.seed, floor)
-        everything_proven = outcome.proven
+        seconds = min(budget, _PREFERENCES_SHARE * initial_budget)
+        outcome = solve(model, model.preferences, plan, seconds, problem.seed, floor)
         solver_helped = solver_helped or outcome.proven
         if outcome.plan is not None:
             candidate = assign(index, outcome.plan)
@@ -105,7 +138,7 @@ def form_groups(problem: Problem) -> Result:
     groups = to_groups(index, plan)
     if check_groups(problem, groups):  # never expected: a bug must not reach the admin
         raise AssertionError(f"invalid groups formed: {check_groups(problem, groups)[:3]}")
-    if not index.viable or (placement_proven and everything_proven):
+    if not index.viable or placement_proven:
         status = "optimal"
     elif solver_helped:
         status = "feasible"

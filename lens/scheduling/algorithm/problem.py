@@ -110,9 +110,11 @@ class Result:
     unplaced: tuple[Unplaced, ...]
     placed: int
     placed_in_available: int  # members whose whole meeting lies in their "available" tier
-    # "optimal": every objective proven optimal. "feasible": the solver stopped at its limit
-    # (upper_bound says how far placement could still be off). "greedy": the solver found
-    # nothing, the greedy groups are returned.
+    # "optimal": no grouping places more participants (proven; upper_bound == placed); the
+    # preferences after placement (available time, even sizes) are the best found.
+    # "feasible": a solver improved the groups but stopped at its limit before proving
+    # placement (upper_bound says how far it could still be off). "greedy": the heuristic's
+    # groups, which no solver improved or proved.
     status: str
     upper_bound: int | None  # proven bound on placed participants, when known
 
