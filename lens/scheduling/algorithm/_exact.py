@@ -113,7 +113,9 @@ class _Builder:
         highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
 
 
-def most_placed(index: Index, hint: Plan, node_limit: int, seed: int) -> Exact:
+def most_placed(
+    index: Index, hint: Plan, node_limit: int, seed: int, time_limit: float = 600.0
+) -> Exact:
     """Groups (by slot, with leaders) placing the most participants, and a proven bound."""
     problem = index.problem
     lo, hi = problem.min_size, problem.max_size
@@ -199,7 +201,7 @@ def most_placed(index: Index, hint: Plan, node_limit: int, seed: int) -> Exact:
         ("mip_pscost_minreliable", 2),
         ("mip_allow_restart", False),
         # Against a runaway only (see the module docstring).
-        ("time_limit", 600.0),
+        ("time_limit", time_limit),
     ):
         highs.setOptionValue(option, value)
     build.load(highs)
