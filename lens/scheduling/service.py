@@ -8,6 +8,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -187,6 +188,16 @@ async def run_grouping(session: AsyncSession, *, run: GroupingRun) -> GroupingRu
         "upper_bound": result.upper_bound,
         "seconds": round(seconds, 2),
         "unplaced": {str(u.person_id): str(u.reason) for u in result.unplaced},
+        # What would place each of them without moving anyone (see _unplaced_text).
+        "changes": {
+            str(u.person_id): {
+                "kind": str(u.change.kind),
+                "slot": u.change.start_slot,
+                "size": u.change.group_size,
+            }
+            for u in result.unplaced
+            if u.change is not None
+        },
         "unapproved": [row.signup.id for row in built.unapproved],
         "smaller_min": smaller,
     }
@@ -264,6 +275,35 @@ class Preview:
     @property
     def placed(self) -> int:
         return sum(len(g.participants) for g in self.groups)
+
+
+def _unplaced_text(summary: dict[str, Any], signup_id: str, monday: date) -> str:
+    """After the reason, for the admin: whether any grouping could place the person, and a
+    change to the cohort that would place them with nobody moved, when the run found one."""
+    reason = summary["unplaced"][signup_id]
+    if reason in alg.UNPLACEABLE:
+        text = ". No grouping could place them"
+    elif summary.get("solver") == "optimal":
+        text = (
+            ". Another grouping could place them, but only by leaving out someone"
+            " placed now (none places more people)"
+        )
+    else:
+        text = ". A better grouping might place them (this one is not proven the most possible)"
+    change = summary.get("changes", {}).get(signup_id)
+    if change:
+        when = f"{local_time(change['slot'], monday, 'UTC'):%a %H:%M} UTC"
+        if change["kind"] == alg.ChangeKind.FACILITATOR:
+            text += (
+                f". A facilitator free at {when} would lead a new group of"
+                f" {change['size']} with them"
+            )
+        else:
+            text += (
+                f". A maximum group size of {change['size']} would let them join the"
+                f" group at {when}"
+            )
+    return text + "."
 
 
 def _local_label(row: SignupRow, start_slot: int, monday: date) -> str:
@@ -360,7 +400,8 @@ async def get_preview(
         violations.append(text)
         if v.group_index is not None:
             views[v.group_index].violations.append(text)
-    reasons = (run.summary or {}).get("unplaced", {}) if run else {}
+    summary = (run.summary or {}) if run else {}
+    reasons = summary.get("unplaced", {})
     unplaced = [
         (
             row,
@@ -368,6 +409,11 @@ async def get_preview(
                 (row.signup.unplaced_reason if status == GroupStatus.ACTIVE else None)
                 or reasons.get(str(sid), ""),
                 "moved out of the groups by hand",
+            )
+            + (
+                _unplaced_text(summary, str(sid), monday)
+                if status == GroupStatus.DRAFT and str(sid) in reasons
+                else ""
             ),
         )
         for sid, row in built.rows.items()

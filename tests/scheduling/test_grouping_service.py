@@ -81,6 +81,29 @@ async def test_the_page_says_when_no_grouping_places_more(app_client, db) -> Non
     assert "<strong>9</strong> of 10 participants — the most possible" in text
     assert "proven: no grouping places more" in text
     assert "could be placed" not in text
+    # The one left out can only make Sunday at dawn, alone.
+    assert (
+        "no time they can make is shared by enough other participants."
+        " No grouping could place them." in text
+    )
+
+
+async def test_the_page_says_what_would_place_those_left_out(app_client, db) -> None:
+    cohort, _, _ = await _cohort_with_two_evenings(db)
+    # Three more, free on Wednesday from 09:00 UTC, when no facilitator is.
+    for _ in range(3):
+        await make_signup(db, cohort, timezone="UTC", available=evening(2, 9, 2))
+    await _run(db, cohort)
+    sign_in(app_client, await make_user(db, is_admin=True))
+    page = await app_client.get(f"/admin/cohorts/{cohort.id}/grouping")
+    text = " ".join(page.text.split())
+    assert (
+        text.count(
+            "no facilitator can meet at any time that works for them. No grouping could place"
+            " them. A facilitator free at Wed 09:00 UTC would lead a new group of 3 with them."
+        )
+        == 3
+    )
 
 
 async def test_a_move_that_breaks_a_rule_is_shown_and_blocks_approval(app_client, db) -> None:

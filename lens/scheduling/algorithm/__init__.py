@@ -5,6 +5,9 @@ from lens.scheduling.algorithm.check import Violation, check_groups
 from lens.scheduling.algorithm.problem import (
     SLOT_MINUTES,
     SLOTS_PER_WEEK,
+    UNPLACEABLE,
+    Change,
+    ChangeKind,
     Facilitator,
     Group,
     Person,
@@ -28,6 +31,9 @@ def form_groups(problem: Problem) -> Result:
 __all__ = [
     "SLOTS_PER_WEEK",
     "SLOT_MINUTES",
+    "UNPLACEABLE",
+    "Change",
+    "ChangeKind",
     "Facilitator",
     "Group",
     "Person",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from lens.scheduling.algorithm.check import meetings_overlap
 from lens.scheduling.algorithm.problem import (
+    Change,
+    ChangeKind,
     Group,
     Problem,
     Tier,
@@ -217,6 +219,11 @@ def reasons(index: Index, plan: Plan) -> list[Unplaced]:
     problem = index.problem
     placed = plan.placed()
     facilitators = _Facilitators(index, plan)
+    waiting: dict[int, int] = {}  # start slot -> unplaced participants who can come
+    for p, starts in enumerate(index.starts):
+        if p not in placed:
+            for slot in starts:
+                waiting[slot] = waiting.get(slot, 0) + 1
     out: list[Unplaced] = []
     for p, person in enumerate(problem.participants):
         if p in placed:
@@ -233,5 +240,24 @@ def reasons(index: Index, plan: Plan) -> list[Unplaced]:
                 reason = UnplacedReason.NO_FACILITATOR
             elif all(facilitators.pick(s) is None for s in led):
                 reason = UnplacedReason.FACILITATOR_CAPACITY
-        out.append(Unplaced(person.id, reason))
+        out.append(Unplaced(person.id, reason, _change(index, plan, p, waiting)))
     return out
+
+
+def _change(index: Index, plan: Plan, p: int, waiting: dict[int, int]) -> Change | None:
+    """A change that would place participant p and keep everyone placed where they are:
+    a facilitator (or, without facilitators, nothing more) at the time the most unplaced
+    people share with them, if at least min_size do; else one more seat in a full group at
+    one of their times. None when neither would."""
+    problem = index.problem
+    lo, hi = problem.min_size, problem.max_size
+    starts = index.starts[p]
+    if problem.needs_facilitator:
+        together = [(min(waiting[s], hi), -s) for s in starts if waiting[s] >= lo]
+        if together:
+            size, slot = max(together)
+            return Change(ChangeKind.FACILITATOR, -slot, size)
+    full = sorted(s for s in starts if plan.groups.get(s, 0))
+    if full:
+        return Change(ChangeKind.LARGER_GROUPS, full[0], hi + 1)
+    return None

@@ -98,10 +98,44 @@ class UnplacedReason(StrEnum):
     GROUPS_FULL = "groups_full"
 
 
+class ChangeKind(StrEnum):
+    # A facilitator free at start_slot would lead a new group of group_size with them.
+    FACILITATOR = "facilitator"
+    # A maximum group size of group_size would let them join the full group at start_slot.
+    LARGER_GROUPS = "larger_groups"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to the cohort that would place someone without moving anyone placed."""
+
+    kind: ChangeKind
+    start_slot: int
+    group_size: int
+
+
+# Reasons where no grouping at all could place the person; with the others (facilitators
+# busy, groups full) another grouping could, but when placement is proven optimal only by
+# leaving out someone placed now.
+UNPLACEABLE: frozenset[str] = frozenset(
+    {
+        UnplacedReason.NO_AVAILABILITY,
+        UnplacedReason.NO_SHARED_SLOT,
+        UnplacedReason.NO_FACILITATOR,
+    }
+)
+
+
 @dataclass(frozen=True)
 class Unplaced:
     person_id: int
     reason: UnplacedReason
+    change: Change | None = None  # None: no single simple change found
+
+    @property
+    def placeable(self) -> bool:
+        """Whether some grouping (not necessarily one placing as many) places them."""
+        return self.reason not in UNPLACEABLE
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
+from dataclasses import replace
 from functools import cache
 
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,9 @@ from hypothesis import strategies as st
 
 from lens.scheduling.algorithm import (
     SLOTS_PER_WEEK,
+    ChangeKind,
     Facilitator,
+    Group,
     Person,
     Problem,
     Result,
@@ -26,6 +29,7 @@ from lens.scheduling.algorithm import (
     check_groups,
     form_groups,
 )
+from lens.scheduling.algorithm._plan import build_index
 from lens.scheduling.algorithm.problem import attendable_starts
 
 # Blocks of availability start near these: the end of the week and Monday evening, so that
@@ -189,12 +193,53 @@ def _assert_reasons_are_true(problem: Problem, result: Result) -> None:
             assert members + waiting < problem.min_size * (len(size_at.get(s, [])) + 1)
 
 
+def _assert_changes_place_them(problem: Problem, result: Result) -> None:
+    """Each suggested change, made, lets the person in with every group as it is: a new
+    facilitator free only then leads a new group of that size (them and others left out),
+    or a maximum one larger lets them join the group there. And `placeable` is true exactly
+    when some grouping places them: a group at one of their viable times."""
+    m = problem.meeting_slots
+    people = {p.id: p for p in problem.participants}
+    out = {u.person_id for u in result.unplaced}
+    index = build_index(problem)
+    position = {p.id: i for i, p in enumerate(problem.participants)}
+    for u in result.unplaced:
+        assert u.placeable == bool(index.options[position[u.person_id]])
+        change = u.change
+        if change is None:
+            continue
+        s = change.start_slot
+        assert can_attend(people[u.person_id], s, m) is not None
+        if change.kind is ChangeKind.FACILITATOR:
+            assert problem.needs_facilitator
+            others = sorted(
+                pid for pid in out - {u.person_id} if can_attend(people[pid], s, m) is not None
+            )
+            members = (u.person_id, *others[: change.group_size - 1])
+            assert len(members) == change.group_size >= problem.min_size
+            new = Facilitator(10**9, frozenset((s + k) % SLOTS_PER_WEEK for k in range(m)),
+                              frozenset())  # fmt: skip
+            changed = replace(problem, facilitators=(*problem.facilitators, new))
+            groups = (*result.groups, Group(s, members, new.id))
+        else:
+            assert change.kind is ChangeKind.LARGER_GROUPS
+            assert change.group_size == problem.max_size + 1
+            changed = replace(problem, max_size=change.group_size)
+            joined = next(g for g in result.groups if g.start_slot == s)
+            groups = tuple(
+                replace(g, participant_ids=(*g.participant_ids, u.person_id)) if g is joined else g
+                for g in result.groups
+            )
+        assert check_groups(changed, groups) == []
+
+
 @settings(FAST, max_examples=60)
 @given(st.one_of(problems(), problems(max_participants=16, crowded=True)))
 def test_groups_keep_every_rule_and_reasons_are_true(problem: Problem) -> None:
     result = form_groups(problem)
     _assert_rules_hold(problem, result)
     _assert_reasons_are_true(problem, result)
+    _assert_changes_place_them(problem, result)
 
 
 @settings(FAST, max_examples=10)
