@@ -56,9 +56,10 @@ _PLACEMENT_SHARE = 0.5
 _NEIGHBOURHOOD_SECONDS = 0.05
 _NEIGHBOURHOOD_PASSES = 2
 # The exact placement program (_exact.py): a branch-and-bound node limit (deterministic, unlike
-# a time limit), and the largest model it is tried on. Cohorts where facilitators bind took
-# up to 50 nodes and a few seconds at 200 participants (about 700 variables); at 1,000
-# (about 9,000) its root alone took half a minute.
+# a time limit), and the largest model it is tried on. Where facilitators bind, it proved
+# 200 participants (about 700 variables) in under 5 s and 300-350 (1,300-2,000) in 3-12 s;
+# at 400-500 (2,300-3,300) its root alone took up to a minute and its 1,000 nodes up to
+# four, so larger models keep CP-SAT's placement step (which there can stall ~3 % short).
 _EXACT_NODES = 1000
 # Its work is charged to the budget by simplex iterations (deterministic), at the rate seen on
 # a 2-core machine.
@@ -69,7 +70,7 @@ _EXACT_ITERATIONS_PER_SECOND = 12_000
 # models the whole-model step took up to 4 wall seconds per deterministic second.
 _NEIGHBOURHOODS_SHARE = 0.3
 _PREFERENCES_SHARE = 0.15
-_EXACT_MAX_VARIABLES = 5_000
+_EXACT_MAX_VARIABLES = 2_000
 # Whole models above this many variables take CP-SAT seconds just to load and presolve;
 # they are left to the heuristic and the neighbourhoods.
 _WHOLE_MODEL_MAX_VARIABLES = 30_000
