@@ -4,7 +4,7 @@ mixed-integer program finds it and proves it, and the result says so."""
 from __future__ import annotations
 
 from lens.scheduling.algorithm import Facilitator, Person, Problem, form_groups
-from lens.scheduling.algorithm._exact import most_placed
+from lens.scheduling.algorithm._exact import dive, most_placed
 from lens.scheduling.algorithm._flow import assign
 from lens.scheduling.algorithm._plan import Plan, build_index, extend
 from lens.scheduling.algorithm._search import improve
@@ -58,6 +58,13 @@ def test_the_heuristics_miss_what_the_program_proves() -> None:
     assert simple_bound(index) == 8  # everyone has a time with a facilitator
     exact = most_placed(index, Plan(), node_limit=1000, seed=0)
     assert (exact.placed, exact.bound, exact.proven) == (7, 7, True)
+
+
+def test_the_relaxation_rounded_finds_it_and_bounds_it() -> None:
+    index = build_index(MISSED)
+    rounded = dive(index)
+    assert rounded.bound == 7 and rounded.plan is not None
+    assert len(assign(index, rounded.plan).placed()) == 7
 
 
 def test_form_groups_places_the_optimum_and_says_it_is_proven() -> None:

@@ -29,7 +29,9 @@ from lens.scheduling.algorithm import (
     check_groups,
     form_groups,
 )
-from lens.scheduling.algorithm._plan import build_index
+from lens.scheduling.algorithm._exact import dive, most_placed
+from lens.scheduling.algorithm._flow import assign
+from lens.scheduling.algorithm._plan import Plan, build_index, to_groups
 from lens.scheduling.algorithm.problem import attendable_starts
 
 # Blocks of availability start near these: the end of the week and Monday evening, so that
@@ -326,4 +328,16 @@ def _cover(
 def test_tiny_cohorts_match_brute_force(problem: Problem) -> None:
     result = form_groups(problem)
     assert result.status == "optimal"
-    assert (result.placed, result.placed_in_available) == _brute_force(problem)
+    best = _brute_force(problem)
+    assert (result.placed, result.placed_in_available) == best
+    assert result.upper_bound == best[0]
+    # The exact program's optimum and bound, and the relaxation's bound, against the truth.
+    index = build_index(problem)
+    exact = most_placed(index, Plan(), node_limit=1000, seed=0)
+    assert (exact.placed, exact.bound, exact.proven) == (best[0], best[0], True)
+    rounded = dive(index)
+    if index.viable:
+        assert rounded.bound is not None and rounded.bound >= best[0]
+        assert rounded.plan is not None
+        placed = assign(index, rounded.plan)
+        assert check_groups(problem, to_groups(index, placed)) == []
