@@ -87,11 +87,12 @@ class _Builder:
     def row(self, lower: float, upper: float, terms: list[tuple[int, float]]) -> None:
         self.rows.append((lower, upper, [c for c, _ in terms], [v for _, v in terms]))
 
-    def load(self, highs: highspy.Highs) -> None:
+    def load(self, highs: highspy.Highs, integer: bool = True) -> None:
+        """Into highs; with integer=False, its relaxation (every column continuous)."""
         n = len(self.cost)
         highs.addVars(n, self.lower, self.upper)
         highs.changeColsCost(n, list(range(n)), self.cost)
-        if self.integer:
+        if integer and self.integer:
             kinds = [highspy.HighsVarType.kInteger] * len(self.integer)
             highs.changeColsIntegrality(len(self.integer), self.integer, kinds)  # type: ignore[arg-type]
         starts: list[int] = []
@@ -128,6 +129,37 @@ class _Model:
     types: list[tuple[list[int], dict[int, int]]]  # participants of a type, column per slot
     leaders: list[tuple[list[int], dict[int, int], bool]]  # facilitators, columns, individual
     free_groups: dict[int, int]  # slot -> column of its groups, without facilitators
+
+    def groups(self, values: list[float]) -> Plan:
+        """The groups and leaders a solution gives (members are left to _flow.assign)."""
+        plan = Plan()
+        for people, ys, individual in self.leaders:
+            queue = iter(people)
+            for s, c in ys.items():
+                for _ in range(round(values[c])):
+                    # A multi-group facilitator appears at each slot they lead; a type of
+                    # single-group facilitators hands out a different one each time.
+                    f = people[0] if individual else next(queue)
+                    plan.leaders.setdefault(s, []).append(f)
+        for s, leaders in plan.leaders.items():
+            plan.groups[s] = len(leaders)
+        for s, c in self.free_groups.items():
+            if round(values[c]):
+                plan.groups[s] = round(values[c])
+        return plan
+
+
+def _highs(seed: int, *options: tuple[str, bool | float | str]) -> highspy.Highs:
+    """A silent, single-threaded HiGHS instance with these options."""
+    highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    for option, value in (
+        ("output_flag", False),
+        ("threads", 1),
+        ("random_seed", seed % 2_147_483_647),
+        *options,
+    ):
+        highs.setOptionValue(option, value)
+    return highs
 
 
 def _model(index: Index) -> _Model:
@@ -204,13 +236,8 @@ def _model(index: Index) -> _Model:
 
 
 def _solve(model: _Model, hint: Plan, node_limit: int, seed: int, time_limit: float) -> Exact:
-    build = model.build
-    type_columns, leader_columns, free_groups = model.types, model.leaders, model.free_groups
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    for option, value in (
-        ("output_flag", False),
-        ("threads", 1),
-        ("random_seed", seed % 2_147_483_647),
+    highs = _highs(
+        seed,
         ("mip_rel_gap", 0.0),
         # The objective is an integer at every integer point: a gap below 1 is closed.
         ("mip_abs_gap", 1 - 1e-6),
@@ -221,10 +248,9 @@ def _solve(model: _Model, hint: Plan, node_limit: int, seed: int, time_limit: fl
         ("mip_allow_restart", False),
         # Against a runaway only (see the module docstring).
         ("time_limit", time_limit),
-    ):
-        highs.setOptionValue(option, value)
-    build.load(highs)
-    _give_hint(highs, len(build.cost), hint, type_columns, leader_columns, free_groups)
+    )
+    model.build.load(highs)
+    _give_hint(highs, model, hint)
     highs.run()
     info = highs.getInfo()
     bound = info.mip_dual_bound
@@ -233,37 +259,18 @@ def _solve(model: _Model, hint: Plan, node_limit: int, seed: int, time_limit: fl
     bound_int = math.floor(bound + 1e-6) if math.isfinite(bound) else None
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
         return Exact(None, 0, bound_int, False, nodes, iterations)
-    values = highs.getSolution().col_value
-    plan = Plan()
-    for people, ys, individual in leader_columns:
-        queue = iter(people)
-        for s, c in ys.items():
-            for _ in range(round(values[c])):
-                f = people[0] if individual else next(queue)
-                plan.leaders.setdefault(s, []).append(f)
-    for s, leaders in plan.leaders.items():
-        plan.groups[s] = len(leaders)
-    for s, c in free_groups.items():
-        if round(values[c]):
-            plan.groups[s] = round(values[c])
+    plan = model.groups(list(highs.getSolution().col_value))
     placed = round(info.objective_function_value)
     if bound_int is not None:
         bound_int = max(bound_int, placed)
     return Exact(plan, placed, bound_int, bound_int == placed, nodes, iterations)
 
 
-def _give_hint(
-    highs: highspy.Highs,
-    columns: int,
-    hint: Plan,
-    type_columns: list[tuple[list[int], dict[int, int]]],
-    leader_columns: list[tuple[list[int], dict[int, int], bool]],
-    free_groups: dict[int, int],
-) -> None:
+def _give_hint(highs: highspy.Highs, model: _Model, hint: Plan) -> None:
     """The heuristic's plan as HiGHS's first incumbent."""
-    value = [0.0] * columns
+    value = [0.0] * len(model.build.cost)
     slot_of = {p: s for s, people in hint.members.items() for p in people}
-    for people, xs in type_columns:
+    for people, xs in model.types:
         for p in people:
             s = slot_of.get(p)
             if s in xs:
@@ -272,12 +279,12 @@ def _give_hint(
     for s, leaders in hint.leaders.items():
         for f in leaders:
             led.setdefault(f, []).append(s)
-    for fs, ys, _ in leader_columns:
+    for fs, ys, _ in model.leaders:
         for f in fs:
             for s in led.get(f, []):
                 if s in ys:
                     value[ys[s]] += 1
-    for s, c in free_groups.items():
+    for s, c in model.free_groups.items():
         value[c] = hint.groups.get(s, 0)
     solution = highspy.HighsSolution()
     solution.col_value = value
@@ -306,24 +313,25 @@ def dive(index: Index) -> Dive:
     if not index.viable:
         return Dive(Plan(), 0, 0)
     model = _model(index)
-    build = model.build
-    integer, build.integer = build.integer, []
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    for option, value in (("output_flag", False), ("threads", 1), ("random_seed", 0)):
-        highs.setOptionValue(option, value)
-    build.load(highs)
-    build.integer = integer
+    highs = _highs(0)
+    model.build.load(highs, integer=False)
     columns = [c for _, ys, _ in model.leaders for c in ys.values()]
     columns += list(model.free_groups.values())
     lower = dict.fromkeys(columns, 0.0)
-    upper = {c: build.upper[c] for c in columns}
+    upper = {c: model.build.upper[c] for c in columns}
     iterations = 0
-    bound: int | None = None
-    values: list[float] = []
-    while True:
+
+    def solved() -> bool:
+        nonlocal iterations
         highs.run()
         iterations += max(0, int(highs.getInfo().simplex_iteration_count))
-        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return bool(highs.getModelStatus() == highspy.HighsModelStatus.kOptimal)
+
+    bound: int | None = None
+    while True:
+        # Each turn solves afresh (after a raised bound that held, too): the solution it
+        # then reads is the one the figures in the docstring were measured with.
+        if not solved():
             return Dive(None, bound, iterations)
         values = list(highs.getSolution().col_value)
         if bound is None:
@@ -334,28 +342,12 @@ def dive(index: Index) -> Dive:
             if values[c] - math.floor(values[c] + 1e-6) > 1e-6
         ]
         if not fractional:
-            break
-        _, column = max(fractional)
-        c = -column
+            return Dive(model.groups(values), bound, iterations)
+        c = -max(fractional)[1]
         ceiling = math.ceil(values[c] - 1e-6)
         highs.changeColBounds(c, ceiling, upper[c])
-        highs.run()
-        iterations += max(0, int(highs.getInfo().simplex_iteration_count))
-        if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+        if solved():
             lower[c] = ceiling
         else:
             upper[c] = ceiling - 1
             highs.changeColBounds(c, lower[c], upper[c])
-    plan = Plan()
-    for people, ys, individual in model.leaders:
-        queue = iter(people)
-        for s, c in ys.items():
-            for _ in range(round(values[c])):
-                f = people[0] if individual else next(queue)
-                plan.leaders.setdefault(s, []).append(f)
-    for s, leaders in plan.leaders.items():
-        plan.groups[s] = len(leaders)
-    for s, c in model.free_groups.items():
-        if round(values[c]):
-            plan.groups[s] = round(values[c])
-    return Dive(plan, bound, iterations)

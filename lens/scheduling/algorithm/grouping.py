@@ -63,6 +63,7 @@ _NEIGHBOURHOOD_PASSES = 2
 # at 400-500 (2,300-3,300) its root alone took up to a minute and its 1,000 nodes up to
 # four, so larger models keep CP-SAT's placement step (which there can stall ~3 % short).
 _EXACT_NODES = 1000
+_EXACT_MAX_VARIABLES = 2_000
 # The relaxation rounded (_exact.dive) gives the program, or CP-SAT above its size, a far
 # better start where facilitators bind; its simplex solves took 3-8 s at 2,300-3,300
 # variables (400-500 participants) on a busy 2-core machine, and the root relaxation
@@ -77,7 +78,6 @@ _EXACT_ITERATIONS_PER_SECOND = 12_000
 # models the whole-model step took up to 4 wall seconds per deterministic second.
 _NEIGHBOURHOODS_SHARE = 0.3
 _PREFERENCES_SHARE = 0.15
-_EXACT_MAX_VARIABLES = 2_000
 # Whole models above this many variables take CP-SAT seconds just to load and presolve;
 # they are left to the heuristic and the neighbourhoods.
 _WHOLE_MODEL_MAX_VARIABLES = 30_000
