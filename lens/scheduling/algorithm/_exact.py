@@ -64,6 +64,7 @@ class Exact:
     proven: bool  # placed == bound
     nodes: int  # branch-and-bound nodes explored
     iterations: int  # simplex iterations: the work done, the same on any machine
+    size: int  # columns and rows of the program: with iterations, a measure of the work
 
 
 class _Builder:
@@ -119,7 +120,7 @@ def most_placed(
 ) -> Exact:
     """Groups (by slot, with leaders) placing the most participants, and a proven bound."""
     if not index.viable:  # nobody can be placed: nothing to solve
-        return Exact(Plan(), 0, 0, True, 0, 0)
+        return Exact(Plan(), 0, 0, True, 0, 0, 0)
     return _solve(_model(index), hint, node_limit, seed, time_limit)
 
 
@@ -129,6 +130,32 @@ class _Model:
     types: list[tuple[list[int], dict[int, int]]]  # participants of a type, column per slot
     leaders: list[tuple[list[int], dict[int, int], bool]]  # facilitators, columns, individual
     free_groups: dict[int, int]  # slot -> column of its groups, without facilitators
+
+    @property
+    def size(self) -> int:
+        return len(self.build.cost) + len(self.build.rows)
+
+    def values(self, plan: Plan) -> list[float]:
+        """A plan as a solution of the program: members per type and slot, leaders per slot."""
+        value = [0.0] * len(self.build.cost)
+        slot_of = {p: s for s, people in plan.members.items() for p in people}
+        for people, xs in self.types:
+            for p in people:
+                s = slot_of.get(p)
+                if s in xs:
+                    value[xs[s]] += 1
+        led: dict[int, list[int]] = {}
+        for s, leaders in plan.leaders.items():
+            for f in leaders:
+                led.setdefault(f, []).append(s)
+        for fs, ys, _ in self.leaders:
+            for f in fs:
+                for s in led.get(f, []):
+                    if s in ys:
+                        value[ys[s]] += 1
+        for s, c in self.free_groups.items():
+            value[c] = plan.groups.get(s, 0)
+        return value
 
     def groups(self, values: list[float]) -> Plan:
         """The groups and leaders a solution gives (members are left to _flow.assign)."""
@@ -235,8 +262,8 @@ def _model(index: Index) -> _Model:
     return _Model(build, type_columns, leader_columns, free_groups)
 
 
-def _solve(model: _Model, hint: Plan, node_limit: int, seed: int, time_limit: float) -> Exact:
-    highs = _highs(
+def _mip(seed: int, node_limit: int, time_limit: float) -> highspy.Highs:
+    return _highs(
         seed,
         ("mip_rel_gap", 0.0),
         # The objective is an integer at every integer point: a gap below 1 is closed.
@@ -249,6 +276,10 @@ def _solve(model: _Model, hint: Plan, node_limit: int, seed: int, time_limit: fl
         # Against a runaway only (see the module docstring).
         ("time_limit", time_limit),
     )
+
+
+def _solve(model: _Model, hint: Plan, node_limit: int, seed: int, time_limit: float) -> Exact:
+    highs = _mip(seed, node_limit, time_limit)
     model.build.load(highs)
     _give_hint(highs, model, hint)
     highs.run()
@@ -258,36 +289,18 @@ def _solve(model: _Model, hint: Plan, node_limit: int, seed: int, time_limit: fl
     iterations = int(info.simplex_iteration_count)
     bound_int = math.floor(bound + 1e-6) if math.isfinite(bound) else None
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
-        return Exact(None, 0, bound_int, False, nodes, iterations)
+        return Exact(None, 0, bound_int, False, nodes, iterations, model.size)
     plan = model.groups(list(highs.getSolution().col_value))
     placed = round(info.objective_function_value)
     if bound_int is not None:
         bound_int = max(bound_int, placed)
-    return Exact(plan, placed, bound_int, bound_int == placed, nodes, iterations)
+    return Exact(plan, placed, bound_int, bound_int == placed, nodes, iterations, model.size)
 
 
 def _give_hint(highs: highspy.Highs, model: _Model, hint: Plan) -> None:
-    """The heuristic's plan as HiGHS's first incumbent."""
-    value = [0.0] * len(model.build.cost)
-    slot_of = {p: s for s, people in hint.members.items() for p in people}
-    for people, xs in model.types:
-        for p in people:
-            s = slot_of.get(p)
-            if s in xs:
-                value[xs[s]] += 1
-    led: dict[int, list[int]] = {}
-    for s, leaders in hint.leaders.items():
-        for f in leaders:
-            led.setdefault(f, []).append(s)
-    for fs, ys, _ in model.leaders:
-        for f in fs:
-            for s in led.get(f, []):
-                if s in ys:
-                    value[ys[s]] += 1
-    for s, c in model.free_groups.items():
-        value[c] = hint.groups.get(s, 0)
+    """A plan as HiGHS's first incumbent."""
     solution = highspy.HighsSolution()
-    solution.col_value = value
+    solution.col_value = model.values(hint)
     solution.value_valid = True
     highs.setSolution(solution)
 
@@ -297,21 +310,28 @@ class Dive:
     plan: Plan | None  # groups and leaders (members left to _flow.assign); None: none found
     bound: int | None  # proven by the relaxation: no grouping places more
     iterations: int  # simplex iterations over all the solves
+    size: int  # columns and rows of the program
+
+
+# Share of the fractional counts the dive raises at once (the most fractional first).
+_DIVE_BATCH = 0.1
 
 
 def dive(index: Index) -> Dive:
-    """Groups from the program's relaxation, rounded one decision at a time.
+    """Groups from the program's relaxation, rounded a few decisions at a time.
 
-    Solve the relaxation (every variable continuous); while some count of leaders (or of
-    groups) is fractional, raise the one with the largest fractional part to its ceiling
-    and solve again, or, when that leaves no solution, cap it at its floor. Each step
-    fixes a bound, so it ends; the last solution has whole groups, which the flow then
-    fills. On cohorts where facilitators bind it placed 97-100 % of the optimum in a few
-    seconds where the greedy placed 95-97 %. The first relaxation's value, rounded down,
-    is a proven bound. Deterministic: simplex only, one thread.
+    Solve the relaxation (every variable continuous); while some counts of leaders (or of
+    groups) are fractional, raise the tenth with the largest fractional parts (at least
+    one) to their ceilings and solve again; when that leaves no solution, raise only the
+    first of them, and when even that fails, cap it at its floor. Each step fixes a bound,
+    so it ends; the last solution has whole groups, which the flow then fills. Where
+    facilitators bind, at 400-800 participants, it placed 98.5-100 % of the optimum in
+    13-35 solves, where raising one count per solve took 70-175 solves and three times
+    as long for the same quality. The first relaxation's value, rounded down, is a proven
+    bound. Deterministic: simplex only, one thread.
     """
     if not index.viable:
-        return Dive(Plan(), 0, 0)
+        return Dive(Plan(), 0, 0, 0)
     model = _model(index)
     highs = _highs(0)
     model.build.load(highs, integer=False)
@@ -327,27 +347,93 @@ def dive(index: Index) -> Dive:
         iterations += max(0, int(highs.getInfo().simplex_iteration_count))
         return bool(highs.getModelStatus() == highspy.HighsModelStatus.kOptimal)
 
+    def raised(chosen: list[tuple[int, float]]) -> bool:
+        for c, ceiling in chosen:
+            highs.changeColBounds(c, ceiling, upper[c])
+        if solved():
+            for c, ceiling in chosen:
+                lower[c] = ceiling
+            return True
+        for c, _ in chosen:
+            highs.changeColBounds(c, lower[c], upper[c])
+        return False
+
     bound: int | None = None
     while True:
-        # Each turn solves afresh (after a raised bound that held, too): the solution it
-        # then reads is the one the figures in the docstring were measured with.
         if not solved():
-            return Dive(None, bound, iterations)
+            return Dive(None, bound, iterations, model.size)
         values = list(highs.getSolution().col_value)
         if bound is None:
             bound = math.floor(highs.getInfo().objective_function_value + 1e-6)
-        fractional = [
-            (values[c] - math.floor(values[c] + 1e-6), -c)
-            for c in columns
-            if values[c] - math.floor(values[c] + 1e-6) > 1e-6
-        ]
+        fractional = sorted(
+            (
+                (values[c] - math.floor(values[c] + 1e-6), -c)
+                for c in columns
+                if values[c] - math.floor(values[c] + 1e-6) > 1e-6
+            ),
+            reverse=True,
+        )
         if not fractional:
-            return Dive(model.groups(values), bound, iterations)
-        c = -max(fractional)[1]
-        ceiling = math.ceil(values[c] - 1e-6)
-        highs.changeColBounds(c, ceiling, upper[c])
-        if solved():
-            lower[c] = ceiling
-        else:
-            upper[c] = ceiling - 1
-            highs.changeColBounds(c, lower[c], upper[c])
+            return Dive(model.groups(values), bound, iterations, model.size)
+        chosen = [
+            (-c, float(math.ceil(values[-c] - 1e-6)))
+            for _, c in fractional[: max(1, int(_DIVE_BATCH * len(fractional)))]
+        ]
+        if raised(chosen) or (len(chosen) > 1 and raised(chosen[:1])):
+            continue
+        c, ceiling = chosen[0]
+        upper[c] = ceiling - 1
+        highs.changeColBounds(c, lower[c], upper[c])
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    plan: Plan | None  # groups and leaders (members left to _flow.assign); None: none found
+    placed: int  # what plan places
+    iterations: int
+
+
+class Neighbourhoods:
+    """The program loaded once, and re-solved around a plan with most decisions fixed.
+
+    A neighbourhood frees some units (a unit: the leader columns of one facilitator or of
+    one type of interchangeable facilitators, or the groups of one slot when no facilitator
+    is needed) and fixes every other unit at the plan's values; who meets where stays free.
+    The program is then small after presolve, and solved within a node limit, from the
+    plan as its first solution or from nothing (then it may settle elsewhere with as many
+    placed: a step sideways, out of a plan no neighbourhood improves).
+    """
+
+    def __init__(self, index: Index, node_limit: int, seed: int) -> None:
+        self.model = _model(index)
+        self.highs = _mip(seed, node_limit, 600.0)
+        self.model.build.load(self.highs)
+        self.units = [list(ys.values()) for _, ys, _ in self.model.leaders]
+        self.units += [[c] for c in self.model.free_groups.values()]
+
+    @property
+    def size(self) -> int:
+        return self.model.size
+
+    def search(self, plan: Plan, free: set[int], from_plan: bool) -> Neighbour:
+        """The most placed with the units in `free` (indices into self.units) re-decided."""
+        value = self.model.values(plan)
+        upper = self.model.build.upper
+        for unit, columns in enumerate(self.units):
+            for c in columns:
+                if unit in free:
+                    self.highs.changeColBounds(c, 0, upper[c])
+                else:
+                    self.highs.changeColBounds(c, value[c], value[c])
+        self.highs.clearSolver()
+        if from_plan:
+            _give_hint(self.highs, self.model, plan)
+        self.highs.run()
+        info = self.highs.getInfo()
+        iterations = max(0, int(info.simplex_iteration_count))
+        if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+            return Neighbour(None, 0, iterations)
+        values = list(self.highs.getSolution().col_value)
+        return Neighbour(
+            self.model.groups(values), round(info.objective_function_value), iterations
+        )

@@ -39,7 +39,9 @@ run short (the groups are then still valid, but not necessarily the same).
 
 from __future__ import annotations
 
-from lens.scheduling.algorithm._exact import dive, most_placed
+import random
+
+from lens.scheduling.algorithm._exact import Neighbourhoods, dive, most_placed
 from lens.scheduling.algorithm._flow import assign
 from lens.scheduling.algorithm._plan import Index, Plan, build_index, extend, reasons, to_groups
 from lens.scheduling.algorithm._search import improve
@@ -64,14 +66,28 @@ _NEIGHBOURHOOD_PASSES = 2
 # four, so larger models keep CP-SAT's placement step (which there can stall ~3 % short).
 _EXACT_NODES = 1000
 _EXACT_MAX_VARIABLES = 2_000
-# The relaxation rounded (_exact.dive) gives the program, or CP-SAT above its size, a far
-# better start where facilitators bind; its simplex solves took 3-8 s at 2,300-3,300
-# variables (400-500 participants) on a busy 2-core machine, and the root relaxation
-# alone about 10 s at 8,000.
-_DIVE_MAX_VARIABLES = 5_000
-# Its work is charged to the budget by simplex iterations (deterministic), at the rate seen on
-# a 2-core machine.
+# The relaxation rounded (_exact.dive) gives the program, or the neighbourhoods above its
+# size, a far better start where facilitators bind: on a 2-core machine it took about 1 s
+# at 2,300 variables (400 participants), 4-5 s at 6,100 (800) and 5-9 s at 8,000 (1,000),
+# where the heuristics already came within 0.1 % of the bound.
+_DIVE_MAX_VARIABLES = 7_000
+# Then, up to the same size, neighbourhoods of the program (_exact.Neighbourhoods): a random
+# share of the facilitators re-decided at a time, within a node limit, until this many in a
+# row place nobody more (or the budget is spent). Where facilitators bind, at 400-800
+# participants, they placed 1-7 more than the dive and reached 353 and 357 of the proven
+# optima 354 and 358 (a walk that only took better plans stayed at 352 for any share or
+# node limit tried).
+_EXACT_NEIGHBOURHOOD_NODES = 200
+_EXACT_NEIGHBOURHOOD_SHARE = 0.4
+_EXACT_NEIGHBOURHOOD_TRIES = 40
+# Their share of the budget left: placement comes first (each person left out does not take
+# the course). With half of it they reached 368 of 370 on one of those cohorts, with 0.8 369.
+_EXACT_NEIGHBOURHOODS_SHARE = 0.8
+# HiGHS's work is charged to the budget by simplex iterations (deterministic), at the cost
+# one took on a 2-core machine: about 1/12,000 s up to a few thousand columns and rows, and
+# (columns + rows) / 50 million s above (0.27 ms at 13,000, 0.34 ms at 17,000).
 _EXACT_ITERATIONS_PER_SECOND = 12_000
+_EXACT_SIZE_PER_SECOND = 50e6
 # Shares of the budget the steps after placement may use: the neighbourhoods, then the
 # preferences on the whole model once placement is proven. Their gains come early, and a
 # cohort of 200 should not wait seconds more for them (issue 21: under 5 s at 200). On these
@@ -103,7 +119,7 @@ def form_groups(problem: Problem) -> Result:
 
     if not placement_proven and index.viable and variables <= _DIVE_MAX_VARIABLES:
         rounded = dive(index)
-        budget -= rounded.iterations / _EXACT_ITERATIONS_PER_SECOND * _DETERMINISTIC_PER_SECOND
+        budget -= _exact_cost(rounded.iterations, rounded.size)
         if rounded.bound is not None:
             upper_bound = min(upper_bound, rounded.bound)
         if rounded.plan is not None:
@@ -117,7 +133,7 @@ def form_groups(problem: Problem) -> Result:
     if not placement_proven and index.viable and variables <= _EXACT_MAX_VARIABLES:
         exact = most_placed(index, plan, _EXACT_NODES, problem.seed)
         exact_ran = True
-        budget -= exact.iterations / _EXACT_ITERATIONS_PER_SECOND * _DETERMINISTIC_PER_SECOND
+        budget -= _exact_cost(exact.iterations, exact.size)
         if exact.bound is not None:
             upper_bound = min(upper_bound, exact.bound)
         if exact.plan is not None:
@@ -126,6 +142,16 @@ def form_groups(problem: Problem) -> Result:
                 plan, solver_helped = candidate, True
         placement_proven = len(plan.placed()) == upper_bound
         solver_helped = solver_helped or placement_proven
+
+    if not placement_proven and index.viable and variables <= _DIVE_MAX_VARIABLES:
+        seconds = _EXACT_NEIGHBOURHOODS_SHARE * budget
+        plan, spent, improved = _exact_neighbourhoods(
+            index, plan, upper_bound, seconds, problem.seed
+        )
+        budget -= spent
+        exact_ran = True
+        placement_proven = len(plan.placed()) == upper_bound
+        solver_helped = solver_helped or improved or placement_proven
 
     if whole_model is not None and not placement_proven and not exact_ran:
         model = whole_model
@@ -190,6 +216,49 @@ def simple_bound(index: Index) -> int:
         )
         bound = min(bound, problem.max_size * groups)
     return bound
+
+
+def _exact_cost(iterations: int, size: int) -> float:
+    """HiGHS's simplex iterations on a program of `size` columns and rows, in deterministic
+    seconds of the budget."""
+    per_iteration = max(1 / _EXACT_ITERATIONS_PER_SECOND, size / _EXACT_SIZE_PER_SECOND)
+    return iterations * per_iteration * _DETERMINISTIC_PER_SECOND
+
+
+def _exact_neighbourhoods(
+    index: Index, plan: Plan, bound: int, budget: float, seed: int
+) -> tuple[Plan, float, bool]:
+    """Re-decide random shares of the facilitators with the program, walking from plan to
+    plan with at least as many placed, until placement reaches the bound, the budget is
+    spent, or _EXACT_NEIGHBOURHOOD_TRIES in a row place nobody more; the best plan seen."""
+    search = Neighbourhoods(index, _EXACT_NEIGHBOURHOOD_NODES, seed)
+    units = range(len(search.units))
+    size = max(1, round(_EXACT_NEIGHBOURHOOD_SHARE * len(units)))
+    rng = random.Random(seed)
+    spent = 0.0
+    best = current = plan
+    tries = fruitless = 0
+    while units and spent < budget and fruitless < _EXACT_NEIGHBOURHOOD_TRIES:
+        if len(best.placed()) >= bound:
+            break
+        tries += 1
+        # Every other neighbourhood starts from nothing, which lets the walk step sideways.
+        found = search.search(current, set(rng.sample(units, size)), from_plan=tries % 2 == 1)
+        spent += _exact_cost(found.iterations, search.size)
+        fruitless += 1
+        if found.plan is None or found.placed < len(current.placed()):
+            continue
+        candidate = assign(index, improve(index, assign(index, found.plan)))
+        if len(candidate.placed()) < len(current.placed()) or check_groups(
+            index.problem, to_groups(index, candidate)
+        ):
+            continue
+        if len(candidate.placed()) > len(current.placed()):
+            fruitless = 0
+        current = candidate
+        if _score(index, candidate) > _score(index, best):
+            best = candidate
+    return best, spent, best is not plan
 
 
 def _large_neighbourhood_search(

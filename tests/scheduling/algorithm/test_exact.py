@@ -3,12 +3,14 @@ mixed-integer program finds it and proves it, and the result says so."""
 
 from __future__ import annotations
 
-from lens.scheduling.algorithm import Facilitator, Person, Problem, form_groups
-from lens.scheduling.algorithm._exact import dive, most_placed
+import pytest
+
+from lens.scheduling.algorithm import Facilitator, Person, Problem, form_groups, grouping
+from lens.scheduling.algorithm._exact import Dive, Neighbourhoods, dive, most_placed
 from lens.scheduling.algorithm._flow import assign
 from lens.scheduling.algorithm._plan import Plan, build_index, extend
 from lens.scheduling.algorithm._search import improve
-from lens.scheduling.algorithm.grouping import simple_bound
+from lens.scheduling.algorithm.grouping import _exact_neighbourhoods, simple_bound
 
 
 def at(*starts: int) -> frozenset[int]:
@@ -43,13 +45,17 @@ MISSED = Problem(
 )
 
 
-def _heuristic(problem: Problem) -> int:
+def _heuristic_plan(problem: Problem) -> Plan:
     index = build_index(problem)
     middle = (problem.min_size + problem.max_size + 1) // 2
     return max(
-        len(assign(index, improve(index, extend(index, Plan(), fill))).placed())
-        for fill in (None, middle)
+        (assign(index, improve(index, extend(index, Plan(), fill))) for fill in (None, middle)),
+        key=lambda plan: len(plan.placed()),
     )
+
+
+def _heuristic(problem: Problem) -> int:
+    return len(_heuristic_plan(problem).placed())
 
 
 def test_the_heuristics_miss_what_the_program_proves() -> None:
@@ -99,3 +105,74 @@ def test_without_facilitators_the_program_opens_groups_itself() -> None:
     exact = most_placed(build_index(problem), Plan(), node_limit=1000, seed=0)
     assert (exact.placed, exact.proven) == (5, True)
     assert exact.plan is not None and exact.plan.groups == {0: 2}
+
+
+def test_a_neighbourhood_keeps_what_it_fixes_and_frees_what_it_frees() -> None:
+    index = build_index(MISSED)
+    plan = _heuristic_plan(MISSED)
+    search = Neighbourhoods(index, node_limit=1000, seed=0)
+    assert len(search.units) == 2  # Eve; Fay and Gil (the same times, one group each)
+    kept = search.search(plan, set(), from_plan=True)
+    assert kept.placed == 6 and kept.plan is not None
+    assert len(assign(index, kept.plan).placed()) == 6
+    # Neither unit alone places a seventh: Eve at 15:00 (Ann, Cat, Dan) needs Gil at
+    # 05:00 for Bea.
+    for unit in (0, 1):
+        assert search.search(plan, {unit}, from_plan=unit == 0).placed == 6
+    freed = search.search(plan, {0, 1}, from_plan=False)
+    assert freed.placed == 7 and freed.plan is not None
+    assert freed.plan.groups == {0: 1, 10: 1, 30: 1}
+    assert len(assign(index, freed.plan).placed()) == 7
+
+
+def test_the_walk_through_neighbourhoods_reaches_the_optimum_from_the_heuristics(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(grouping, "_EXACT_NEIGHBOURHOOD_SHARE", 1.0)  # two units: free both
+    index = build_index(MISSED)
+    plan = _heuristic_plan(MISSED)
+    best, spent, improved = _exact_neighbourhoods(index, plan, 8, budget=10.0, seed=3)
+    assert len(best.placed()) == 7 and improved and spent > 0
+    again, _, _ = _exact_neighbourhoods(index, plan, 8, budget=10.0, seed=3)
+    assert (again.groups, again.leaders, again.members) == (best.groups, best.leaders, best.members)
+
+
+def test_the_walk_stops_at_the_bound_and_within_its_budget() -> None:
+    index = build_index(MISSED)
+    plan = _heuristic_plan(MISSED)
+    same, spent, improved = _exact_neighbourhoods(index, plan, 6, budget=10.0, seed=0)
+    assert same is plan and spent == 0 and not improved  # 6 placed is the bound given
+    same, spent, improved = _exact_neighbourhoods(index, plan, 8, budget=0.0, seed=0)
+    assert same is plan and spent == 0 and not improved
+
+
+def test_above_the_program_size_form_groups_walks_the_neighbourhoods(monkeypatch) -> None:
+    # As on a cohort too large for the whole program, with a dive that found nothing.
+    monkeypatch.setattr(grouping, "_EXACT_MAX_VARIABLES", 0)
+    monkeypatch.setattr(grouping, "_EXACT_NEIGHBOURHOOD_SHARE", 1.0)
+    monkeypatch.setattr(grouping, "dive", lambda index: Dive(None, None, 0, 0))
+    walked: list[int] = []
+
+    def spy(index, plan, bound, budget, seed):  # type: ignore[no-untyped-def]
+        result = _exact_neighbourhoods(index, plan, bound, budget, seed)
+        walked.append(len(result[0].placed()))
+        return result
+
+    monkeypatch.setattr(grouping, "_exact_neighbourhoods", spy)
+    monkeypatch.setattr(grouping, "_large_neighbourhood_search", _no_search)
+    result = form_groups(MISSED)
+    assert walked == [7]
+    assert result.placed == 7 and result.upper_bound == 8 and result.status == "feasible"
+
+
+def _no_search(index, plan, budget):  # type: ignore[no-untyped-def]
+    return plan, 0.0, False
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_batched_dive_still_rounds_to_whole_groups(seed: int) -> None:
+    index = build_index(MISSED)
+    rounded = dive(index)
+    assert rounded.iterations > 0 and rounded.size > 0
+    assert rounded.plan is not None
+    assert all(n == len(rounded.plan.leaders.get(s, [])) for s, n in rounded.plan.groups.items())
