@@ -7,12 +7,14 @@
    most in their "available" tier, then sizes nearest the middle of min_size..max_size.
    The better of the two greedy starts is kept.
 4. If fewer are placed than have any viable slot: the relaxation of a mixed-integer
-   program (_exact.py, HiGHS), rounded one decision at a time (_exact.dive), gives groups
-   and a proven bound; then the program itself finds the most that can be placed and
-   proves it, within a node limit, and the flow chooses the members for its groups. On
-   models too large for the program (above _EXACT_MAX_VARIABLES), CP-SAT maximises
-   placement on the whole model (_solver.py), hinted with the best so far, and proves
-   what bound it can.
+   program (_exact.py, HiGHS), rounded a few decisions at a time (_exact.dive), gives
+   groups and a proven bound; then the program itself finds the most that can be placed
+   and proves it, within a node limit, and the flow chooses the members for its groups.
+   On models too large for the whole program (above _EXACT_MAX_VARIABLES), and where it
+   did not prove its answer, neighbourhoods of it (_exact.Neighbourhoods) re-decide a
+   random share of the facilitators at a time, the rest fixed. Above _DIVE_MAX_VARIABLES,
+   CP-SAT maximises placement on the whole model (_solver.py) instead, hinted with the
+   best so far, and proves what bound it can.
 5. Large-neighbourhood search: CP-SAT re-solves one window of start slots at a time with
    everything else fixed, on the whole objective (placed, then tier, then evenness), and
    keeps any improvement; it stops after a pass without one.
