@@ -380,7 +380,7 @@ def dive(index: Index) -> Dive:
             for _, c in fractional[: max(1, int(_DIVE_BATCH * len(fractional)))]
         ]
         if raised(chosen) or (len(chosen) > 1 and raised(chosen[:1])):
-            continue
+            continue  # the turn's solve then starts from the optimal basis: no iterations
         c, ceiling = chosen[0]
         upper[c] = ceiling - 1
         highs.changeColBounds(c, lower[c], upper[c])

@@ -65,7 +65,8 @@ _NEIGHBOURHOOD_PASSES = 2
 # a time limit), and the largest model it is tried on. Where facilitators bind, it proved
 # 200 participants (about 700 variables) in under 5 s and 300-350 (1,300-2,000) in 3-12 s;
 # at 400-500 (2,300-3,300) its root alone took up to a minute and its 1,000 nodes up to
-# four, so larger models keep CP-SAT's placement step (which there can stall ~3 % short).
+# four, so larger models go to the dive and the program's neighbourhoods (up to
+# _DIVE_MAX_VARIABLES), and above that to CP-SAT's placement step.
 _EXACT_NODES = 1000
 _EXACT_MAX_VARIABLES = 2_000
 # The relaxation rounded (_exact.dive) gives the program, or the neighbourhoods above its
@@ -230,7 +231,8 @@ def _exact_cost(iterations: int, size: int) -> float:
 def _exact_neighbourhoods(
     index: Index, plan: Plan, bound: int, budget: float, seed: int
 ) -> tuple[Plan, float, bool]:
-    """Re-decide random shares of the facilitators with the program, walking from plan to
+    """Re-decide random shares of the units (facilitators, or slots' groups when none are
+    needed) with the program, walking from plan to
     plan with at least as many placed, until placement reaches the bound, the budget is
     spent, or _EXACT_NEIGHBOURHOOD_TRIES in a row place nobody more; the best plan seen."""
     search = Neighbourhoods(index, _EXACT_NEIGHBOURHOOD_NODES, seed)

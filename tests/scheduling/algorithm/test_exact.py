@@ -3,12 +3,22 @@ mixed-integer program finds it and proves it, and the result says so."""
 
 from __future__ import annotations
 
-import pytest
+import random
 
-from lens.scheduling.algorithm import Facilitator, Person, Problem, form_groups, grouping
+import highspy
+
+from lens.scheduling.algorithm import (
+    Facilitator,
+    Person,
+    Problem,
+    _exact,
+    check_groups,
+    form_groups,
+    grouping,
+)
 from lens.scheduling.algorithm._exact import Dive, Neighbourhoods, dive, most_placed
 from lens.scheduling.algorithm._flow import assign
-from lens.scheduling.algorithm._plan import Plan, build_index, extend
+from lens.scheduling.algorithm._plan import Plan, build_index, extend, to_groups
 from lens.scheduling.algorithm._search import improve
 from lens.scheduling.algorithm.grouping import _exact_neighbourhoods, simple_bound
 
@@ -169,10 +179,56 @@ def _no_search(index, plan, budget):  # type: ignore[no-untyped-def]
     return plan, 0.0, False
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_the_batched_dive_still_rounds_to_whole_groups(seed: int) -> None:
+def test_the_batched_dive_still_rounds_to_whole_groups() -> None:
     index = build_index(MISSED)
     rounded = dive(index)
     assert rounded.iterations > 0 and rounded.size > 0
     assert rounded.plan is not None
     assert all(n == len(rounded.plan.leaders.get(s, [])) for s, n in rounded.plan.groups.items())
+
+
+def _scattered(seed: int, people: int, facilitators: int) -> Problem:
+    """People and facilitators free in two or three scattered blocks of 2-3 hours."""
+    rng = random.Random(seed)
+
+    def blocks() -> frozenset[int]:
+        free: set[int] = set()
+        for _ in range(rng.choice([2, 3])):
+            start = rng.randrange(0, 336 - 6)
+            free |= set(range(start, start + rng.choice([4, 5, 6])))
+        return frozenset(free)
+
+    return Problem(
+        participants=tuple(Person(i, blocks(), frozenset()) for i in range(people)),
+        facilitators=tuple(
+            Facilitator(1000 + i, blocks(), frozenset(), rng.choice([1, 1, 2]))
+            for i in range(facilitators)
+        ),
+        meeting_slots=3,
+        min_size=3,
+        max_size=6,
+    )
+
+
+def test_a_dive_that_raises_everything_at_once_falls_back_and_ends_whole(monkeypatch) -> None:
+    # Raising every fractional count at once breaks a facilitator's limit or a clash of
+    # times here: the dive must undo that raise, try one count, or cap it, and go on.
+    index = build_index(_scattered(8, 120, 12))
+    one_at_a_time = dive(index)
+    monkeypatch.setattr(_exact, "_DIVE_BATCH", 1.0)
+    failed: list[int] = []
+    solve = highspy.Highs.run
+
+    def run(highs: highspy.Highs) -> highspy.HighsStatus:
+        status = solve(highs)
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            failed.append(1)
+        return status
+
+    monkeypatch.setattr(highspy.Highs, "run", run)
+    batched = dive(index)
+    assert failed  # the fallback ran
+    assert batched.bound == one_at_a_time.bound and batched.plan is not None
+    assert all(n == len(batched.plan.leaders.get(s, [])) for s, n in batched.plan.groups.items())
+    groups = to_groups(index, assign(index, batched.plan))
+    assert check_groups(index.problem, groups) == []

@@ -11,6 +11,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 from functools import cache
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,11 +26,12 @@ from lens.scheduling.algorithm import (
     Result,
     Tier,
     UnplacedReason,
+    _exact,
     can_attend,
     check_groups,
     form_groups,
 )
-from lens.scheduling.algorithm._exact import dive, most_placed
+from lens.scheduling.algorithm._exact import Neighbourhoods, dive, most_placed
 from lens.scheduling.algorithm._flow import assign
 from lens.scheduling.algorithm._plan import Plan, build_index, to_groups
 from lens.scheduling.algorithm.problem import attendable_starts
@@ -341,3 +343,14 @@ def test_tiny_cohorts_match_brute_force(problem: Problem) -> None:
         assert rounded.plan is not None
         placed = assign(index, rounded.plan)
         assert check_groups(problem, to_groups(index, placed)) == []
+        # Every fractional count raised at once: when that has no solution, the dive falls
+        # back to one, then to a floor, and still ends with whole, valid groups.
+        with patch.object(_exact, "_DIVE_BATCH", 1.0):
+            batched = dive(index)
+        assert batched.bound == rounded.bound and batched.plan is not None
+        placed = assign(index, batched.plan)
+        assert check_groups(problem, to_groups(index, placed)) == []
+        # A neighbourhood that frees every unit is the whole program.
+        search = Neighbourhoods(index, node_limit=1000, seed=0)
+        free = set(range(len(search.units)))
+        assert search.search(Plan(), free, from_plan=False).placed == best[0]
