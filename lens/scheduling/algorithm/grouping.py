@@ -12,9 +12,10 @@
    and proves it, within a node limit, and the flow chooses the members for its groups.
    On models too large for the whole program (above _EXACT_MAX_VARIABLES), and where it
    did not prove its answer, neighbourhoods of it (_exact.Neighbourhoods) re-decide a
-   random share of the facilitators at a time, the rest fixed. Above _DIVE_MAX_VARIABLES,
-   CP-SAT maximises placement on the whole model (_solver.py) instead, hinted with the
-   best so far, and proves what bound it can.
+   random share of the facilitators at a time, the rest fixed (from the heuristics' plan
+   above _DIVE_MAX_VARIABLES). Above _NEIGHBOURHOODS_MAX_VARIABLES, CP-SAT maximises
+   placement on the whole model (_solver.py) instead, hinted with the best so far, and
+   proves what bound it can.
 5. Large-neighbourhood search: CP-SAT re-solves one window of start slots at a time with
    everything else fixed, on the whole objective (placed, then tier, then evenness), and
    keeps any improvement; it stops after a pass without one.
@@ -65,8 +66,8 @@ _NEIGHBOURHOOD_PASSES = 2
 # a time limit), and the largest model it is tried on. Where facilitators bind, it proved
 # 200 participants (about 700 variables) in under 5 s and 300-350 (1,300-2,000) in 3-12 s;
 # at 400-500 (2,300-3,300) its root alone took up to a minute and its 1,000 nodes up to
-# four, so larger models go to the dive and the program's neighbourhoods (up to
-# _DIVE_MAX_VARIABLES), and above that to CP-SAT's placement step.
+# four, so larger models go to the dive and the program's neighbourhoods, and above
+# _NEIGHBOURHOODS_MAX_VARIABLES to CP-SAT's placement step.
 _EXACT_NODES = 1000
 _EXACT_MAX_VARIABLES = 2_000
 # The relaxation rounded (_exact.dive) gives the program, or the neighbourhoods above its
@@ -86,6 +87,9 @@ _EXACT_NEIGHBOURHOOD_TRIES = 40
 # Their share of the budget left: placement comes first (each person left out does not take
 # the course). With half of it they reached 368 of 370 on one of those cohorts, with 0.8 369.
 _EXACT_NEIGHBOURHOODS_SHARE = 0.8
+# Without the dive, from the heuristics' plan, they placed all 1,000 of a cohort where the
+# heuristics and CP-SAT placed 999 (8,100 variables; 4.5 s of neighbourhoods, 7.8 s in all).
+_NEIGHBOURHOODS_MAX_VARIABLES = 10_000
 # HiGHS's work is charged to the budget by simplex iterations (deterministic), at the cost
 # one took on a 2-core machine: about 1/12,000 s up to a few thousand columns and rows, and
 # (columns + rows) / 50 million s above (0.27 ms at 13,000, 0.34 ms at 17,000).
@@ -146,7 +150,7 @@ def form_groups(problem: Problem) -> Result:
         placement_proven = len(plan.placed()) == upper_bound
         solver_helped = solver_helped or placement_proven
 
-    if not placement_proven and index.viable and variables <= _DIVE_MAX_VARIABLES:
+    if not placement_proven and index.viable and variables <= _NEIGHBOURHOODS_MAX_VARIABLES:
         seconds = _EXACT_NEIGHBOURHOODS_SHARE * budget
         plan, spent, improved = _exact_neighbourhoods(
             index, plan, upper_bound, seconds, problem.seed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import highspy
+import pytest
 
 from lens.scheduling.algorithm import (
     Facilitator,
@@ -156,9 +157,14 @@ def test_the_walk_stops_at_the_bound_and_within_its_budget() -> None:
     assert same is plan and spent == 0 and not improved
 
 
-def test_above_the_program_size_form_groups_walks_the_neighbourhoods(monkeypatch) -> None:
-    # As on a cohort too large for the whole program, with a dive that found nothing.
+@pytest.mark.parametrize("dive_max", [0, 10**6])
+def test_above_the_program_size_form_groups_walks_the_neighbourhoods(
+    monkeypatch, dive_max: int
+) -> None:
+    # As on a cohort too large for the whole program: above the dive's size too, or with a
+    # dive that found nothing.
     monkeypatch.setattr(grouping, "_EXACT_MAX_VARIABLES", 0)
+    monkeypatch.setattr(grouping, "_DIVE_MAX_VARIABLES", dive_max)
     monkeypatch.setattr(grouping, "_EXACT_NEIGHBOURHOOD_SHARE", 1.0)
     monkeypatch.setattr(grouping, "dive", lambda index: Dive(None, None, 0, 0))
     walked: list[int] = []
