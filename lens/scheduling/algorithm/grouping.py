@@ -239,6 +239,8 @@ def _exact_neighbourhoods(
     needed) with the program, walking from plan to
     plan with at least as many placed, until placement reaches the bound, the budget is
     spent, or _EXACT_NEIGHBOURHOOD_TRIES in a row place nobody more; the best plan seen."""
+    if budget <= 0 or len(plan.placed()) >= bound:
+        return plan, 0.0, False
     search = Neighbourhoods(index, _EXACT_NEIGHBOURHOOD_NODES, seed)
     units = range(len(search.units))
     size = max(1, round(_EXACT_NEIGHBOURHOOD_SHARE * len(units)))
