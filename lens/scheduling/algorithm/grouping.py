@@ -78,9 +78,9 @@ _DIVE_MAX_VARIABLES = 7_000
 # Then, up to the same size, neighbourhoods of the program (_exact.Neighbourhoods): a random
 # share of the facilitators re-decided at a time, within a node limit, until this many in a
 # row place nobody more (or the budget is spent). Where facilitators bind, at 400-800
-# participants, they placed 1-7 more than the dive and reached 353 and 357 of the proven
-# optima 354 and 358 (a walk that only took better plans stayed at 352 for any share or
-# node limit tried).
+# participants, they placed 1-7 more than the dive and reached 353, 358 and 369 of the
+# proven optima 354, 358 and 370 (a walk that only took better plans stayed at 352 of 354
+# for any share or node limit tried).
 _EXACT_NEIGHBOURHOOD_NODES = 200
 _EXACT_NEIGHBOURHOOD_SHARE = 0.4
 _EXACT_NEIGHBOURHOOD_TRIES = 40
@@ -236,9 +236,9 @@ def _exact_neighbourhoods(
     index: Index, plan: Plan, bound: int, budget: float, seed: int
 ) -> tuple[Plan, float, bool]:
     """Re-decide random shares of the units (facilitators, or slots' groups when none are
-    needed) with the program, walking from plan to
-    plan with at least as many placed, until placement reaches the bound, the budget is
-    spent, or _EXACT_NEIGHBOURHOOD_TRIES in a row place nobody more; the best plan seen."""
+    needed) with the program, walking from plan to plan with at least as many placed, until
+    placement reaches the bound, the budget is spent, or _EXACT_NEIGHBOURHOOD_TRIES in a row
+    place nobody more; the best plan seen."""
     if budget <= 0 or len(plan.placed()) >= bound:
         return plan, 0.0, False
     search = Neighbourhoods(index, _EXACT_NEIGHBOURHOOD_NODES, seed)
