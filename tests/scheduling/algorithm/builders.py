@@ -17,6 +17,11 @@ def span(start: int, count: int) -> frozenset[int]:
     return frozenset((start + k) % SLOTS_PER_WEEK for k in range(count))
 
 
+def at(*starts: int) -> frozenset[int]:
+    """Free for a one-hour meeting (two slots) at each start."""
+    return frozenset().union(*(span(s, 2) for s in starts))
+
+
 def people(
     first_id: int, count: int, available: Iterable[int] = (), if_needed: Iterable[int] = ()
 ) -> list[Person]:

@@ -22,12 +22,7 @@ from lens.scheduling.algorithm._flow import assign
 from lens.scheduling.algorithm._plan import Plan, build_index, extend, to_groups
 from lens.scheduling.algorithm._search import improve
 from lens.scheduling.algorithm.grouping import _exact_neighbourhoods, simple_bound
-
-
-def at(*starts: int) -> frozenset[int]:
-    """Free for a one-hour meeting (two slots) at each start."""
-    return frozenset(s + k for s in starts for k in range(2))
-
+from tests.scheduling.algorithm.builders import at
 
 # Four times: Monday 00:00, 05:00, 10:00 and 15:00 UTC. Groups of 2 or 3.
 # The most that can be placed is 7: Eve leads at 15:00 (Ann, Cat, Dan), Fay at 00:00 (Eli

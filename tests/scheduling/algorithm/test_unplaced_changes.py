@@ -12,11 +12,7 @@ from lens.scheduling.algorithm import (
     UnplacedReason,
     form_groups,
 )
-
-
-def at(*starts: int) -> frozenset[int]:
-    """Free for a one-hour meeting (two slots) at each start."""
-    return frozenset(s + k for s in starts for k in range(2))
+from tests.scheduling.algorithm.builders import at
 
 
 def test_a_facilitator_at_their_time_would_start_a_group() -> None:
