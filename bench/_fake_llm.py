@@ -41,6 +41,8 @@ class FakeProvider:
         self.closed_early = 0
         # When the streamed requests since the last reset arrived (first, last).
         self.arrived: list[float] = []
+        # When the first token of each of those was sent (time.monotonic(), as `arrived`).
+        self.first_sent: list[float] = []
         self.last_request: dict[str, Any] | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -68,6 +70,7 @@ class FakeProvider:
                     if path.endswith("reset=1"):
                         self.peak_active = self.active
                         self.arrived = []
+                        self.first_sent = []
                 elif method == "GET" and path == "/last-request":
                     await self._json(writer, self.last_request, keep_alive)
                 elif method == "GET" and path == "/health":
@@ -92,6 +95,9 @@ class FakeProvider:
             "arrival_spread_ms": round(1000 * (max(self.arrived) - min(self.arrived)))
             if self.arrived
             else 0,
+            # the monotonic clock is the machine's: the bench compares these with its own
+            "arrived": self.arrived,
+            "first_sent": self.first_sent,
         }
 
     async def _json(
@@ -162,6 +168,8 @@ class FakeProvider:
                     delta["role"] = "assistant"
                 chunk = _chunk(model, [_choice(delta, None)], with_usage)
                 await self._send(writer, f"data: {json.dumps(chunk)}\n\n")
+                if i == 0:
+                    self.first_sent.append(time.monotonic())
             final = f"data: {json.dumps(_chunk(model, [_choice({}, 'stop')], with_usage))}\n\n"
             if with_usage:
                 last = {**_chunk(model, [], False), "usage": self._usage()}

@@ -230,6 +230,7 @@ class Result:
     ttft: float | None = None  # seconds from sending the request to the first token
     total: float | None = None  # seconds to the end of the stream
     error: str | None = None
+    first_at: float | None = None  # time.monotonic() when the first token arrived
 
 
 class Student:
@@ -280,6 +281,7 @@ class Student:
                         if event == "delta":
                             if result.ttft is None:
                                 result.ttft = time.perf_counter() - started
+                                result.first_at = time.monotonic()
                             got += data["text"]
                         elif event == "done":
                             done = True
@@ -344,6 +346,7 @@ class DirectCaller:
                         if piece:
                             if result.ttft is None:
                                 result.ttft = time.perf_counter() - started
+                                result.first_at = time.monotonic()
                             got += piece
         except (httpx.HTTPError, OSError, ValueError) as exc:
             result.error = f"{type(exc).__name__}: {exc}"
@@ -402,9 +405,10 @@ async def sequential(
 
 async def concurrent(
     make: Callable[[], Caller], n: int, *, on_start: Callable[[], None] | None = None
-) -> tuple[list[Result], float, list[bool]]:
+) -> tuple[list[Result], float, list[bool], float]:
     """n exchanges started together (each its own caller, connected beforehand);
-    `on_start` is called just before they are let go."""
+    `on_start` is called just before they are let go. Also returns when they were let go
+    (time.monotonic())."""
     callers = await _prepared(make, n)
     start = asyncio.Event()
 
@@ -417,6 +421,7 @@ async def concurrent(
     if on_start is not None:
         on_start()
     began = time.perf_counter()
+    let_go_at = time.monotonic()
     start.set()
     results = list(await asyncio.gather(*tasks))
     wall = time.perf_counter() - began
@@ -433,7 +438,7 @@ async def concurrent(
 
         stored = list(await asyncio.gather(*(check(c) for c in callers)))  # type: ignore[arg-type]
     await asyncio.gather(*(c.close() for c in callers))
-    return results, wall, stored
+    return results, wall, stored, let_go_at
 
 
 # -- reporting ---------------------------------------------------------------------------
@@ -468,6 +473,24 @@ def summarise(results: list[Result]) -> Summary:
         p99=pct(ttfts, 99),
         mean_total=statistics.fmean(totals),
         first_errors=sorted(set(errors))[:5],
+    )
+
+
+def timeline(stats: dict[str, Any], results: list[Result], let_go_at: float) -> str:
+    """When the requests reached the provider, when it sent each first token, and when
+    the learners had it: where the added time to first token is spent, before the
+    provider or on the way back."""
+
+    def spread(times: list[float]) -> str:
+        if not times:
+            return "-"
+        ms = sorted(1000 * (t - let_go_at) for t in times)
+        return f"{pct(ms, 50):4.0f} / {ms[-1]:4.0f}"
+
+    got = [r.first_at for r in results if r.first_at is not None]
+    return (
+        f"at the provider {spread(stats.get('arrived', []))}   first token sent "
+        f"{spread(stats.get('first_sent', []))}   received {spread(got)}"
     )
 
 
@@ -537,7 +560,7 @@ async def run(
             return stats
 
     before = await provider_stats(reset=True)
-    con_direct, wall_direct, _ = await concurrent(make_direct, args.concurrent)
+    con_direct, wall_direct, _, direct_at = await concurrent(make_direct, args.concurrent)
     after_direct = await provider_stats(reset=True)
     # From the moment the 200 are let go (each learner's visit to the module page, which
     # gave them their cookie, is before it): the POSTs, the streams, and the history
@@ -550,7 +573,9 @@ async def run(
             pid, Path(tempfile.gettempdir()) / f"lens-bench-tutor-{pid}.spy"
         )
 
-    con_lens, wall_lens, stored = await concurrent(make_lens, args.concurrent, on_start=let_go)
+    con_lens, wall_lens, stored, lens_at = await concurrent(
+        make_lens, args.concurrent, on_start=let_go
+    )
     cpu_con = watch.cpu_seconds() - started["cpu"]
     profiled = started["profile"].summary(PROFILE_LABELS)
     after_lens = await provider_stats()
@@ -600,6 +625,12 @@ async def run(
         f"{after_lens.get('arrival_spread_ms', 0)} ms of each other through Lens, "
         f"{after_direct.get('arrival_spread_ms', 0)} ms directly"
     )
+    print("  timeline, ms after the let-go (median / last):")
+    for name, stats, results, at in (
+        ("directly", after_direct, con_direct, direct_at),
+        ("through Lens", after_lens, con_lens, lens_at),
+    ):
+        print(f"    {name:13} {timeline(stats, results, at)}")
     print(
         f"  Lens CPU: {cpu_con:.1f} s in the phase ({cpu_con / max(wall_lens, 1e-9):.0%} of one "
         f"core over its {wall_lens:.1f} s); {cpu_con * 1000 / max(1, args.concurrent):.1f} ms "
