@@ -9,6 +9,7 @@ Protocol of POST /api/tutor/messages (text/event-stream), see lens/tutor/README.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -200,6 +201,15 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     )
     conversation_id, system, turns = started.conversation_id, started.system, started.turns
     reply = Reply(hold_id=started.hold_id)
+    # Before this response's head is written: with a cohort asking at once, every request
+    # reaches the vendor before Lens writes the first of the 200 heads (issue 20).
+    ahead = await model.send_ahead(
+        system=system, messages=turns, max_tokens=lens.settings.tutor_max_tokens
+    )
+    if ahead is not None:
+        # The others started in the same batch send theirs before this one goes on to
+        # its response (sending rarely waits, so nothing else would let them in first).
+        await asyncio.sleep(0)
 
     begun = False
 
@@ -217,6 +227,7 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
                 reply=reply,
                 spool=spool_for(lens.settings),
                 saves=_saves(request, lens),
+                ahead=ahead,
             ):
                 yield _event("delta", {"text": text})
         except ProviderAccountProblem as exc:
@@ -249,6 +260,8 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
         `events` runs, and `stream_reply` never sees it): the budget goes back now, not
         when the hold expires. Their message stays, as any they sent."""
         if not begun:
+            if ahead is not None:
+                await ahead.aclose()  # the request sent for it: its connection goes
             await let_go(lens.sessionmaker, reply.hold_id)
 
     response = StreamingResponse(

@@ -20,7 +20,14 @@ from lens.db.outage import database_unavailable
 from lens.db.spool import Spool, save_or_spool
 from lens.errors import Invalid, RateLimited
 from lens.integrations.llm import direct
-from lens.integrations.llm.client import ChatModel, Delta, DirectModel, LiteLLMModel, Usage
+from lens.integrations.llm.client import (
+    Ahead,
+    ChatModel,
+    Delta,
+    DirectModel,
+    LiteLLMModel,
+    Usage,
+)
 from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
 from lens.logging import get_logger
 from lens.settings import Settings
@@ -239,6 +246,7 @@ async def stream_reply(
     reply: Reply,
     spool: Spool | None = None,
     saves: ReplySaves | None = None,
+    ahead: Ahead | None = None,
 ) -> AsyncIterator[str]:
     """Yield the reply's text as it arrives; store it when it ends, however it ends.
 
@@ -247,7 +255,8 @@ async def stream_reply(
     cannot take it (after retries), it waits in `spool` until the database is back.
     """
     try:
-        async for event in model.stream(system=system, messages=history, max_tokens=max_tokens):
+        replying = model.stream(system=system, messages=history, max_tokens=max_tokens, ahead=ahead)
+        async for event in replying:
             if isinstance(event, Delta):
                 reply.text += event.text
                 yield event.text
@@ -257,6 +266,8 @@ async def stream_reply(
         reply.status = "partial" if reply.text else "error"
         raise
     finally:
+        if ahead is not None:  # unread when the stream never reached it (idempotent)
+            await ahead.aclose()
         # Shielded: a disconnect cancels this generator, and the transcript must still
         # be written.
         await asyncio.shield(

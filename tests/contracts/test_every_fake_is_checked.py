@@ -53,6 +53,12 @@ ALLOWED = {
         "a TCP proxy in front of the test PostgreSQL server (cut and restored to test an "
         "outage), not a vendor: it passes bytes through unchanged"
     ),
+    ("tests/integrations/test_llm_http.py", "handler"): (
+        "plain HTTP/1.1 servers under the vendor streams' HTTP client (answers framed by "
+        "length, chunks or the connection's end, compressed, cut, not HTTP), not a vendor: "
+        "they test the client's reading of HTTP; the vendors' answers are checked through "
+        "the bench's fake, whose contract test is tests/contracts/test_bench_fake_llm.py"
+    ),
     ("tests/integrations/test_llm_sockets.py", "handler"): (
         "plain TCP and TLS servers under the vendor streams' socket layer (echo, silence, "
         "close, a fixed HTTP answer), not a vendor: they test bytes, time limits and TLS"

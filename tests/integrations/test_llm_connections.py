@@ -1,21 +1,29 @@
 """Connections to the vendors (lens.integrations.llm.connections): kept and reused one per
-stream, never one that the server closed; httpx's own client behind a proxy. Against the
+stream, never one that the server closed; httpx's own client behind a proxy; requests
+written before their answers are read; answers whole whatever their framing. Against the
 bench's fake OpenAI provider on a real socket (its answers are checked against OpenAI's
 description in tests/contracts/test_bench_fake_llm.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 from typing import Any
 
-import httpx
 import pytest
 
 from lens.integrations.llm import connections, sockets
 from lens.integrations.llm.client import Delta, DirectModel, Usage
-from lens.integrations.llm.connections import ConnectionPool, vendor_client
+from lens.integrations.llm.connections import (
+    ConnectionPool,
+    HttpxVendor,
+    Vendor,
+    VendorConnectTimeout,
+    VendorNetworkError,
+    vendor_client,
+)
 from tests.contracts.test_bench_fake_llm import TOKENS, Running, fake  # noqa: F401
 
 
@@ -29,17 +37,19 @@ def unused_port() -> int:
 BODY = {"model": "bench", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
 
 
-def pool_of(client: httpx.AsyncClient) -> ConnectionPool:
+def pool_of(client: Vendor) -> ConnectionPool:
     pool = connections.pool_of(client)
     assert pool is not None
     return pool
 
 
-async def stream(client: httpx.AsyncClient, base: str, **headers: str) -> str:
-    async with client.stream("POST", base + "/v1/chat/completions", json=BODY,
-                             headers=headers) as response:  # fmt: skip
-        assert response.status_code == 200
-        return "".join([chunk async for chunk in response.aiter_text()])
+async def stream(client: Vendor, base: str, **headers: str) -> str:
+    response = await client.send("POST", base + "/v1/chat/completions",
+                                 {"content-type": "application/json", **headers},
+                                 json.dumps(BODY).encode())  # fmt: skip
+    await response.head()
+    assert response.status_code == 200
+    return (await response.aread()).decode()
 
 
 async def test_one_after_another_reuse_one_connection(fake: Running) -> None:  # noqa: F811
@@ -97,7 +107,7 @@ async def test_a_reply_streams_through_lens_own_route(fake: Running) -> None:  #
 def test_behind_a_proxy_httpx_own_client_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     client = vendor_client(connect_timeout=5)
-    assert not isinstance(getattr(client._transport, "_pool", None), ConnectionPool)
+    assert isinstance(client, HttpxVendor) and connections.pool_of(client) is None
     monkeypatch.delenv("HTTPS_PROXY")
 
 
@@ -165,8 +175,8 @@ async def test_a_prepared_connection_the_server_closed_is_not_used(fake: Running
     try:
         pool.prepare(fake.base + "/v1/chat/completions")
         await asyncio.sleep(0.2)
-        [(_, (_, prepared))] = [f for fresh in pool.fresh.values() for f in fresh]
-        prepared.transport.close()  # as a server's close arrives: the stream reads EOF
+        [prepared] = [f for fresh in pool.fresh.values() for f in fresh]
+        prepared.stream.transport.close()  # as a server's close arrives: the stream reads EOF
         await asyncio.sleep(0.05)
         assert "[DONE]" in await stream(client, fake.base)
         assert pool.opened == 2
@@ -200,7 +210,7 @@ async def test_a_vendor_down_when_prepared_fails_only_the_request(unused_port: i
     base = f"http://127.0.0.1:{unused_port}"
     try:
         pool.prepare(base + "/v1/chat/completions")
-        with pytest.raises(httpx.ConnectError):
+        with pytest.raises(VendorNetworkError, match="no connection"):
             await stream(client, base)
     finally:
         await client.aclose()
@@ -249,10 +259,10 @@ async def test_an_unused_prepared_connection_is_closed_without_more_traffic(
     try:
         pool.prepare(fake.base + "/v1/chat/completions")
         await asyncio.sleep(0.1)
-        [(_, (_, stream))] = [f for fresh in pool.fresh.values() for f in fresh]
+        [prepared] = [f for fresh in pool.fresh.values() for f in fresh]
         await asyncio.sleep(0.4)  # nothing else comes for this vendor
         assert not any(pool.fresh.values())
-        assert stream.transport.is_closing()
+        assert prepared.stream.transport.is_closing()
     finally:
         await client.aclose()
 
@@ -274,7 +284,7 @@ async def test_a_vendor_that_does_not_answer_is_waited_for_once(
     try:
         pool.prepare("http://127.0.0.9:9/v1/chat/completions")
         started = loop.time()
-        with pytest.raises(httpx.ConnectTimeout):
+        with pytest.raises(VendorConnectTimeout):
             await stream(client, "http://127.0.0.9:9")
         assert loop.time() - started < 0.55  # the prepared one's timeout, not two of them
         assert attempts == 1
@@ -292,7 +302,7 @@ async def test_closing_the_pool_while_one_is_opened_leaves_nothing_open(fake: Ru
     await client.aclose()
     await asyncio.sleep(0.05)
     assert not any(pool.fresh.values())
-    assert task.result()[1].transport.is_closing()
+    assert task.result().stream.transport.is_closing()
 
 
 def test_a_base_url_without_a_scheme_is_left_to_the_request() -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpcore
-import httpx
 import pytest
 import uvloop
 from cryptography import x509
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lens.integrations.llm import sockets
-from lens.integrations.llm.connections import ConnectionPool
+from lens.integrations.llm.connections import ConnectionPool, OwnResponse, VendorNetworkError
 from lens.integrations.llm.sockets import AsyncioBackend
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -193,22 +192,24 @@ async def test_tls_with_a_trusted_certificate_carries_a_request(
     tls_server: int, certificate: tuple[Path, Path]
 ) -> None:
     trusted = ssl.create_default_context(cafile=str(certificate[0]))
-    async with httpx.AsyncClient(transport=_transport(trusted)) as client:
-        response = await client.get(f"https://127.0.0.1:{tls_server}/")
-    assert (response.status_code, response.text) == (200, "secured")
-    assert response.extensions["network_stream"].get_extra_info("ssl_object") is not None
+    pool = ConnectionPool(trusted)
+    try:
+        response = await pool.send("GET", f"https://127.0.0.1:{tls_server}/", {}, b"")
+        await response.head()
+        assert isinstance(response, OwnResponse)
+        assert response.connection.stream.get_extra_info("ssl_object") is not None
+        assert (response.status_code, await response.aread()) == (200, b"secured")
+    finally:
+        await pool.aclose()
 
 
 async def test_tls_with_an_unknown_certificate_is_refused(tls_server: int) -> None:
-    async with httpx.AsyncClient(transport=_transport(ssl.create_default_context())) as client:
-        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-            await client.get(f"https://127.0.0.1:{tls_server}/")
-
-
-def _transport(context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(verify=context)
-    transport._pool = ConnectionPool(context)  # type: ignore[assignment]
-    return transport
+    pool = ConnectionPool(ssl.create_default_context())
+    try:
+        with pytest.raises(VendorNetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+            await pool.send("GET", f"https://127.0.0.1:{tls_server}/", {}, b"")
+    finally:
+        await pool.aclose()
 
 
 def test_under_uvloop_too() -> None:

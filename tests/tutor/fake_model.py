@@ -28,8 +28,18 @@ class FakeModel:
     def prepare(self) -> None:
         self.prepared += 1
 
-    async def stream(
+    async def send_ahead(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> None:
+        return None  # nothing sent ahead: `stream` is the whole exchange
+
+    async def stream(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        ahead: object = None,
     ) -> AsyncIterator[Event]:
         self.calls.append({"system": system, "messages": messages, "max_tokens": max_tokens})
         try:

@@ -1,7 +1,8 @@
 """The tutor's model gateway: one streaming interface over the vendors' APIs.
 
 The vendors Lens names (`anthropic/…`, `openai/…` and any OpenAI-compatible server at
-LENS_LLM_API_BASE, `gemini/…`) are spoken to directly over httpx (direct.py): cheap per
+LENS_LLM_API_BASE, `gemini/…`) are spoken to directly (direct.py, over Lens's own HTTP
+client in connections.py): cheap per
 exchange, and every stream of a live session's burst reaches the vendor at once. Any
 other `provider/model` string (Ollama, Mistral, Bedrock…) goes through litellm, imported
 only when such a model is first used (the import takes seconds).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 from collections import deque
@@ -28,7 +30,13 @@ import httpx
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.llm import direct
-from lens.integrations.llm.connections import pool_of, vendor_client
+from lens.integrations.llm.connections import (
+    BadAddress,
+    HttpxVendor,
+    Response,
+    Vendor,
+    vendor_client,
+)
 from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.integrations.llm.prices import Price, price_of
 from lens.logging import get_logger
@@ -52,12 +60,38 @@ class Usage:
 Event = Delta | Usage
 
 
+class Ahead(Protocol):
+    """A reply's request already sent (`ChatModel.send_ahead`), for `stream` to go on
+    with."""
+
+    async def aclose(self) -> None:
+        """Let it go unread (the learner left before the reply began); idempotent."""
+        ...
+
+
 class ChatModel(Protocol):
     name: str
 
     def stream(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        ahead: Ahead | None = None,
+    ) -> AsyncIterator[Event]:
+        """The reply's text, then its Usage. `ahead`: what `send_ahead` returned for
+        this same request."""
+        ...
+
+    async def send_ahead(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
-    ) -> AsyncIterator[Event]: ...
+    ) -> Ahead | None:
+        """Send the reply's request now, before the learner's response starts: with a
+        whole cohort asking at once, every request is on its way to the vendor before
+        Lens writes the first response head. None when the model has nothing to send
+        ahead (`stream` sends it). Never fails: a failure is `stream`'s first try's."""
+        ...
 
     def cost_ceiling(self, *, prompt_tokens: int, completion_tokens: int) -> float:
         """The most a reply of this size can cost, whichever model answers it (USD)."""
@@ -143,6 +177,16 @@ class PolicyModel:
     def prepare(self) -> None:
         """ChatModel.prepare: nothing to do ahead here (subclasses)."""
 
+    async def send_ahead(
+        self, *, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Ahead | None:
+        """ChatModel.send_ahead: nothing here (subclasses)."""
+        return None
+
+    async def _go_on(self, ahead: Any) -> Opened:
+        """The stream of a request `send_ahead` sent (subclasses that send ahead)."""
+        raise NotImplementedError
+
     def same_vendor(self, model: str) -> bool:
         """Whether `model` is the main model's vendor's: LENS_LLM_API_BASE and the main
         key apply to it (a fallback at another vendor uses that vendor's own)."""
@@ -173,7 +217,12 @@ class PolicyModel:
         raise NotImplementedError
 
     async def stream(
-        self, *, system: str, messages: list[dict[str, str]], max_tokens: int
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        ahead: Ahead | None = None,
     ) -> AsyncIterator[Event]:
         model = self.name
         attempt = 0
@@ -185,7 +234,8 @@ class PolicyModel:
             # wait, not Lens's own set-up (importing litellm takes seconds).
             await self.warm()
             self._warmed = True
-        deadline = loop.time() + self.first_token_timeout
+        # The deadline counts from the request sent ahead, when there is one.
+        deadline = getattr(ahead, "sent_at", loop.time()) + self.first_token_timeout
         opened: Opened | None = None
         while True:
             try:
@@ -195,9 +245,13 @@ class PolicyModel:
                 # cancellation that arrives as the awaited step completes, and the
                 # learner's browser going away must always stop the upstream request.
                 async with asyncio.timeout_at(deadline):
-                    opened = await self._open(
-                        model, system=system, messages=messages, max_tokens=max_tokens
-                    )
+                    if ahead is not None:  # the first try, sent already
+                        going, ahead = ahead, None
+                        opened = await self._go_on(going)
+                    else:
+                        opened = await self._open(
+                            model, system=system, messages=messages, max_tokens=max_tokens
+                        )
                     try:
                         # Retrying is only safe before anything reached the student.
                         first: str | None = await opened.next_text()
@@ -300,8 +354,9 @@ async def _quietly(closing: Any) -> None:
 
 
 class DirectModel(PolicyModel):
-    """Anthropic, OpenAI (and OpenAI-compatible servers) and Gemini over httpx; any other
-    model string (a fallback such as `ollama/llama3`) through litellm.
+    """Anthropic, OpenAI (and OpenAI-compatible servers) and Gemini directly
+    (connections.py); any other model string (a fallback such as `ollama/llama3`) through
+    litellm.
 
     `keys`: each vendor's API key ({"anthropic": …}); `api_key` is the main model's.
     `api_key` and LENS_LLM_API_BASE (`api_base`) apply to the main model's vendor."""
@@ -310,22 +365,26 @@ class DirectModel(PolicyModel):
         self,
         *,
         keys: dict[str, str | None] | None = None,
-        http: httpx.AsyncClient | None = None,
+        http: Vendor | httpx.AsyncClient | None = None,
         **kwargs: Any,
     ) -> None:
+        """`http`: the client for the vendors (lens.integrations.llm.connections); an
+        httpx client (a test's transport) is spoken to through `HttpxVendor`."""
         super().__init__(**kwargs)
         self.keys = dict(keys or {})
-        self._http = http
+        self._http: Vendor | None = (
+            HttpxVendor(http) if isinstance(http, httpx.AsyncClient) else http
+        )
         self._litellm: LiteLLMModel | None = None
         self._endpoint: str | None = None  # where the main model's requests go
 
     @property
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> Vendor:
         if self._http is None:
             self._http = self._new_http()
         return self._http
 
-    def _new_http(self) -> httpx.AsyncClient:
+    def _new_http(self) -> Vendor:
         # One connection per stream, kept for the next (lens.integrations.llm.connections).
         # Making it loads the system's certificates: `warm` does that in a thread.
         return vendor_client(connect_timeout=self.connect_timeout)
@@ -350,16 +409,13 @@ class DirectModel(PolicyModel):
         """Open a connection to the main model's vendor ahead (ConnectionPool.prepare)."""
         if self._http is None:
             return  # not warmed yet: the first request makes the client
-        pool = pool_of(self._http)
-        if pool is None:
-            return
         try:
             if self._endpoint is None:
                 route = self._route(self.name)
                 if route is None:
                     return
                 self._endpoint = route.request(system="", messages=[], max_tokens=1).url
-            pool.prepare(self._endpoint)
+            self._http.prepare(self._endpoint)
         except Exception as exc:  # only an optimisation: the request itself says what is wrong
             log.warning("llm.prepare.failed", model=self.name, error=repr(exc))
 
@@ -381,10 +437,54 @@ class DirectModel(PolicyModel):
             return await self._litellm._open(
                 model, system=system, messages=messages, max_tokens=max_tokens
             )
+        response = await self._send(route, system=system, messages=messages,
+                                    max_tokens=max_tokens)  # fmt: skip
+        return await self._answer(route, response)
+
+    async def send_ahead(
+        self, *, system: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Ahead | None:
+        """ChatModel.send_ahead, for the main model's vendor (once warmed)."""
+        route = self._route(self.name) if self._http is not None else None
+        if route is None:
+            return None
+        sent = _Sent(route, asyncio.get_running_loop().time())
+        try:
+            async with asyncio.timeout(self.first_token_timeout):
+                sent.response = await self._send(
+                    route, system=system, messages=messages, max_tokens=max_tokens
+                )
+        except Exception as exc:  # the first try's failure: `stream` judges it
+            sent.error = exc
+        return sent
+
+    async def _go_on(self, ahead: Any) -> Opened:
+        sent: _Sent = ahead
+        if sent.error is not None:
+            raise sent.error
+        assert sent.response is not None
+        return await self._answer(sent.route, sent.response)
+
+    async def _send(
+        self,
+        route: direct.Route,
+        *,
+        system: str,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+    ) -> Response:
         wanted = route.request(system=system, messages=messages, max_tokens=max_tokens)
-        request = self.http.build_request("POST", wanted.url, headers=wanted.headers,
-                                          json=wanted.body)  # fmt: skip
-        response = await self.http.send(request, stream=True)
+        body = json.dumps(wanted.body, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode()  # fmt: skip
+        return await self.http.send("POST", wanted.url, wanted.headers, body)
+
+    async def _answer(self, route: direct.Route, response: Response) -> Opened:
+        """The vendor's answer to a request sent: its stream, or its error raised."""
+        try:
+            await response.head()
+        except BaseException:
+            await response.aclose()
+            raise
         if response.status_code != 200:
             try:
                 body = await response.aread()
@@ -396,6 +496,8 @@ class DirectModel(PolicyModel):
     def _judge(self, exc: Exception) -> tuple[Verdict, Exception]:
         if isinstance(exc, ProviderAccountProblem):
             return "account", exc
+        if isinstance(exc, BadAddress):  # LENS_LLM_API_BASE, say: a person must fix it
+            return "account", ProviderAccountProblem(str(exc))
         if isinstance(exc, direct.ProviderUnavailable):
             return "retry", exc
         if isinstance(exc, httpx.TransportError):
@@ -413,15 +515,30 @@ class DirectModel(PolicyModel):
         )
 
 
+class _Sent:
+    """A request sent ahead (DirectModel.send_ahead): its response to come, or the error
+    sending it met."""
+
+    def __init__(self, route: direct.Route, sent_at: float) -> None:
+        self.route = route
+        self.sent_at = sent_at  # the loop's time: the first-token deadline counts from it
+        self.response: Response | None = None
+        self.error: Exception | None = None
+
+    async def aclose(self) -> None:
+        if self.response is not None:
+            await self.response.aclose()
+
+
 class _DirectStream:
     """A vendor's reply being read: a task of its own reads the events as they come (one
-    network chunk each, as httpx hands them over), and `next_text` takes all that has
+    network chunk each, as the connection hands them over), and `next_text` takes all that has
     arrived since it was last called. `gathers`: the policy may pace its calls
     (PolicyModel.pace) and nothing piles up at the vendor's side."""
 
     gathers = True
 
-    def __init__(self, response: httpx.Response, route: direct.Route) -> None:
+    def __init__(self, response: Response, route: direct.Route) -> None:
         self.response = response
         self.route = route
         self.reader = direct.SSEReader(response)

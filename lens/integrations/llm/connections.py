@@ -1,15 +1,25 @@
-"""Connections to the model vendors, kept for reuse without httpcore's pool.
+"""The HTTP client for the vendors' streams: HTTP/1.1 (h11) on plain asyncio connections,
+kept for reuse.
 
-httpcore 1.0's connection pool, on every request it starts and every response it ends,
-walks its connections and, for each idle one, lists all of them again: quadratic in the
-connections it holds. A cohort's burst of 200 streams leaves 100 kept-alive connections
-behind, and the next burst through the same client then cost 12 s of CPU instead of
-2.8 s (measured with 200 streams against bench/_fake_llm.py on the 2-core machine;
-bench/README.md, issue 20). `ConnectionPool` keeps each vendor's idle connections in a
-list: a request takes the newest idle one that is still good or opens a new one, and a
-response that ends hands its connection back. The connections are httpcore's (HTTP/1.1,
-the exceptions, as httpx expects them) on plain asyncio sockets and TLS
-(lens.integrations.llm.sockets) rather than anyio's.
+Why not httpx here: a live session's burst is 200 requests sent at once and 200 streams
+read a chunk at a time, and every layer of httpx and httpcore (the client, its transport,
+the pool, the connection, the response's byte iterators) runs for each. Measured against
+bench/_fake_llm.py on the 2-core machine (200 requests at once on kept connections, CPU of
+the process from sending to having every response's head): httpx 0.30 ms a request,
+httpcore's connection alone 0.20 ms, h11 on the connection directly 0.10-0.15 ms. The
+time a cohort waits for its first token is those requests one after another on one core
+(issue 20). So a request here is h11's bytes written to the connection, and a response is
+h11's events read from it; nothing else runs per chunk.
+
+`VendorHTTP.send` writes the request and returns at once; `Response.head` then waits for
+the status line and headers. So a caller may write many requests before waiting for any
+answer, and the vendor starts on them sooner.
+
+Connections: the vendor's idle connections are kept in a list per origin: a request takes
+the newest idle one that is still good or opens a new one, and a response read to its end
+hands its connection back (httpcore 1.0's own pool was quadratic in its connections: a
+burst's 100 kept-alive connections made the next burst cost 12 s of CPU instead of 2.8).
+The sockets and TLS are lens.integrations.llm.sockets'.
 
 Opened ahead: when a learner asks, the tutor tells the model a request is coming
 (`ChatModel.prepare`) before checking their budget in the database; the pool opens a
@@ -19,6 +29,10 @@ handshakes (one or two round trips to the vendor, most of a cohort's burst being
 connections) so happen while the database answers instead of after. One prepared for
 an ask that is then refused is closed after KEEPALIVE_SECONDS, and at most PREPARED_MOST
 per vendor wait unused.
+
+Behind an HTTP proxy from the environment (HTTPS_PROXY, ...), and when a test hands the
+model an httpx client, `HttpxVendor` speaks the same interface through httpx, which
+honours the proxy.
 """
 
 from __future__ import annotations
@@ -28,20 +42,19 @@ import collections
 import ssl
 import time
 import urllib.request
+import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
+import h11
 import httpcore
 import httpx
 
-from lens.integrations.llm.sockets import AsyncioBackend
+from lens.integrations.llm.direct import ProviderUnavailable
+from lens.integrations.llm.sockets import AsyncioBackend, AsyncioStream
 from lens.logging import get_logger
-
-# A connection: made by the pool when a request finds none (it connects on that request),
-# or opened ahead by `prepare`.
-Connection = httpcore.AsyncHTTPConnection | httpcore.AsyncHTTP11Connection
-Opened = tuple[httpcore.AsyncHTTP11Connection, httpcore.AsyncNetworkStream]
 
 log = get_logger("lens.integrations.llm")
 
@@ -51,10 +64,228 @@ KEEPALIVE_SECONDS = 5.0  # as httpx's own pool
 # Connections opened ahead and not yet used, per vendor, at most: asks refused by their
 # budget check (a flood of them, say) never open more than this.
 PREPARED_MOST = 300
+READ_SIZE = 65536
+USER_AGENT = "lens"
+
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+class VendorNetworkError(ProviderUnavailable):
+    """The connection to the vendor failed (refused, reset, closed part-way, not HTTP):
+    asking again may help."""
+
+
+class VendorConnectTimeout(VendorNetworkError):
+    """No connection to the vendor within the connect time limit."""
+
+
+class BadAddress(ValueError):
+    """A vendor address Lens cannot send to (no http:// or https://, no host)."""
+
+
+def origin_of(url: str) -> tuple[Origin, str]:
+    """(scheme, host, port) and the request target (path and query) of `url`."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise BadAddress(f"not a web address: {url!r} ({exc})") from exc
+    if scheme not in ("http", "https") or not host:
+        raise BadAddress(f"not an http:// or https:// address with a host: {url!r}")
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise BadAddress(f"write the host of {url!r} in its ASCII (xn--) form") from exc
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return (scheme, host, port), target
+
+
+class Response(Protocol):
+    """A vendor's answer: `head` waits for its status and headers, then the body is read
+    with `aiter_bytes` (decoded when compressed) or `aread`; `aclose` ends it, whatever
+    was read."""
+
+    status_code: int
+
+    async def head(self) -> None: ...
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+    async def aread(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Vendor(Protocol):
+    """What the model asks of its HTTP client."""
+
+    async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
+        """Write the request; the answer's head is read by `Response.head`."""
+        ...
+
+    def prepare(self, url: str) -> None:
+        """A request to `url` is coming: open a connection for it now (if that helps)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class Connection:
+    """One HTTP/1.1 connection: h11's state on one of lens.integrations.llm.sockets'
+    streams."""
+
+    def __init__(self, origin: Origin, stream: AsyncioStream) -> None:
+        self.origin = origin
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.idle_since = time.monotonic()
+        self.ended = False  # the vendor closed its side
+
+    def reusable(self) -> bool:
+        """Idle between requests, recent, and not closed (nor sent anything unasked) by
+        the vendor."""
+        return (
+            self.h11.our_state is h11.IDLE
+            and self.h11.their_state is h11.IDLE
+            and time.monotonic() - self.idle_since < KEEPALIVE_SECONDS
+            and not self.stream.get_extra_info("is_readable")
+            and not self.stream.transport.is_closing()
+        )
+
+    async def write(self, method: str, target: str, headers: list[tuple[str, str]],
+                    body: bytes) -> None:  # fmt: skip
+        try:
+            data = self.h11.send(h11.Request(method=method, target=target, headers=headers))
+            data = (data or b"") + (self.h11.send(h11.Data(data=body)) or b"") if body else data
+            data = (data or b"") + (self.h11.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError as exc:  # a header Lens made that HTTP cannot carry
+            raise BadAddress(f"the request cannot be sent: {exc}") from exc
+        try:
+            await self.stream.write(data)
+        except httpcore.NetworkError as exc:
+            raise VendorNetworkError(f"the vendor connection failed ({exc})") from exc
+
+    async def next_event(self) -> Any:
+        """The next of h11's events of the response (reading as needed)."""
+        while True:
+            state = self.h11.their_state
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                if not self.ended:
+                    raise VendorNetworkError(f"the vendor's answer is not HTTP ({exc})") from exc
+                if state is h11.SEND_RESPONSE:
+                    raise VendorNetworkError(
+                        "the vendor closed the connection without answering"
+                    ) from exc
+                raise VendorNetworkError(
+                    f"the vendor closed the connection part-way ({exc})"
+                ) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = await self.stream.read(READ_SIZE)
+            except httpcore.NetworkError as exc:
+                raise VendorNetworkError(f"the vendor connection failed ({exc})") from exc
+            self.ended = not data
+            self.h11.receive_data(data)  # b"": the vendor closed it
+
+    def next_cycle(self) -> None:
+        """The exchange is over: ready for the next request, when both sides keep it."""
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+            self.idle_since = time.monotonic()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+class _Decoder:
+    """The body's Content-Encoding undone (gzip, deflate); Lens asks for none, but a
+    server may send one anyway."""
+
+    def __init__(self, encoding: str) -> None:
+        if encoding in ("gzip", "x-gzip"):
+            self.zlib: Any = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self.zlib = zlib.decompressobj()
+        else:
+            raise VendorNetworkError(f"the vendor sent a body encoded as {encoding!r}")
+
+    def __call__(self, data: bytes) -> bytes:
+        try:
+            return bytes(self.zlib.decompress(data))
+        except zlib.error as exc:
+            raise VendorNetworkError(f"the vendor's compressed body is broken ({exc})") from exc
+
+
+class OwnResponse:
+    """A response on one of the pool's connections; handed back when read to its end,
+    closed when ended before (`aclose`)."""
+
+    def __init__(self, pool: ConnectionPool, connection: Connection) -> None:
+        self.pool = pool
+        self.connection = connection
+        self.status_code = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self._decode: _Decoder | None = None
+        self._ended = False  # the body was read to its end
+        self._handed_back = False
+
+    async def head(self) -> None:
+        if self.status_code:
+            return
+        while True:
+            event = await self.connection.next_event()
+            if isinstance(event, h11.Response):
+                break
+            if isinstance(event, h11.ConnectionClosed):
+                raise VendorNetworkError("the vendor closed the connection without answering")
+            # h11.InformationalResponse (100 Continue and the like): the answer follows
+        self.status_code = event.status_code
+        self.headers = list(event.headers)
+        encoding = b",".join(v for k, v in self.headers if k == b"content-encoding")
+        encoding_name = encoding.decode("latin-1").strip().lower()
+        if encoding_name and encoding_name != "identity":
+            self._decode = _Decoder(encoding_name)
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        await self.head()
+        while not self._ended:
+            event = await self.connection.next_event()
+            if isinstance(event, h11.Data):
+                data = bytes(event.data)
+                if self._decode is not None:
+                    data = self._decode(data)
+                if data:
+                    yield data
+            elif isinstance(event, h11.EndOfMessage):
+                self._ended = True
+                self.connection.next_cycle()
+            else:  # h11.ConnectionClosed before the end h11 expected
+                raise VendorNetworkError("the vendor closed the connection part-way")
+        await self.aclose()
+
+    async def aread(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    async def aclose(self) -> None:
+        if self._handed_back:  # once, however often it is closed
+            return
+        self._handed_back = True
+        await self.pool.hand_back(self.connection, reuse=self._ended)
+
+
+Opening = asyncio.Task[Connection]
 
 
 class ConnectionPool:
-    """What httpx's transport asks of its pool: `handle_async_request` and `aclose`."""
+    """The vendors' connections (see the module's description): `send` a request on one,
+    `prepare` one ahead."""
 
     def __init__(
         self,
@@ -66,35 +297,43 @@ class ConnectionPool:
     ) -> None:
         self.ssl_context = ssl_context
         self.keep_idle = keep_idle
-        self.idle: defaultdict[Any, list[Connection]] = defaultdict(list)
+        self.idle: defaultdict[Origin, list[Connection]] = defaultdict(list)
         self.opened = 0  # connections made (tests and benches)
         self.closed = False
         self._in_use = asyncio.Semaphore(most_open)
         self.backend = AsyncioBackend()
         self.connect_timeout = connect_timeout
         # Connections opened ahead (`prepare`): being opened, and opened but not yet used.
-        self.opening: defaultdict[Any, list[asyncio.Task[Opened]]] = defaultdict(list)
-        self.fresh: defaultdict[Any, list[tuple[float, Opened]]] = defaultdict(list)
+        self.opening: defaultdict[Origin, list[Opening]] = defaultdict(list)
+        self.fresh: defaultdict[Origin, list[Connection]] = defaultdict(list)
         # When each request prepared for and not yet sent was announced (for KEEPALIVE_SECONDS:
         # one refused by its budget check never comes).
-        self.wanted: defaultdict[Any, collections.deque[float]] = defaultdict(collections.deque)
+        self.wanted: defaultdict[Origin, collections.deque[float]] = defaultdict(collections.deque)
 
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        origin = request.url.origin
-        key = (origin.scheme, origin.host, origin.port)  # an Origin is not hashable
+    async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
+        origin, target = origin_of(url)
+        scheme, host, port = origin
+        default_port = 443 if scheme == "https" else 80
+        name = f"[{host}]" if ":" in host else host  # an IPv6 address
+        lines = [("host", name if port == default_port else f"{name}:{port}"),
+                 ("user-agent", USER_AGENT), ("accept-encoding", "identity")]  # fmt: skip
+        names = {name.lower() for name in headers}
+        lines = [line for line in lines if line[0] not in names]
+        lines += list(headers.items())
+        if "content-length" not in names:
+            lines.append(("content-length", str(len(body))))
         await self._in_use.acquire()
         try:
-            connection = await self._take(key, origin)
+            connection = await self._take(origin)
             try:
-                response = await connection.handle_async_request(request)
+                await connection.write(method, target, lines, body)
             except BaseException:
                 await connection.aclose()
                 raise
         except BaseException:
             self._in_use.release()
             raise
-        response.stream = _HandsBack(response.stream, self, key, connection)
-        return response
+        return OwnResponse(self, connection)
 
     def prepare(self, url: str) -> None:
         """A request to `url` is coming (a learner has just asked; their budget is being
@@ -104,112 +343,101 @@ class ConnectionPool:
         if self.closed:
             return
         try:
-            origin = httpcore.URL(url).origin
-        except (KeyError, TypeError, ValueError) as exc:  # the request itself will say
-            log.debug("llm.prepare.bad_url", url=url, error=repr(exc))
+            origin, _ = origin_of(url)
+        except BadAddress as exc:  # the request itself will say
+            log.debug("llm.prepare.bad_url", url=url, error=str(exc))
             return
-        key = (origin.scheme, origin.host, origin.port)
         now = time.monotonic()
-        wanted = self.wanted[key]
+        wanted = self.wanted[origin]
         while wanted and wanted[0] < now - KEEPALIVE_SECONDS:
             wanted.popleft()
         wanted.append(now)
-        self._sweep(key)  # the ones prepared for asks that never came do not count
-        ahead = len(self.fresh[key]) + len(self.opening[key])
-        if len(self.idle[key]) + ahead >= len(wanted) or ahead >= PREPARED_MOST:
+        self._sweep(origin)  # the ones prepared for asks that never came do not count
+        ahead = len(self.fresh[origin]) + len(self.opening[origin])
+        if len(self.idle[origin]) + ahead >= len(wanted) or ahead >= PREPARED_MOST:
             return
         task = asyncio.get_running_loop().create_task(self._open(origin))
-        self.opening[key].append(task)
-        task.add_done_callback(lambda done: self._opened(key, done))
+        self.opening[origin].append(task)
+        task.add_done_callback(lambda done: self._opened(origin, done))
 
-    async def _open(self, origin: httpcore.Origin) -> Opened:
-        host = origin.host.decode("ascii")
+    async def _open(self, origin: Origin) -> Connection:
+        scheme, host, port = origin
         self.opened += 1
-        stream = await self.backend.connect_tcp(host, origin.port, timeout=self.connect_timeout)
-        if origin.scheme == b"https":
-            try:
-                stream = await stream.start_tls(
-                    self.ssl_context, server_hostname=host, timeout=self.connect_timeout
-                )
-            except BaseException:
-                await stream.aclose()
-                raise
-        connection = httpcore.AsyncHTTP11Connection(
-            origin, stream, keepalive_expiry=KEEPALIVE_SECONDS
-        )
-        return connection, stream
+        try:
+            stream: Any = await self.backend.connect_tcp(host, port, timeout=self.connect_timeout)
+            if scheme == "https":
+                try:
+                    stream = await stream.start_tls(
+                        self.ssl_context, server_hostname=host, timeout=self.connect_timeout
+                    )
+                except BaseException:
+                    await stream.aclose()
+                    raise
+        except httpcore.ConnectTimeout as exc:
+            raise VendorConnectTimeout(f"no connection to {host}:{port} in time") from exc
+        except httpcore.NetworkError as exc:
+            raise VendorNetworkError(f"no connection to {host}:{port} ({exc})") from exc
+        return Connection(origin, stream)
 
-    def _opened(self, key: Any, task: asyncio.Task[Opened]) -> None:
+    def _opened(self, origin: Origin, task: Opening) -> None:
         """An opening ended that no request waited for: keep the connection for one."""
-        if task not in self.opening[key]:
+        if task not in self.opening[origin]:
             return  # a request took it
-        self.opening[key].remove(task)
+        self.opening[origin].remove(task)
         if task.cancelled() or task.exception() is not None:
             return  # the request it was for opens its own, and meets the error itself
         if self.closed:
-            asyncio.get_running_loop().create_task(task.result()[0].aclose())
+            asyncio.get_running_loop().create_task(task.result().aclose())
         else:
-            self.fresh[key].append((time.monotonic(), task.result()))
+            self.fresh[origin].append(task.result())
             # Closed when unused in time even if nothing else comes for this vendor.
-            asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._sweep, key)
+            asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._sweep, origin)
 
-    def _sweep(self, key: Any) -> None:
-        """Close the connections opened ahead for `key` and unused for KEEPALIVE_SECONDS."""
-        fresh = self.fresh[key]
+    def _sweep(self, origin: Origin) -> None:
+        """Close the connections opened ahead for `origin` and unused for KEEPALIVE_SECONDS."""
+        fresh = self.fresh[origin]
         now = time.monotonic()
-        while fresh and fresh[0][0] <= now - KEEPALIVE_SECONDS:
-            asyncio.get_running_loop().create_task(fresh.pop(0)[1][0].aclose())
+        while fresh and fresh[0].idle_since <= now - KEEPALIVE_SECONDS:
+            asyncio.get_running_loop().create_task(fresh.pop(0).aclose())
 
-    async def _take(self, key: Any, origin: httpcore.Origin) -> Connection:
-        if self.wanted[key]:
-            self.wanted[key].popleft()
-        idle = self.idle[key]
-        while idle and idle[0].has_expired():  # the oldest, left after a burst
-            await idle.pop(0).aclose()
+    async def _take(self, origin: Origin) -> Connection:
+        if self.wanted[origin]:
+            self.wanted[origin].popleft()
+        idle = self.idle[origin]
         while idle:
-            connection = idle.pop()
-            if connection.is_idle() and not connection.has_expired():
+            connection = idle.pop()  # the newest: the least likely to be closed by now
+            if connection.reusable():
                 return connection
             await connection.aclose()
-        fresh = self.fresh[key]
+        fresh = self.fresh[origin]
         while fresh:
-            opened_at, (connection, stream) = fresh.pop(0)
-            recent = time.monotonic() - opened_at < KEEPALIVE_SECONDS
-            if recent and not stream.get_extra_info("is_readable"):  # not closed by the server
+            connection = fresh.pop(0)
+            if connection.reusable():
                 return connection
             await connection.aclose()
-        if self.opening[key]:  # one being opened ahead: wait for it rather than open another
-            task = self.opening[key].pop(0)
+        if self.opening[origin]:  # one being opened ahead: wait for it rather than open another
+            task = self.opening[origin].pop(0)
             try:
-                return (await asyncio.shield(task))[0]
+                return await asyncio.shield(task)
             except asyncio.CancelledError:
                 task.add_done_callback(_close_unused)
                 raise
-            except httpcore.ConnectTimeout:
+            except VendorConnectTimeout:
                 raise  # the vendor does not answer: a second wait would double the try's time
             except Exception:  # noqa: S110 - refused or reset at once: try once more below
                 pass
-        self.opened += 1
-        return httpcore.AsyncHTTPConnection(
-            origin=origin,
-            ssl_context=self.ssl_context,
-            keepalive_expiry=KEEPALIVE_SECONDS,
-            network_backend=self.backend,
-        )
+        return await self._open(origin)
 
-    async def hand_back(self, key: Any, connection: Connection) -> None:
+    async def hand_back(self, connection: Connection, *, reuse: bool) -> None:
         self._in_use.release()
-        idle = self.idle[key]
-        if connection.is_idle() and len(idle) < self.keep_idle and not self.closed:
+        idle = self.idle[connection.origin]
+        # The oldest left from a burst go first: they expire first.
+        while idle and time.monotonic() - idle[0].idle_since >= KEEPALIVE_SECONDS:
+            await idle.pop(0).aclose()
+        if reuse and connection.reusable() and len(idle) < self.keep_idle and not self.closed:
             idle.append(connection)
         else:
             await connection.aclose()
-
-    async def __aenter__(self) -> ConnectionPool:  # httpx's transport enters its pool
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the idle connections; one in use is closed when its response ends."""
@@ -219,65 +447,87 @@ class ConnectionPool:
                 await idle.pop().aclose()
         for fresh in self.fresh.values():
             while fresh:
-                await fresh.pop()[1][0].aclose()
+                await fresh.pop().aclose()
         for opening in self.opening.values():
             for task in opening:  # `_opened` closes what one of them opened after all
                 task.cancel()
 
 
-class _HandsBack:
-    """A response body that hands its connection back to the pool when it is closed."""
+def _close_unused(task: Opening) -> None:
+    if not task.cancelled() and task.exception() is None:
+        asyncio.get_running_loop().create_task(task.result().aclose())
 
-    def __init__(
-        self,
-        stream: Any,
-        pool: ConnectionPool,
-        key: Any,
-        connection: Connection,
-    ) -> None:
-        self.stream, self.pool = stream, pool
-        self.key, self.connection = key, connection
-        self.handed_back = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self.stream:
-            yield chunk
+class HttpxResponse:
+    """An httpx streamed response as a `Response`."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.status_code = response.status_code
+
+    async def head(self) -> None:
+        """httpx has read it already."""
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        return self.response.aiter_bytes()
+
+    async def aread(self) -> bytes:
+        return await self.response.aread()
 
     async def aclose(self) -> None:
-        try:
-            if hasattr(self.stream, "aclose"):
-                await self.stream.aclose()
-        finally:
-            if not self.handed_back:  # once, however often it is closed
-                self.handed_back = True
-                await self.pool.hand_back(self.key, self.connection)
+        await self.response.aclose()
 
 
-def _close_unused(task: asyncio.Task[Opened]) -> None:
-    if not task.cancelled() and task.exception() is None:
-        asyncio.get_running_loop().create_task(task.result()[0].aclose())
+class HttpxVendor:
+    """httpx's client as a `Vendor`: behind a proxy, and for tests' transports."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
+        request = self.client.build_request(method, url, headers=headers, content=body)
+        return HttpxResponse(await self.client.send(request, stream=True))
+
+    def prepare(self, url: str) -> None:
+        """httpx opens its connections itself."""
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
-def pool_of(client: httpx.AsyncClient) -> ConnectionPool | None:
+class VendorHTTP:
+    """Lens's own client (`ConnectionPool`) as a `Vendor`."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
+        return await self.pool.send(method, url, headers, body)
+
+    def prepare(self, url: str) -> None:
+        self.pool.prepare(url)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+def pool_of(vendor: Vendor) -> ConnectionPool | None:
     """The ConnectionPool under a client `vendor_client` made (None for any other)."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    return pool if isinstance(pool, ConnectionPool) else None
+    return vendor.pool if isinstance(vendor, VendorHTTP) else None
 
 
-def vendor_client(*, connect_timeout: float) -> httpx.AsyncClient:
+def vendor_client(*, connect_timeout: float) -> Vendor:
     """The HTTP client for the vendors' streams: one connection per stream (a live
-    session's 200 all reach the vendor at once), kept for the next, through
-    `ConnectionPool`. Time limits are the caller's (read=None). Behind an HTTP proxy
-    from the environment (HTTPS_PROXY, ...), httpx's own client, which honours it.
-    Making it loads the system's certificates (tens of milliseconds): call it off the
-    event loop."""
-    timeout = httpx.Timeout(None, connect=connect_timeout)
+    session's 200 all reach the vendor at once), kept for the next. Time limits are the
+    caller's, but for connecting. Behind an HTTP proxy from the environment (HTTPS_PROXY,
+    ...), httpx's own client, which honours it. Making it loads the system's certificates
+    (tens of milliseconds): call it off the event loop."""
     if urllib.request.getproxies():
-        return httpx.AsyncClient(
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=KEEP_IDLE),
+        return HttpxVendor(
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(None, connect=connect_timeout),
+                limits=httpx.Limits(max_connections=MOST_OPEN, max_keepalive_connections=KEEP_IDLE),
+            )
         )
     ssl_context = httpx.create_ssl_context()
-    transport = httpx.AsyncHTTPTransport(verify=ssl_context)
-    transport._pool = ConnectionPool(ssl_context, connect_timeout=connect_timeout)  # type: ignore[assignment]
-    return httpx.AsyncClient(timeout=timeout, transport=transport)
+    return VendorHTTP(ConnectionPool(ssl_context, connect_timeout=connect_timeout))

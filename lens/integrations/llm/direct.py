@@ -1,4 +1,5 @@
-"""The vendors Lens names, spoken to directly: each one's streaming HTTP API over httpx.
+"""The vendors Lens names, spoken to directly: each one's streaming HTTP API (sent by
+lens.integrations.llm.connections).
 
 Anthropic (Messages API), OpenAI and any OpenAI-compatible server (Chat Completions),
 and Google Gemini (generateContent over server-sent events). Each route builds the
@@ -9,7 +10,7 @@ litellm route for any other model string.
 
 Why not litellm for these: under a live session's burst (200 streams started together)
 litellm spent 75-115 ms of CPU per exchange on this 2-core machine and the provider never
-saw more than 44 streams at once; a plain httpx stream costs a few milliseconds.
+saw more than 44 streams at once; a plain HTTP stream costs a few milliseconds.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
-
-import httpx
 
 from lens.errors import IntegrationRejected, IntegrationUnavailable
 from lens.integrations.llm.errors import ProviderAccountProblem
@@ -315,7 +314,9 @@ class SSEReader:
     tokens pile up they are handled (and sent on to the learner) as one, not one by one.
     `[DONE]` ends the stream; data that is not JSON (a keep-alive) is skipped."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: Any) -> None:
+        """`response`: anything with `aiter_bytes()` (lens.integrations.llm.connections'
+        Response, or httpx's)."""
         # aiter_bytes, not aiter_raw: a compressed stream (Content-Encoding) is decoded.
         self.chunks = response.aiter_bytes().__aiter__()
         self.buffer = b""

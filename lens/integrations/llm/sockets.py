@@ -1,4 +1,5 @@
-"""httpcore's network layer on plain asyncio, for the vendors' streams.
+"""The network layer of the vendors' streams, on plain asyncio (its interface is httpcore's
+network backend's; lens.integrations.llm.connections reads and writes through it).
 
 httpcore reaches the network through a backend; on asyncio it picks anyio's, which puts
 every read and write in a cancel scope (`fail_after`) and every connection through
@@ -11,7 +12,7 @@ writes and connects.
 loop reads them; a read takes what is there or waits on one future, with its time limit a
 `call_later` that fails that future. TLS is asyncio's (`loop.start_tls`). The exceptions
 are httpcore's (ConnectError, ConnectTimeout, ReadError, ReadTimeout, WriteError,
-WriteTimeout), which httpx turns into its own, so nothing above changes.
+WriteTimeout); lens.integrations.llm.connections turns them into its own.
 
 Since the loop reads a connection's bytes as they come, "is it readable" (httpcore asks
 it of an idle connection it is about to reuse: readable there means the server closed it
