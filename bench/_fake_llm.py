@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import time
 from typing import Any
 
@@ -231,8 +232,12 @@ async def serve(args: argparse.Namespace) -> None:
     provider = FakeProvider(
         first_token_delay=args.first_token_delay, token_delay=args.token_delay, tokens=args.tokens
     )
+    tls = None
+    if args.tls_cert:  # HTTPS, as a vendor's API is
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     server = await asyncio.start_server(
-        provider.handle, args.host, args.port, backlog=1024, limit=2**20
+        provider.handle, args.host, args.port, backlog=1024, limit=2**20, ssl=tls
     )
     async with server:
         await server.serve_forever()
@@ -245,6 +250,8 @@ def main() -> None:
     parser.add_argument("--first-token-delay", type=float, default=0.2, help="seconds")
     parser.add_argument("--token-delay", type=float, default=0.02, help="seconds between tokens")
     parser.add_argument("--tokens", type=int, default=50, help="tokens per reply")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's key (PEM)")
     args = parser.parse_args()
     try:
         import uvloop

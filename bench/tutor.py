@@ -129,6 +129,52 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority and a server certificate for 127.0.0.1 signed by it, as a
+    vendor's API has (a chain of two; ECDSA P-256, as the vendors' own): (the authority's
+    certificate, the server's chain, its key), as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            import ipaddress
+
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("bench CA", ca_key, "bench CA", ca_key, True)
+    server = certificate("bench provider", key, "bench CA", ca_key, False)
+    pem = serialization.Encoding.PEM
+    ca_file, chain_file, key_file = folder / "ca.pem", folder / "chain.pem", folder / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(pem))
+    chain_file.write_bytes(server.public_bytes(pem) + ca.public_bytes(pem))
+    key_file.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return ca_file, chain_file, key_file
+
+
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -601,6 +647,7 @@ async def run(
         f"{sys.version.split()[0]}; database "
         f"{args.db_label}; provider: first token after {args.first_token_delay * 1000:.0f} ms, "
         f"{args.tokens} tokens {args.token_delay * 1000:.0f} ms apart"
+        + (", over HTTPS" if args.tls else "")
     )
     print(f"sequential ({args.sequential} exchanges, one at a time):")
     print(row("direct to provider", s_seq_d))
@@ -701,6 +748,12 @@ def main() -> None:
         "hosted_vllm/bench-tutor goes through litellm instead, for a same-machine "
         "comparison)",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="the provider over HTTPS (a two-certificate chain, as a vendor's): each new "
+        "connection Lens opens to it then costs a TLS handshake, as in production",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     parser.add_argument(
         "--profile",
@@ -717,15 +770,18 @@ def main() -> None:
     try:
         fake_port, lens_port = free_port(), free_port()
         fake_log = work / "fake.log"
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(FAKE), "--port", str(fake_port),
-                 "--first-token-delay", str(args.first_token_delay),
-                 "--token-delay", str(args.token_delay), "--tokens", str(args.tokens)],
-                stdout=fake_log.open("wb"), stderr=subprocess.STDOUT,
-            )
-        )  # fmt: skip
-        fake_base = f"http://127.0.0.1:{fake_port}"
+        fake = [sys.executable, str(FAKE), "--port", str(fake_port),
+                "--first-token-delay", str(args.first_token_delay),
+                "--token-delay", str(args.token_delay), "--tokens", str(args.tokens)]  # fmt: skip
+        scheme = "http"
+        if args.tls:
+            ca_file, chain_file, key_file = tls_files(work)
+            fake += ["--tls-cert", str(chain_file), "--tls-key", str(key_file)]
+            # Trusted by this script's clients and by Lens (httpx's SSL context reads it).
+            os.environ["SSL_CERT_FILE"] = str(ca_file)
+            scheme = "https"
+        procs.append(subprocess.Popen(fake, stdout=fake_log.open("wb"), stderr=subprocess.STDOUT))
+        fake_base = f"{scheme}://127.0.0.1:{fake_port}"
         wait_ready(fake_base + "/health", procs[-1], fake_log)
 
         env = {
