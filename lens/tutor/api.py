@@ -187,10 +187,10 @@ async def send(request: Request, body: NewMessage, viewer: OptionalUser) -> Stre
     reader = Reader(request, viewer)
     check_text(body.message, settings=lens.settings)
     network = client_network(request.client.host if request.client else None)
-    if _ahead(request).allow(network, time.monotonic()):
-        model.prepare()  # the vendor connection opens while the budget is checked
     started = await _starts(request, lens, model).start(
         Ask(
+            # The vendor connection opens while the budget is checked (StartQueue).
+            prepare=_ahead(request).allow(network, time.monotonic()),
             actor=reader.actor or "",
             user_id=reader.user_id,
             client_net=network,

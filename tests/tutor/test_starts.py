@@ -263,3 +263,40 @@ async def test_each_ask_finds_its_own_conversation_among_the_asker_s_others(
         assert outcome.conversation_id == talks[key]
         earlier = f"{one.actor} {one.target.segment_index} {one.target.section.content_id}"
         assert [t["content"] for t in outcome.turns] == [earlier, one.text]
+
+
+async def test_a_batch_s_statements_do_not_change_with_its_size(
+    sessionmaker, db, make_settings
+) -> None:
+    """On PostgreSQL a batch's keys go as arrays (`= ANY`, `unnest`): the statements are
+    the same for 3 asks as for 40, so asyncpg prepares each once, and no statement binds
+    a parameter per ask. SQLite keeps IN lists and one row per insert."""
+    from sqlalchemy import event
+
+    engine = sessionmaker.kw["bind"].sync_engine
+    seen: list[tuple[str, int]] = []
+
+    def statement(conn: Any, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        if sql.lstrip().upper().startswith(("SELECT", "INSERT")):  # not the test's savepoints
+            count = len(parameters) if isinstance(parameters, (tuple, list, dict)) else 0
+            seen.append((sql, count))
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        settings = make_settings()
+        by_size = []
+        for size in (3, 40):
+            seen.clear()
+            asks = [ask(f"a:{size}-{n}", f"hello {n}", net=f"10.0.{n}.0/24") for n in range(size)]
+            outcomes = await start(sessionmaker, asks, FakeModel(), settings)
+            assert all(isinstance(o, Started) for o in outcomes)
+            by_size.append(list(seen))
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    stored = await db.scalars(select(Message.content).where(Message.content.like("hello %")))
+    assert len(stored.all()) == 43
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    small, large = ([sql for sql, _ in size] for size in by_size)
+    assert small == large
+    assert max(count for size in by_size for _, count in size) <= 8  # no parameter per ask
