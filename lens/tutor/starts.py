@@ -192,7 +192,8 @@ async def start_replies(
                     f"INSERT INTO {MESSAGES.name} (conversation_id, role, content, status, "  # noqa: S608 - a table name of ours
                     "model, prompt_tokens, completion_tokens, cost_usd, created_at) "
                     "SELECT c, 'user', t, 'complete', NULL, 0, 0, 0, :now FROM "
-                    "unnest(CAST(:ids AS bigint[]), CAST(:texts AS text[])) AS x(c, t)"
+                    "unnest(CAST(:ids AS bigint[]), CAST(:texts AS text[])) "
+                    "WITH ORDINALITY AS x(c, t, n) ORDER BY n"
                 ),
                 {"ids": ids, "texts": texts, "now": now},
             )

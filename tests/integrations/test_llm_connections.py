@@ -258,8 +258,10 @@ async def test_an_unused_prepared_connection_is_closed_without_more_traffic(
     pool = pool_of(client)
     try:
         pool.prepare(fake.base + "/v1/chat/completions")
-        await asyncio.sleep(0.1)
-        [prepared] = [f for fresh in pool.fresh.values() for f in fresh]
+        [opening] = [t for opening in pool.opening.values() for t in opening]
+        prepared = await opening  # opened (however long that takes on a busy machine)
+        await asyncio.sleep(0)  # its callback keeps it for a request
+        assert [f for fresh in pool.fresh.values() for f in fresh] == [prepared]
         await asyncio.sleep(0.4)  # nothing else comes for this vendor
         assert not any(pool.fresh.values())
         assert prepared.stream.transport.is_closing()

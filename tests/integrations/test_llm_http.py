@@ -18,8 +18,10 @@ from lens.integrations.llm.connections import (
     BadAddress,
     ConnectionPool,
     Response,
+    VendorHTTP,
     VendorNetworkError,
     origin_of,
+    vendor_client,
 )
 from lens.integrations.llm.direct import ProviderUnavailable
 from lens.integrations.llm.errors import ProviderAccountProblem
@@ -255,3 +257,54 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_replies_one_after_another_reuse_one_connection_after_done(
+    fake: Running,  # noqa: F811
+) -> None:
+    """OpenAI's stream ends with `[DONE]` before the body's last chunk: Lens reads on to the
+    end, so the connection carries the next reply instead of being closed."""
+    model = DirectModel(model="openai/bench-tutor", api_key="sk-test", api_base=fake.base + "/v1")
+    await model.warm()
+    pool = model.http.pool  # type: ignore[attr-defined]
+    messages = [{"role": "user", "content": "Again?"}]
+    try:
+        for _ in range(3):
+            events = [e async for e in model.stream(system="s", messages=messages, max_tokens=9)]
+            assert isinstance(events[-1], Usage)
+        assert pool.opened == 1 and sum(len(idle) for idle in pool.idle.values()) == 1
+    finally:
+        await model.aclose()
+
+
+async def test_a_key_http_cannot_carry_is_refused_without_quoting_it(
+    fake: Running,  # noqa: F811
+) -> None:
+    key = "gsk_live_secret_value_123\n"  # pasted with its line break
+    model = DirectModel(model="openai/m", api_key=key, api_base=fake.base + "/v1")
+    await model.warm()
+    try:
+        with pytest.raises(ProviderAccountProblem) as caught:
+            async for _ in model.stream(system="s", messages=[], max_tokens=5):
+                pass
+    finally:
+        await model.aclose()
+    assert "secret_value" not in str(caught.value) and "authorization" in str(caught.value)
+    assert "API key" in str(caught.value)
+
+
+def test_no_proxy_alone_keeps_lens_own_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert isinstance(vendor_client(connect_timeout=5), VendorHTTP)
+
+
+async def test_nothing_is_sent_ahead_through_httpx() -> None:
+    """httpx's send waits for the answer's head: sending ahead would hold the learner's
+    response for the vendor's first byte."""
+    import httpx
+
+    model = DirectModel(model="openai/m", api_key="k", http=httpx.AsyncClient())  # never asked
+    assert await model.send_ahead(system="s", messages=[], max_tokens=9) is None
+    await model.aclose()

@@ -444,8 +444,10 @@ class DirectModel(PolicyModel):
     async def send_ahead(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
     ) -> Ahead | None:
-        """ChatModel.send_ahead, for the main model's vendor (once warmed)."""
-        route = self._route(self.name) if self._http is not None else None
+        """ChatModel.send_ahead, for the main model's vendor, once warmed, on Lens's own
+        client (httpx's, behind a proxy, waits for the answer's head: nothing ahead)."""
+        ready = self._http is not None and getattr(self._http, "sends_ahead", False)
+        route = self._route(self.name) if ready else None
         if route is None:
             return None
         sent = _Sent(route, asyncio.get_running_loop().time())
@@ -530,6 +532,11 @@ class _Sent:
             await self.response.aclose()
 
 
+# After `[DONE]` (OpenAI's), the longest Lens waits for the body's end to keep its
+# connection for the next request.
+FINISH_SECONDS = 0.5
+
+
 class _DirectStream:
     """A vendor's reply being read: a task of its own reads the events as they come (one
     network chunk each, as the connection hands them over), and `next_text` takes all that has
@@ -557,7 +564,10 @@ class _DirectStream:
         except asyncio.CancelledError:
             self._over = StopAsyncIteration()
             raise
-        except BaseException as exc:  # StopAsyncIteration at the end of the reply
+        except StopAsyncIteration as exc:  # the end of the reply
+            await self.reader.finish(FINISH_SECONDS)
+            self._over = exc
+        except BaseException as exc:
             self._over = exc
         finally:
             self._arrived.set()

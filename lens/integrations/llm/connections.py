@@ -65,6 +65,7 @@ KEEPALIVE_SECONDS = 5.0  # as httpx's own pool
 # budget check (a flood of them, say) never open more than this.
 PREPARED_MOST = 300
 READ_SIZE = 65536
+MAX_HEAD = 100 * 1024
 USER_AGENT = "lens"
 
 Origin = tuple[str, str, int]  # scheme, host, port
@@ -123,6 +124,8 @@ class Response(Protocol):
 class Vendor(Protocol):
     """What the model asks of its HTTP client."""
 
+    sends_ahead: bool  # whether `send` returns before the answer's head (then worth it)
+
     async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
         """Write the request; the answer's head is read by `Response.head`."""
         ...
@@ -141,7 +144,8 @@ class Connection:
     def __init__(self, origin: Origin, stream: AsyncioStream) -> None:
         self.origin = origin
         self.stream = stream
-        self.h11 = h11.Connection(h11.CLIENT)
+        # Response heads up to 100 KB, as httpcore took them (h11's own limit is 16 KB).
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = time.monotonic()
         self.ended = False  # the vendor closed its side
 
@@ -163,7 +167,13 @@ class Connection:
             data = (data or b"") + (self.h11.send(h11.Data(data=body)) or b"") if body else data
             data = (data or b"") + (self.h11.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as exc:  # a header Lens made that HTTP cannot carry
-            raise BadAddress(f"the request cannot be sent: {exc}") from exc
+            # Not h11's words: they quote the header's value, which may be an API key.
+            names = ", ".join(name for name, _ in headers)
+            raise BadAddress(
+                "the request cannot be sent: a header has a character HTTP does not allow "
+                f"(one of {names}; check the API key and LENS_LLM_API_BASE for spaces or "
+                "line breaks)"
+            ) from exc
         try:
             await self.stream.write(data)
         except httpcore.NetworkError as exc:
@@ -484,6 +494,8 @@ class HttpxVendor:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
+    sends_ahead = False  # `send` waits for the answer's head: not before a response starts
+
     async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
         request = self.client.build_request(method, url, headers=headers, content=body)
         return HttpxResponse(await self.client.send(request, stream=True))
@@ -497,6 +509,8 @@ class HttpxVendor:
 
 class VendorHTTP:
     """Lens's own client (`ConnectionPool`) as a `Vendor`."""
+
+    sends_ahead = True  # `send` returns once the request is written
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -522,7 +536,7 @@ def vendor_client(*, connect_timeout: float) -> Vendor:
     caller's, but for connecting. Behind an HTTP proxy from the environment (HTTPS_PROXY,
     ...), httpx's own client, which honours it. Making it loads the system's certificates
     (tens of milliseconds): call it off the event loop."""
-    if urllib.request.getproxies():
+    if any(scheme != "no" for scheme in urllib.request.getproxies()):  # NO_PROXY alone: none
         return HttpxVendor(
             httpx.AsyncClient(
                 timeout=httpx.Timeout(None, connect=connect_timeout),

@@ -15,6 +15,7 @@ saw more than 44 streams at once; a plain HTTP stream costs a few milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
@@ -336,6 +337,16 @@ class SSEReader:
             if out:
                 return out
         raise StopAsyncIteration
+
+    async def finish(self, seconds: float) -> None:
+        """After `[DONE]`: read what is left of the body (the chunked encoding's last
+        chunk, which a vendor sends right after), so that its connection is known to be
+        at the end of the answer and can carry the next request. Given up after
+        `seconds`; the connection is then closed rather than kept."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(seconds):
+                async for _ in self.chunks:
+                    pass
 
     def _feed(self, chunk: bytes) -> list[tuple[str, Any]]:
         self.buffer += chunk
