@@ -21,11 +21,11 @@ from lens.db.spool import Spool, save_or_spool
 from lens.errors import Invalid, RateLimited
 from lens.integrations.llm import direct
 from lens.integrations.llm.client import (
-    Ahead,
     ChatModel,
     Delta,
     DirectModel,
     LiteLLMModel,
+    SentAhead,
     Usage,
 )
 from lens.integrations.llm.transcription import OpenAITranscriber, Transcriber
@@ -246,7 +246,7 @@ async def stream_reply(
     reply: Reply,
     spool: Spool | None = None,
     saves: ReplySaves | None = None,
-    ahead: Ahead | None = None,
+    ahead: SentAhead | None = None,
 ) -> AsyncIterator[str]:
     """Yield the reply's text as it arrives; store it when it ends, however it ends.
 
@@ -255,8 +255,9 @@ async def stream_reply(
     cannot take it (after retries), it waits in `spool` until the database is back.
     """
     try:
-        replying = model.stream(system=system, messages=history, max_tokens=max_tokens, ahead=ahead)
-        async for event in replying:
+        async for event in model.stream(
+            system=system, messages=history, max_tokens=max_tokens, ahead=ahead
+        ):
             if isinstance(event, Delta):
                 reply.text += event.text
                 yield event.text

@@ -12,7 +12,7 @@ import pytest
 
 from lens.integrations.llm import direct
 from lens.integrations.llm.client import Delta, DirectModel, Usage
-from lens.integrations.llm.connections import VendorHTTP
+from lens.integrations.llm.connections import ConnectionPool
 from lens.integrations.llm.errors import ProviderAccountProblem
 from lens.integrations.llm.prices import Price, price_of
 from tests.contracts.chat_checks import checked
@@ -228,7 +228,7 @@ async def test_warming_up_sets_the_client_up_before_the_first_request() -> None:
     model = DirectModel(model="openai/gpt-4o-mini", api_key="sk-1")
     assert model._http is None
     await model.warm()
-    assert isinstance(model._http, VendorHTTP)
+    assert isinstance(model._http, ConnectionPool)
     await model.aclose()
 
 

@@ -18,7 +18,6 @@ from lens.integrations.llm.connections import (
     BadAddress,
     ConnectionPool,
     Response,
-    VendorHTTP,
     VendorNetworkError,
     origin_of,
     vendor_client,
@@ -213,7 +212,7 @@ async def test_a_request_sent_ahead_and_never_read_gives_its_connection_back(
 ) -> None:
     model = DirectModel(model="openai/bench-tutor", api_key="sk-test", api_base=fake.base + "/v1")
     await model.warm()
-    pool = model.http.pool  # type: ignore[attr-defined]
+    pool = model.http
     free = pool._in_use._value
     try:
         ahead = await model.send_ahead(system="s", messages=[], max_tokens=9)
@@ -266,7 +265,7 @@ async def test_replies_one_after_another_reuse_one_connection_after_done(
     end, so the connection carries the next reply instead of being closed."""
     model = DirectModel(model="openai/bench-tutor", api_key="sk-test", api_base=fake.base + "/v1")
     await model.warm()
-    pool = model.http.pool  # type: ignore[attr-defined]
+    pool = model.http
     messages = [{"role": "user", "content": "Again?"}]
     try:
         for _ in range(3):
@@ -297,7 +296,7 @@ def test_no_proxy_alone_keeps_lens_own_client(monkeypatch: pytest.MonkeyPatch) -
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-    assert isinstance(vendor_client(connect_timeout=5), VendorHTTP)
+    assert isinstance(vendor_client(connect_timeout=5), ConnectionPool)
 
 
 async def test_nothing_is_sent_ahead_through_httpx() -> None:

@@ -60,7 +60,7 @@ class Usage:
 Event = Delta | Usage
 
 
-class Ahead(Protocol):
+class SentAhead(Protocol):
     """A reply's request already sent (`ChatModel.send_ahead`), for `stream` to go on
     with."""
 
@@ -78,7 +78,7 @@ class ChatModel(Protocol):
         system: str,
         messages: list[dict[str, str]],
         max_tokens: int,
-        ahead: Ahead | None = None,
+        ahead: SentAhead | None = None,
     ) -> AsyncIterator[Event]:
         """The reply's text, then its Usage. `ahead`: what `send_ahead` returned for
         this same request."""
@@ -86,7 +86,7 @@ class ChatModel(Protocol):
 
     async def send_ahead(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
-    ) -> Ahead | None:
+    ) -> SentAhead | None:
         """Send the reply's request now, before the learner's response starts: with a
         whole cohort asking at once, every request is on its way to the vendor before
         Lens writes the first response head. None when the model has nothing to send
@@ -179,7 +179,7 @@ class PolicyModel:
 
     async def send_ahead(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
-    ) -> Ahead | None:
+    ) -> SentAhead | None:
         """ChatModel.send_ahead: nothing here (subclasses)."""
         return None
 
@@ -222,7 +222,7 @@ class PolicyModel:
         system: str,
         messages: list[dict[str, str]],
         max_tokens: int,
-        ahead: Ahead | None = None,
+        ahead: SentAhead | None = None,
     ) -> AsyncIterator[Event]:
         model = self.name
         attempt = 0
@@ -443,10 +443,10 @@ class DirectModel(PolicyModel):
 
     async def send_ahead(
         self, *, system: str, messages: list[dict[str, str]], max_tokens: int
-    ) -> Ahead | None:
+    ) -> SentAhead | None:
         """ChatModel.send_ahead, for the main model's vendor, once warmed, on Lens's own
         client (httpx's, behind a proxy, waits for the answer's head: nothing ahead)."""
-        ready = self._http is not None and getattr(self._http, "sends_ahead", False)
+        ready = self._http is not None and self._http.sends_ahead
         route = self._route(self.name) if ready else None
         if route is None:
             return None

@@ -11,7 +11,7 @@ time a cohort waits for its first token is those requests one after another on o
 (issue 20). So a request here is h11's bytes written to the connection, and a response is
 h11's events read from it; nothing else runs per chunk.
 
-`VendorHTTP.send` writes the request and returns at once; `Response.head` then waits for
+`ConnectionPool.send` writes the request and returns at once; `Response.head` then waits for
 the status line and headers. So a caller may write many requests before waiting for any
 answer, and the vendor starts on them sooner.
 
@@ -294,8 +294,10 @@ Opening = asyncio.Task[Connection]
 
 
 class ConnectionPool:
-    """The vendors' connections (see the module's description): `send` a request on one,
-    `prepare` one ahead."""
+    """Lens's own `Vendor`, and the vendors' connections (see the module's description):
+    `send` a request on one, `prepare` one ahead."""
+
+    sends_ahead = True  # `send` returns once the request is written
 
     def __init__(
         self,
@@ -507,27 +509,9 @@ class HttpxVendor:
         await self.client.aclose()
 
 
-class VendorHTTP:
-    """Lens's own client (`ConnectionPool`) as a `Vendor`."""
-
-    sends_ahead = True  # `send` returns once the request is written
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self.pool = pool
-
-    async def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
-        return await self.pool.send(method, url, headers, body)
-
-    def prepare(self, url: str) -> None:
-        self.pool.prepare(url)
-
-    async def aclose(self) -> None:
-        await self.pool.aclose()
-
-
 def pool_of(vendor: Vendor) -> ConnectionPool | None:
-    """The ConnectionPool under a client `vendor_client` made (None for any other)."""
-    return vendor.pool if isinstance(vendor, VendorHTTP) else None
+    """The ConnectionPool `vendor_client` made (None for httpx's)."""
+    return vendor if isinstance(vendor, ConnectionPool) else None
 
 
 def vendor_client(*, connect_timeout: float) -> Vendor:
@@ -544,4 +528,4 @@ def vendor_client(*, connect_timeout: float) -> Vendor:
             )
         )
     ssl_context = httpx.create_ssl_context()
-    return VendorHTTP(ConnectionPool(ssl_context, connect_timeout=connect_timeout))
+    return ConnectionPool(ssl_context, connect_timeout=connect_timeout)
